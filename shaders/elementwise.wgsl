@@ -1,0 +1,55 @@
+// Small element-wise kernels the graph needs around the big ones.
+//
+//   add:               out[i] = a[i] + b[i]                 (sums the gradients of a node used twice)
+//   fill:              out[i] = value                       (the seed d_loss = 1 of backward)
+//   broadcast_scaled:  out[i] = scale · s[0]                (backward of sum_all)
+//
+// All outputs are overwritten, never accumulated. 1-D dispatch, 2-D when n > 65,535·256.
+
+struct Params {
+    n: u32,
+    value: f32,
+    _p0: u32,
+    _p1: u32,
+}
+
+const WG: u32 = 256u;
+
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;
+
+@compute @workgroup_size(256)
+fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    if i >= p.n {
+        return;
+    }
+    out[i] = a[i] + b[i];
+}
+
+@group(0) @binding(0) var<storage, read_write> filled: array<f32>;
+@group(0) @binding(1) var<uniform> fp: Params;
+
+@compute @workgroup_size(256)
+fn fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    if i >= fp.n {
+        return;
+    }
+    filled[i] = fp.value;
+}
+
+@group(0) @binding(0) var<storage, read_write> spread: array<f32>;
+@group(0) @binding(1) var<storage, read> s: array<f32>;
+@group(0) @binding(2) var<uniform> bp: Params;
+
+@compute @workgroup_size(256)
+fn broadcast_scaled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    if i >= bp.n {
+        return;
+    }
+    spread[i] = bp.value * s[0];
+}

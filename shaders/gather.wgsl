@@ -1,0 +1,46 @@
+// Batch gather: builds one training batch on the GPU from the data set's bytes.
+//
+//     out[r, c] = data[idx[step.batch_offset + r], c] / 255         out: [rows, cols] overwritten
+//
+// data: the whole split as bytes, packed four to a u32 (WGSL has no u8), sample-major:
+//       byte j of sample s is at position s·cols + j.
+// idx:  a permutation of the split's samples, uploaded once per epoch by the host.
+// Rows past the end of idx (the padded tail of the last validation batch) read the last
+// index; the losses mask them out with step.valid_rows.
+
+struct Params {
+    rows: u32,
+    cols: u32,
+    n_idx: u32,
+    _p0: u32,
+}
+
+struct Step {
+    step: u32,
+    batch_offset: u32,
+    seed: u32,
+    valid_rows: u32,
+}
+
+const WG: u32 = 256u;
+
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> data: array<u32>;
+@group(0) @binding(2) var<storage, read> idx: array<u32>;
+@group(0) @binding(3) var<uniform> p: Params;
+@group(0) @binding(4) var<uniform> step: Step;
+
+@compute @workgroup_size(256)
+fn gather_batch(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    if i >= p.rows * p.cols {
+        return;
+    }
+    let r = i / p.cols;
+    let c = i % p.cols;
+    let sample = idx[min(step.batch_offset + r, p.n_idx - 1u)];
+    let byte_pos = sample * p.cols + c;
+    let word = data[byte_pos / 4u];
+    let byte = (word >> (8u * (byte_pos % 4u))) & 0xffu;
+    out[i] = f32(byte) / 255.0;
+}

@@ -1,0 +1,80 @@
+// Optimizers: one update per parameter tensor, in place.
+//
+// Adam (Kingma & Ba 2015), step t = 1, 2, ... (step.step, written by the host each step):
+//     m ← β₁·m + (1 − β₁)·g
+//     v ← β₂·v + (1 − β₂)·g²
+//     m̂ = m / (1 − β₁ᵗ),   v̂ = v / (1 − β₂ᵗ)                 (bias correction)
+//     θ ← θ − lr · m̂ / (√v̂ + ε)
+// SGD with momentum μ (PyTorch's form):
+//     u ← μ·u + g
+//     θ ← θ − lr · u
+//
+//   adam_update:          param, m, v: [n] updated in place; grad: [n] read
+//   sgd_momentum_update:  param, velocity: [n] updated in place; grad: [n] read
+
+struct AdamParams {
+    n: u32,
+    lr: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    _p0: u32,
+    _p1: u32,
+    _p2: u32,
+}
+
+struct SgdParams {
+    n: u32,
+    lr: f32,
+    momentum: f32,
+    _p0: u32,
+}
+
+struct Step {
+    step: u32,
+    batch_offset: u32,
+    seed: u32,
+    valid_rows: u32,
+}
+
+const WG: u32 = 256u;
+
+@group(0) @binding(0) var<storage, read_write> param: array<f32>;
+@group(0) @binding(1) var<storage, read_write> m: array<f32>;
+@group(0) @binding(2) var<storage, read_write> v: array<f32>;
+@group(0) @binding(3) var<storage, read> grad: array<f32>;
+@group(0) @binding(4) var<uniform> ap: AdamParams;
+@group(0) @binding(5) var<uniform> step: Step;
+
+@compute @workgroup_size(256)
+fn adam_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    if i >= ap.n {
+        return;
+    }
+    let t = f32(step.step);
+    let g = grad[i];
+    let m_new = ap.beta1 * m[i] + (1.0 - ap.beta1) * g;
+    let v_new = ap.beta2 * v[i] + (1.0 - ap.beta2) * g * g;
+    m[i] = m_new;
+    v[i] = v_new;
+    let m_hat = m_new / (1.0 - pow(ap.beta1, t));
+    let v_hat = v_new / (1.0 - pow(ap.beta2, t));
+    param[i] = param[i] - ap.lr * m_hat / (sqrt(v_hat) + ap.eps);
+}
+
+@group(0) @binding(0) var<storage, read_write> sgd_param: array<f32>;
+@group(0) @binding(1) var<storage, read_write> velocity: array<f32>;
+@group(0) @binding(2) var<storage, read> sgd_grad: array<f32>;
+@group(0) @binding(3) var<uniform> sp: SgdParams;
+
+@compute @workgroup_size(256)
+fn sgd_momentum_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    if i >= sp.n {
+        return;
+    }
+    let u = sp.momentum * velocity[i] + sgd_grad[i];
+    velocity[i] = u;
+    sgd_param[i] = sgd_param[i] - sp.lr * u;
+}

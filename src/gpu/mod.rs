@@ -1,0 +1,607 @@
+//! The wgpu context: backend and adapter choice, limits, labelled buffers, cached pipelines,
+//! bind groups, and read-back. One long-lived [`Gpu`] serves a whole run.
+//!
+//! Everything that allocates on the device goes through this type and is counted
+//! ([`Gpu::counters`]), so a test can prove that a training step creates nothing.
+
+pub mod shaders;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::fmt;
+
+pub use shaders::Shader;
+
+/// Which wgpu backend to use (`--backend`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum BackendChoice {
+    /// The best adapter of any backend: discrete GPU, then integrated, then the rest.
+    #[default]
+    Auto,
+    Vulkan,
+    Metal,
+    Dx12,
+    Gl,
+}
+
+impl std::str::FromStr for BackendChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "vulkan" | "vk" => Ok(Self::Vulkan),
+            "metal" => Ok(Self::Metal),
+            "dx12" | "d3d12" => Ok(Self::Dx12),
+            "gl" | "gles" | "opengl" => Ok(Self::Gl),
+            other => Err(format!(
+                "unknown backend '{other}': choose one of auto, vulkan, metal, dx12, gl"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for BackendChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Self::Auto => "auto",
+            Self::Vulkan => "vulkan",
+            Self::Metal => "metal",
+            Self::Dx12 => "dx12",
+            Self::Gl => "gl",
+        };
+        f.write_str(s)
+    }
+}
+
+impl BackendChoice {
+    /// The wgpu backend set this choice searches.
+    pub fn backends(self) -> wgpu::Backends {
+        match self {
+            Self::Auto => wgpu::Backends::all(),
+            Self::Vulkan => wgpu::Backends::VULKAN,
+            Self::Metal => wgpu::Backends::METAL,
+            Self::Dx12 => wgpu::Backends::DX12,
+            Self::Gl => wgpu::Backends::GL,
+        }
+    }
+}
+
+/// What a user's machine or flags can get wrong about the device.
+#[derive(Debug)]
+pub enum GpuError {
+    /// The requested backend found no adapter.
+    NoAdapter {
+        requested: BackendChoice,
+        found: Vec<String>,
+    },
+    /// `--adapter N` is past the end of the list.
+    AdapterIndex { index: usize, found: Vec<String> },
+    /// The adapter refused to give us a device.
+    RequestDevice(String),
+    /// A tensor or dispatch exceeds what this device allows.
+    Limit(String),
+    /// The device reported an error (validation, out of memory, lost).
+    Device(String),
+}
+
+impl fmt::Display for GpuError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GpuError::NoAdapter { requested, found } => {
+                write!(
+                    f,
+                    "no GPU adapter for backend '{requested}' (tried: {:?}); ",
+                    requested.backends()
+                )?;
+                if found.is_empty() {
+                    write!(f, "no adapter was found on any backend. ")?;
+                } else {
+                    write!(f, "adapters found on other backends: {}. ", found.join("; "))?;
+                }
+                write!(
+                    f,
+                    "Hint: install your GPU's driver, or on Debian/Ubuntu a CPU Vulkan driver with \
+                     `apt-get install mesa-vulkan-drivers libvulkan1` (and `libegl1 libegl-mesa0` for --backend gl); \
+                     `shaderprop devices` lists what is found."
+                )
+            }
+            GpuError::AdapterIndex { index, found } => write!(
+                f,
+                "--adapter {index} does not exist: {} adapter(s) found ({}). Hint: run `shaderprop devices` and pick an index it lists.",
+                found.len(),
+                found.join("; ")
+            ),
+            GpuError::RequestDevice(e) => write!(f, "the adapter refused to create a device: {e}"),
+            GpuError::Limit(e) => write!(f, "{e}"),
+            GpuError::Device(e) => write!(
+                f,
+                "the GPU reported an error: {e}. Hint: if it ran out of memory, try a smaller --batch-size."
+            ),
+        }
+    }
+}
+
+impl std::error::Error for GpuError {}
+
+/// One adapter as `shaderprop devices` prints it.
+pub fn describe_adapter(info: &wgpu::AdapterInfo) -> String {
+    format!(
+        "{} ({:?}, {:?}, driver: {} {})",
+        info.name, info.backend, info.device_type, info.driver, info.driver_info
+    )
+}
+
+/// True for software rasterisers that run on the CPU (lavapipe, llvmpipe, WARP, SwiftShader).
+pub fn is_cpu_adapter(info: &wgpu::AdapterInfo) -> bool {
+    info.device_type == wgpu::DeviceType::Cpu
+        || info.name.contains("llvmpipe")
+        || info.name.contains("lavapipe")
+        || info.name.contains("SwiftShader")
+}
+
+fn new_instance(backends: wgpu::Backends) -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = backends;
+    wgpu::Instance::new(desc)
+}
+
+fn preference(info: &wgpu::AdapterInfo) -> (u8, u8) {
+    let kind = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    };
+    let backend = match info.backend {
+        wgpu::Backend::Vulkan => 0,
+        wgpu::Backend::Metal => 1,
+        wgpu::Backend::Dx12 => 2,
+        wgpu::Backend::Gl => 3,
+        _ => 4,
+    };
+    (kind, backend)
+}
+
+/// Every adapter of `choice`, best first: the order `--adapter N` indexes.
+pub fn list_adapters(choice: BackendChoice) -> Vec<wgpu::Adapter> {
+    let instance = new_instance(choice.backends());
+    let mut adapters = pollster::block_on(instance.enumerate_adapters(choice.backends()));
+    adapters.sort_by_key(|a| preference(&a.get_info()));
+    adapters
+}
+
+/// Creation counters: everything the device allocates through [`Gpu`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub buffers: u64,
+    pub bind_groups: u64,
+    pub pipelines: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct PipelineKey {
+    shader: Shader,
+    entry: &'static str,
+    constants: Vec<(&'static str, u64)>,
+}
+
+/// The device, its queue and the caches that live as long as it does.
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub features: wgpu::Features,
+    modules: RefCell<HashMap<Shader, wgpu::ShaderModule>>,
+    pipelines: RefCell<HashMap<PipelineKey, wgpu::ComputePipeline>>,
+    buffers_created: Cell<u64>,
+    bind_groups_created: Cell<u64>,
+    pipelines_created: Cell<u64>,
+    dummy: wgpu::Buffer,
+}
+
+impl Gpu {
+    /// Opens the adapter `index` (default 0: the best) of `choice`. Says once on stderr when
+    /// the adapter is a CPU device, since its timings are not a GPU's.
+    pub fn new(choice: BackendChoice, index: Option<usize>) -> Result<Gpu, GpuError> {
+        Self::new_with_limits(choice, index, |l| l)
+    }
+
+    /// As [`Gpu::new`], with the requested limits passed through `adjust` first (tests use it
+    /// to force small limits).
+    pub fn new_with_limits(
+        choice: BackendChoice,
+        index: Option<usize>,
+        adjust: impl FnOnce(wgpu::Limits) -> wgpu::Limits,
+    ) -> Result<Gpu, GpuError> {
+        let adapters = list_adapters(choice);
+        let names: Vec<String> = adapters
+            .iter()
+            .map(|a| describe_adapter(&a.get_info()))
+            .collect();
+        if adapters.is_empty() {
+            let found = if choice == BackendChoice::Auto {
+                Vec::new()
+            } else {
+                list_adapters(BackendChoice::Auto)
+                    .iter()
+                    .map(|a| describe_adapter(&a.get_info()))
+                    .collect()
+            };
+            return Err(GpuError::NoAdapter {
+                requested: choice,
+                found,
+            });
+        }
+        let i = index.unwrap_or(0);
+        let Some(adapter) = adapters.into_iter().nth(i) else {
+            return Err(GpuError::AdapterIndex {
+                index: i,
+                found: names,
+            });
+        };
+        let info = adapter.get_info();
+        let wanted_features = wgpu::Features::TIMESTAMP_QUERY;
+        let features = adapter.features() & wanted_features;
+        let limits = adjust(adapter.limits());
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("shaderprop"),
+            required_features: features,
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| GpuError::RequestDevice(e.to_string()))?;
+        if is_cpu_adapter(&info) {
+            eprintln!(
+                "note: '{}' is a CPU device (software Vulkan/GL): it runs every kernel, slowly. \
+                 Install a GPU driver for GPU speed.",
+                info.name
+            );
+        }
+        let dummy = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("dummy (unused binding)"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        Ok(Gpu {
+            device,
+            queue,
+            info,
+            limits,
+            features,
+            modules: RefCell::new(HashMap::new()),
+            pipelines: RefCell::new(HashMap::new()),
+            buffers_created: Cell::new(1),
+            bind_groups_created: Cell::new(0),
+            pipelines_created: Cell::new(0),
+            dummy,
+        })
+    }
+
+    /// How many buffers, bind groups and pipelines this context has created so far.
+    pub fn counters(&self) -> Counters {
+        Counters {
+            buffers: self.buffers_created.get(),
+            bind_groups: self.bind_groups_created.get(),
+            pipelines: self.pipelines_created.get(),
+        }
+    }
+
+    /// True when the adapter is a software (CPU) device.
+    pub fn is_cpu(&self) -> bool {
+        is_cpu_adapter(&self.info)
+    }
+
+    /// A 16-byte storage buffer for bindings a variant does not read (e.g. no bias).
+    pub fn dummy(&self) -> &wgpu::Buffer {
+        &self.dummy
+    }
+
+    /// A labelled buffer of `size` bytes (rounded up to 4; at least 16).
+    pub fn buffer(&self, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        self.buffers_created.set(self.buffers_created.get() + 1);
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: size.max(16).div_ceil(4) * 4,
+            usage,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// A storage buffer that can be written from the host and read back.
+    pub fn storage(&self, label: &str, size: u64) -> wgpu::Buffer {
+        self.buffer(
+            label,
+            size,
+            wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC,
+        )
+    }
+
+    /// A storage buffer holding `data`.
+    pub fn storage_f32(&self, label: &str, data: &[f32]) -> wgpu::Buffer {
+        let b = self.storage(label, std::mem::size_of_val(data) as u64);
+        self.queue.write_buffer(&b, 0, bytemuck::cast_slice(data));
+        b
+    }
+
+    /// A uniform buffer holding `words` (u32 or f32 bit patterns), padded to 16 bytes.
+    pub fn uniform(&self, label: &str, words: &[u32]) -> wgpu::Buffer {
+        let mut padded = words.to_vec();
+        while padded.len() % 4 != 0 || padded.is_empty() {
+            padded.push(0);
+        }
+        let b = self.buffer(
+            label,
+            (padded.len() * 4) as u64,
+            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        );
+        self.queue.write_buffer(&b, 0, bytemuck::cast_slice(&padded));
+        b
+    }
+
+    fn module(&self, shader: Shader) -> wgpu::ShaderModule {
+        if let Some(m) = self.modules.borrow().get(&shader) {
+            return m.clone();
+        }
+        let source = shader.source();
+        let m = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(shader.file()),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+        self.modules.borrow_mut().insert(shader, m.clone());
+        m
+    }
+
+    /// The pipeline for `entry` of `shader` specialised by override `constants`; built once
+    /// per distinct key and cached for the life of the context.
+    pub fn pipeline(
+        &self,
+        shader: Shader,
+        entry: &'static str,
+        constants: &[(&'static str, f64)],
+    ) -> wgpu::ComputePipeline {
+        let key = PipelineKey {
+            shader,
+            entry,
+            constants: constants.iter().map(|(k, v)| (*k, v.to_bits())).collect(),
+        };
+        if let Some(p) = self.pipelines.borrow().get(&key) {
+            return p.clone();
+        }
+        let module = self.module(shader);
+        let label = if constants.is_empty() {
+            format!("{}::{entry}", shader.file())
+        } else {
+            let c: Vec<String> = constants.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{}::{entry}[{}]", shader.file(), c.join(","))
+        };
+        let p = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(&label),
+                layout: None,
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            });
+        self.pipelines_created.set(self.pipelines_created.get() + 1);
+        self.pipelines.borrow_mut().insert(key, p.clone());
+        p
+    }
+
+    /// A bind group with `buffers` at bindings 0, 1, 2, ... (whole buffers).
+    pub fn bind_group(
+        &self,
+        label: &str,
+        pipeline: &wgpu::ComputePipeline,
+        buffers: &[&wgpu::Buffer],
+    ) -> wgpu::BindGroup {
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        self.bind_groups_created
+            .set(self.bind_groups_created.get() + 1);
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(label),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        })
+    }
+
+    /// Workgroup counts for `n` items in workgroups of `wg`: 1-D, or 2-D (x·y ≥ needed) when
+    /// one dimension would pass the device's limit. Kernels recover the linear index as
+    /// `gid.x + gid.y · wg · num_workgroups.x`.
+    pub fn grid_1d(&self, n: u64, wg: u32) -> Result<[u32; 3], GpuError> {
+        let groups = n.div_ceil(wg as u64).max(1);
+        let max = self.limits.max_compute_workgroups_per_dimension as u64;
+        if groups <= max {
+            return Ok([groups as u32, 1, 1]);
+        }
+        let y = groups.div_ceil(max);
+        if y > max {
+            return Err(GpuError::Limit(format!(
+                "{n} elements need {groups} workgroups, more than {max}² that this device dispatches"
+            )));
+        }
+        let x = groups.div_ceil(y);
+        Ok([x as u32, y as u32, 1])
+    }
+
+    /// Blocks until the queue is idle; device errors surface here.
+    pub fn wait(&self) -> Result<(), GpuError> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| GpuError::Device(e.to_string()))
+    }
+
+    /// Reads `len` f32 values at `offset` (in elements) of `buffer`, blocking. For tests,
+    /// checkpoints and pictures; the training loop uses [`Readback`] instead.
+    pub fn read_f32(&self, buffer: &wgpu::Buffer, offset: u64, len: usize) -> Result<Vec<f32>, GpuError> {
+        let bytes = (len * 4) as u64;
+        let staging = self.buffer(
+            "read-back staging",
+            bytes,
+            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        );
+        let mut enc = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read-back") });
+        enc.copy_buffer_to_buffer(buffer, offset * 4, &staging, 0, bytes.div_ceil(4) * 4);
+        self.queue.submit([enc.finish()]);
+        map_and_read(self, &staging, len)
+    }
+
+    /// Reads a whole u32 buffer of `len` elements, blocking.
+    pub fn read_u32(&self, buffer: &wgpu::Buffer, len: usize) -> Result<Vec<u32>, GpuError> {
+        Ok(self
+            .read_f32(buffer, 0, len)?
+            .into_iter()
+            .map(f32::to_bits)
+            .collect())
+    }
+}
+
+fn map_and_read(gpu: &Gpu, staging: &wgpu::Buffer, len: usize) -> Result<Vec<f32>, GpuError> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    staging.map_async(wgpu::MapMode::Read, .., move |r| {
+        let _ = tx.send(r);
+    });
+    gpu.wait()?;
+    rx.recv()
+        .map_err(|e| GpuError::Device(e.to_string()))?
+        .map_err(|e| GpuError::Device(e.to_string()))?;
+    let out = {
+        let view = staging
+            .get_mapped_range(..)
+            .map_err(|e| GpuError::Device(e.to_string()))?;
+        bytemuck::cast_slice::<u8, f32>(&view)[..len].to_vec()
+    };
+    staging.unmap();
+    Ok(out)
+}
+
+/// Non-blocking read-back of a small buffer (a loss accumulator) through two staging buffers
+/// made once: the training loop asks for a copy every few steps and picks up the value when
+/// the GPU has got there, without ever waiting for it.
+pub struct Readback {
+    staging: [wgpu::Buffer; 2],
+    state: [std::sync::Arc<std::sync::Mutex<SlotState>>; 2],
+    len: usize,
+    next: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SlotState {
+    Free,
+    Pending,
+    Ready,
+    Failed,
+}
+
+impl Readback {
+    /// Two staging buffers of `len` f32.
+    pub fn new(gpu: &Gpu, label: &str, len: usize) -> Readback {
+        let mk = || {
+            gpu.buffer(
+                label,
+                (len * 4) as u64,
+                wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            )
+        };
+        Readback {
+            staging: [mk(), mk()],
+            state: [
+                std::sync::Arc::new(std::sync::Mutex::new(SlotState::Free)),
+                std::sync::Arc::new(std::sync::Mutex::new(SlotState::Free)),
+            ],
+            len,
+            next: 0,
+        }
+    }
+
+    fn state(&self, i: usize) -> SlotState {
+        *self.state[i].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a copy of `src` into a free staging buffer; returns the slot, or None when both
+    /// are still in flight (then this request is simply skipped).
+    pub fn request(&mut self, enc: &mut wgpu::CommandEncoder, src: &wgpu::Buffer) -> Option<usize> {
+        let i = self.next;
+        if self.state(i) != SlotState::Free {
+            return None;
+        }
+        enc.copy_buffer_to_buffer(src, 0, &self.staging[i], 0, (self.len * 4) as u64);
+        *self.state[i].lock().unwrap_or_else(|e| e.into_inner()) = SlotState::Pending;
+        self.next = 1 - i;
+        Some(i)
+    }
+
+    /// After the submit that carried `request`'s copy: asks for the map.
+    pub fn map(&self, slot: usize) {
+        let state = self.state[slot].clone();
+        self.staging[slot].map_async(wgpu::MapMode::Read, .., move |r| {
+            *state.lock().unwrap_or_else(|e| e.into_inner()) = if r.is_ok() {
+                SlotState::Ready
+            } else {
+                SlotState::Failed
+            };
+        });
+    }
+
+    /// Polls the device without blocking and returns the newest value that has arrived.
+    pub fn poll(&mut self, gpu: &Gpu) -> Option<Vec<f32>> {
+        let _ = gpu.device.poll(wgpu::PollType::Poll);
+        let mut newest = None;
+        for i in [1 - self.next, self.next] {
+            match self.state(i) {
+                SlotState::Ready => {
+                    if let Ok(view) = self.staging[i].get_mapped_range(..) {
+                        newest = Some(bytemuck::cast_slice::<u8, f32>(&view)[..self.len].to_vec());
+                    }
+                    self.staging[i].unmap();
+                    *self.state[i].lock().unwrap_or_else(|e| e.into_inner()) = SlotState::Free;
+                }
+                SlotState::Failed => {
+                    *self.state[i].lock().unwrap_or_else(|e| e.into_inner()) = SlotState::Free;
+                }
+                _ => {}
+            }
+        }
+        newest
+    }
+
+    /// Copies `src` and waits for it: for the end of an epoch. Reuses the staging buffers.
+    pub fn read_blocking(&mut self, gpu: &Gpu, src: &wgpu::Buffer) -> Result<Vec<f32>, GpuError> {
+        gpu.wait()?;
+        let _ = self.poll(gpu);
+        let mut enc = gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read-back") });
+        let slot = self
+            .request(&mut enc, src)
+            .ok_or_else(|| GpuError::Device("read-back slot still busy".into()))?;
+        gpu.queue.submit([enc.finish()]);
+        self.map(slot);
+        gpu.wait()?;
+        self.poll(gpu)
+            .ok_or_else(|| GpuError::Device("read-back did not complete".into()))
+    }
+}

@@ -1,0 +1,67 @@
+//! Every WGSL source of the project, embedded with `include_str!`: the one list a reader
+//! needs to find any kernel. Files that use an activation get `act_fns.wgsl` prepended, so
+//! the activation formulas live in one place.
+
+/// One WGSL file: a family of kernels, forward and backward side by side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Shader {
+    Matmul,
+    Activation,
+    Reduce,
+    Elementwise,
+    Loss,
+    Optimizer,
+    Gather,
+    Bench,
+}
+
+const ACT_FNS: &str = include_str!("../../shaders/act_fns.wgsl");
+
+impl Shader {
+    /// Every shader, for tests that compile them all.
+    pub const ALL: [Shader; 8] = [
+        Shader::Matmul,
+        Shader::Activation,
+        Shader::Reduce,
+        Shader::Elementwise,
+        Shader::Loss,
+        Shader::Optimizer,
+        Shader::Gather,
+        Shader::Bench,
+    ];
+
+    /// The file name under `shaders/`.
+    pub fn file(self) -> &'static str {
+        match self {
+            Shader::Matmul => "matmul.wgsl",
+            Shader::Activation => "activation.wgsl",
+            Shader::Reduce => "reduce.wgsl",
+            Shader::Elementwise => "elementwise.wgsl",
+            Shader::Loss => "loss.wgsl",
+            Shader::Optimizer => "optimizer.wgsl",
+            Shader::Gather => "gather.wgsl",
+            Shader::Bench => "bench.wgsl",
+        }
+    }
+
+    fn own_source(self) -> &'static str {
+        match self {
+            Shader::Matmul => include_str!("../../shaders/matmul.wgsl"),
+            Shader::Activation => include_str!("../../shaders/activation.wgsl"),
+            Shader::Reduce => include_str!("../../shaders/reduce.wgsl"),
+            Shader::Elementwise => include_str!("../../shaders/elementwise.wgsl"),
+            Shader::Loss => include_str!("../../shaders/loss.wgsl"),
+            Shader::Optimizer => include_str!("../../shaders/optimizer.wgsl"),
+            Shader::Gather => include_str!("../../shaders/gather.wgsl"),
+            Shader::Bench => include_str!("../../shaders/bench.wgsl"),
+        }
+    }
+
+    /// The full WGSL text handed to the driver.
+    pub fn source(self) -> String {
+        match self {
+            Shader::Matmul | Shader::Activation => format!("{ACT_FNS}\n{}", self.own_source()),
+            _ => self.own_source().to_string(),
+        }
+    }
+}

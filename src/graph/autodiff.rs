@@ -1,0 +1,180 @@
+//! Reverse-mode automatic differentiation as a graph-to-graph function.
+//!
+//! [`backward`] walks the forward nodes from the loss back to the parameters. For each node
+//! that has a gradient it appends the node's vector-Jacobian product — *new nodes of the same
+//! graph*, made of the same kernels the forward uses — and hands each input its share. When a
+//! node feeds several consumers its shares are summed with `add` nodes (the multivariate chain
+//! rule). There is no tape at run time: the result is one static graph that the plan compiles.
+//!
+//! The rules (derivations beside each kernel family in [`crate::ops`]):
+//!
+//! | forward                        | backward                                                   |
+//! |--------------------------------|------------------------------------------------------------|
+//! | c = act(op(a)·op(b) + bias)    | dP = act'(c)⊙dc; da, db = matmuls of dP ([`crate::ops::matmul`]); dbias = column_sum(dP) |
+//! | y = act(x)                     | dx = act'(y) ⊙ dy                                          |
+//! | ℓ = loss(pred, target) per row | dpred = loss_backward(pred, target, dℓ)                    |
+//! | s = scale·Σx                   | dx = scale·ds broadcast                                    |
+//! | a + b                          | da = db = d(a+b)                                           |
+
+use super::{DType, Graph, NodeId, Op};
+use crate::ops::optimizer::Optimizer;
+use crate::ops::Act;
+use std::collections::HashMap;
+
+/// A parameter and the node holding its gradient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParamGrad {
+    pub param: NodeId,
+    pub grad: NodeId,
+}
+
+fn requires_grad(g: &Graph) -> Vec<bool> {
+    let mut rg = vec![false; g.nodes.len()];
+    for (i, n) in g.nodes.iter().enumerate() {
+        rg[i] = match n.op {
+            Op::Param(_) => true,
+            Op::Input | Op::State | Op::Fill(_) | Op::Gather => false,
+            _ => n.inputs.iter().any(|&j| rg[j]),
+        };
+    }
+    rg
+}
+
+/// Adds `grad` to the gradient of `target`, summing with an `add` node when one exists.
+fn contribute(g: &mut Graph, grads: &mut HashMap<NodeId, NodeId>, target: NodeId, grad: NodeId) {
+    match grads.get(&target).copied() {
+        None => {
+            grads.insert(target, grad);
+        }
+        Some(prev) => {
+            let name = format!("d_{}", g.nodes[target].name);
+            let shape = g.nodes[target].shape.clone();
+            let sum = g.push(name, Op::Add, vec![prev, grad], shape, DType::F32);
+            g.annotate(sum, format!("sum of the gradients of {} (used twice)", g.nodes[target].name));
+            grads.insert(target, sum);
+        }
+    }
+}
+
+/// Appends the backward pass of `loss` (a [1] tensor) and returns every parameter's gradient
+/// node, in parameter order. Parameters the loss does not depend on get none.
+pub fn backward(g: &mut Graph, loss: NodeId) -> Vec<ParamGrad> {
+    assert_eq!(g.shape(loss), [1], "backward: the loss must be a [1] tensor");
+    let rg = requires_grad(g);
+    let mut grads: HashMap<NodeId, NodeId> = HashMap::new();
+    let seed = g.push("d_loss", Op::Fill(1.0), vec![], vec![1], DType::F32);
+    g.annotate(seed, "seed: dL/dL = 1");
+    grads.insert(loss, seed);
+
+    for id in (0..=loss).rev() {
+        if !rg[id] {
+            continue;
+        }
+        let Some(d_out) = grads.get(&id).copied() else {
+            continue;
+        };
+        let node = g.nodes[id].clone();
+        let name = node.name.clone();
+        match node.op {
+            Op::MatMul { trans_a, trans_b, act } => {
+                let (a, b) = (node.inputs[0], node.inputs[1]);
+                let d_pre = if act == Act::Identity {
+                    d_out
+                } else {
+                    let d = g.push(
+                        format!("d_{name}_pre"),
+                        Op::ActivationBackward(act),
+                        vec![id, d_out],
+                        node.shape.clone(),
+                        DType::F32,
+                    );
+                    g.annotate(d, format!("{} backward (fused epilogue of {name})", act.name()));
+                    d
+                };
+                if rg[a] {
+                    let an = g.nodes[a].name.clone();
+                    let da = if !trans_a {
+                        g.matmul(&format!("d_{an}"), d_pre, b, None, false, !trans_b, Act::Identity)
+                    } else {
+                        g.matmul(&format!("d_{an}"), b, d_pre, None, trans_b, true, Act::Identity)
+                    };
+                    g.annotate(da, format!("matmul backward, left operand of {name}"));
+                    contribute(g, &mut grads, a, da);
+                }
+                if rg[b] {
+                    let bn = g.nodes[b].name.clone();
+                    let db = if !trans_b {
+                        g.matmul(&format!("d_{bn}"), a, d_pre, None, !trans_a, false, Act::Identity)
+                    } else {
+                        g.matmul(&format!("d_{bn}"), d_pre, a, None, true, trans_a, Act::Identity)
+                    };
+                    g.annotate(db, format!("matmul backward, right operand of {name}"));
+                    contribute(g, &mut grads, b, db);
+                }
+                if let Some(&bias) = node.inputs.get(2) {
+                    if rg[bias] {
+                        let bn = g.nodes[bias].name.clone();
+                        let n = g.nodes[bias].shape.clone();
+                        let dbias = g.push(format!("d_{bn}"), Op::ColumnSum, vec![d_pre], n, DType::F32);
+                        g.annotate(dbias, format!("matmul backward, bias of {name}: column sums"));
+                        contribute(g, &mut grads, bias, dbias);
+                    }
+                }
+            }
+            Op::Activation(act) => {
+                let x = node.inputs[0];
+                let xn = g.nodes[x].name.clone();
+                let d = g.push(format!("d_{xn}"), Op::ActivationBackward(act), vec![id, d_out], node.shape.clone(), DType::F32);
+                g.annotate(d, format!("{} backward of {name}", act.name()));
+                contribute(g, &mut grads, x, d);
+            }
+            Op::Loss(kind) => {
+                let (pred, target) = (node.inputs[0], node.inputs[1]);
+                let pn = g.nodes[pred].name.clone();
+                let shape = g.nodes[pred].shape.clone();
+                let d = g.push(format!("d_{pn}"), Op::LossBackward(kind), vec![pred, target, d_out], shape, DType::F32);
+                g.annotate(d, format!("{} loss backward of {name} (target held constant)", kind.name()));
+                contribute(g, &mut grads, pred, d);
+            }
+            Op::SumAll { scale } => {
+                let x = node.inputs[0];
+                let xn = g.nodes[x].name.clone();
+                let shape = g.nodes[x].shape.clone();
+                let d = g.push(format!("d_{xn}"), Op::BroadcastScaled { scale }, vec![d_out], shape, DType::F32);
+                g.annotate(d, format!("sum_all backward of {name}: broadcast ×{scale}"));
+                contribute(g, &mut grads, x, d);
+            }
+            Op::Add => {
+                for &x in &node.inputs {
+                    if rg[x] {
+                        contribute(g, &mut grads, x, d_out);
+                    }
+                }
+            }
+            Op::Param(_) | Op::Input | Op::State | Op::Fill(_) | Op::Gather => {}
+            other => panic!("backward: no rule for {} (node {name})", other.name()),
+        }
+    }
+    g.params()
+        .into_iter()
+        .filter_map(|p| grads.get(&p).map(|&grad| ParamGrad { param: p, grad }))
+        .collect()
+}
+
+/// Appends one optimizer update per parameter (with its persistent state tensors, named
+/// `<param>.<state>`), after every other node.
+pub fn add_optimizer(g: &mut Graph, grads: &[ParamGrad], opt: Optimizer) -> Vec<NodeId> {
+    let mut updates = Vec::new();
+    for pg in grads {
+        let pname = g.nodes[pg.param].name.clone();
+        let shape = g.nodes[pg.param].shape.clone();
+        let mut inputs = vec![pg.param, pg.grad];
+        for s in opt.state_names() {
+            inputs.push(g.state(&format!("{pname}.{s}"), &shape));
+        }
+        let u = g.push(format!("update_{pname}"), Op::Update(opt), inputs, vec![], DType::F32);
+        g.annotate(u, format!("{} step on {pname}", opt.name()));
+        updates.push(u);
+    }
+    updates
+}

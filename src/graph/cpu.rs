@@ -1,0 +1,61 @@
+//! The graph evaluated with the CPU float64 twins of every kernel: the reference a GPU run is
+//! compared with, and the function finite differences perturb in the whole-model gradient
+//! test.
+
+use super::{Graph, Op};
+use crate::ops::{self, matmul::MatmulShape, StepUniform};
+use std::collections::HashMap;
+
+/// Values of every node (empty for in-place nodes). `feeds` gives each leaf's values
+/// (bytes and indices as f64); leaves not fed are zeros.
+pub fn evaluate(g: &Graph, feeds: &HashMap<usize, Vec<f64>>, step: StepUniform) -> Vec<Vec<f64>> {
+    let mut vals: Vec<Vec<f64>> = Vec::with_capacity(g.nodes.len());
+    for (id, n) in g.nodes.iter().enumerate() {
+        let inp = |k: usize| -> &Vec<f64> { &vals[n.inputs[k]] };
+        let v = match n.op {
+            Op::Input | Op::Param(_) | Op::State => feeds.get(&id).cloned().unwrap_or_else(|| vec![0.0; n.len()]),
+            Op::Gather => {
+                let data: Vec<u8> = inp(0).iter().map(|&b| b as u8).collect();
+                let idx: Vec<u32> = inp(1).iter().map(|&i| i as u32).collect();
+                ops::gather::forward_ref(&data, &idx, step.batch_offset as usize, n.shape[0], n.shape[1])
+            }
+            Op::MatMul { trans_a, trans_b, act } => {
+                let sa = g.shape(n.inputs[0]);
+                let (m, k) = if trans_a { (sa[1], sa[0]) } else { (sa[0], sa[1]) };
+                let s = MatmulShape { m, n: n.shape[1], k, trans_a, trans_b };
+                let bias = n.inputs.get(2).map(|&b| vals[b].as_slice());
+                ops::matmul::forward_ref(inp(0), inp(1), bias, s, act)
+            }
+            Op::Activation(act) => ops::activation::forward_ref(act, inp(0)),
+            Op::ActivationBackward(act) => ops::activation::backward_ref(act, inp(0), inp(1)),
+            Op::ColumnSum => {
+                let s = g.shape(n.inputs[0]);
+                ops::reduce::column_sum_ref(inp(0), s[0], s[1])
+            }
+            Op::SumAll { scale } => {
+                let limit = step.valid_rows as usize * g.row_len(n.inputs[0]);
+                vec![ops::reduce::sum_all_ref(inp(0), limit, scale as f64)]
+            }
+            Op::BroadcastScaled { scale } => ops::elementwise::broadcast_scaled_ref(inp(0)[0], scale as f64, n.len()),
+            Op::Add => ops::elementwise::add_ref(inp(0), inp(1)),
+            Op::Fill(v) => vec![v as f64; n.len()],
+            Op::Loss(kind) => {
+                let s = g.shape(n.inputs[0]);
+                match kind {
+                    ops::loss::LossKind::Bce => ops::loss::bce_forward_ref(inp(0), inp(1), s[0], s[1]),
+                    ops::loss::LossKind::Mse => ops::loss::mse_forward_ref(inp(0), inp(1), s[0], s[1]),
+                }
+            }
+            Op::LossBackward(kind) => {
+                let cols = g.shape(n.inputs[0])[1];
+                match kind {
+                    ops::loss::LossKind::Bce => ops::loss::bce_backward_ref(inp(0), inp(1), inp(2), cols),
+                    ops::loss::LossKind::Mse => ops::loss::mse_backward_ref(inp(0), inp(1), inp(2), cols),
+                }
+            }
+            Op::Update(_) | Op::Accumulate { .. } => Vec::new(),
+        };
+        vals.push(v);
+    }
+    vals
+}

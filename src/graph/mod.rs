@@ -1,0 +1,278 @@
+//! The computation graph: static shapes, one op per node, written once by a model.
+//!
+//! - [`Graph`] holds nodes in creation order, which is a topological order: a node's inputs
+//!   always come before it.
+//! - [`autodiff::backward`] appends the backward pass as more nodes of the same graph.
+//! - [`plan::Plan::compile`] turns the graph into buffers and a flat list of dispatches.
+//! - [`cpu::evaluate`] runs the same graph with the CPU float64 twins, for tests.
+
+pub mod autodiff;
+pub mod cpu;
+pub mod plan;
+
+use crate::ops::loss::LossKind;
+use crate::ops::optimizer::Optimizer;
+use crate::ops::Act;
+
+/// Index of a node in its graph.
+pub type NodeId = usize;
+
+/// Element type of a tensor's buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DType {
+    F32,
+    U32,
+    /// Bytes, packed four to a u32 word on the GPU (the data set).
+    U8,
+}
+
+impl DType {
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            DType::F32 | DType::U32 => 4,
+            DType::U8 => 1,
+        }
+    }
+}
+
+/// How a parameter starts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Init {
+    Zeros,
+    /// Glorot/Xavier uniform: U(−l, l), l = √(6 / (fan_in + fan_out)) (Keras' default).
+    GlorotUniform { fan_in: usize, fan_out: usize },
+}
+
+/// What a node computes. Leaves (`Input`, `Param`, `State`) hold persistent buffers named
+/// by the node's name; `Update` nodes write their inputs in place and have no output.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Op {
+    /// Data fed from the host (a batch, a data set's bytes, an index buffer).
+    Input,
+    /// A trainable tensor.
+    Param(Init),
+    /// Persistent, zero-initialised, not trained (optimizer moments, metric accumulators).
+    State,
+    /// Batch from a data set: inputs [data (U8), indices (U32)].
+    Gather,
+    /// act(op(a)·op(b) + bias): inputs [a, b] or [a, b, bias].
+    MatMul { trans_a: bool, trans_b: bool, act: Act },
+    /// y = act(x): inputs [x].
+    Activation(Act),
+    /// d_x = act'(y)·d_y: inputs [y, d_y].
+    ActivationBackward(Act),
+    /// out[c] = Σ_r x[r, c]: inputs [x].
+    ColumnSum,
+    /// scale · Σ x over valid rows → [1]: inputs [x].
+    SumAll { scale: f32 },
+    /// acc += scale · Σ x over valid rows: inputs [acc (State), x]. In place.
+    Accumulate { scale: f32 },
+    /// out[i] = scale · s[0]: inputs [s].
+    BroadcastScaled { scale: f32 },
+    /// a + b: inputs [a, b].
+    Add,
+    /// Constant: no inputs.
+    Fill(f32),
+    /// Per-row reconstruction loss: inputs [pred, target] → [rows].
+    Loss(LossKind),
+    /// Gradient of the per-row loss: inputs [pred, target, d_loss].
+    LossBackward(LossKind),
+    /// Optimizer update, in place: inputs [param, grad, state...].
+    Update(Optimizer),
+}
+
+impl Op {
+    /// Short name as `explain` prints it.
+    pub fn name(&self) -> String {
+        match self {
+            Op::Input => "input".into(),
+            Op::Param(_) => "param".into(),
+            Op::State => "state".into(),
+            Op::Gather => "gather".into(),
+            Op::MatMul { trans_a, trans_b, act } => format!(
+                "matmul{}{}{}",
+                if *trans_a { "[Aᵀ]" } else { "" },
+                if *trans_b { "[Bᵀ]" } else { "" },
+                if *act == Act::Identity { String::new() } else { format!("+{}", act.name()) }
+            ),
+            Op::Activation(a) => a.name().into(),
+            Op::ActivationBackward(a) => format!("{}_backward", a.name()),
+            Op::ColumnSum => "column_sum".into(),
+            Op::SumAll { .. } => "sum_all".into(),
+            Op::Accumulate { .. } => "accumulate".into(),
+            Op::BroadcastScaled { .. } => "broadcast_scaled".into(),
+            Op::Add => "add".into(),
+            Op::Fill(_) => "fill".into(),
+            Op::Loss(k) => format!("{}_loss", k.name()),
+            Op::LossBackward(k) => format!("{}_loss_backward", k.name()),
+            Op::Update(o) => format!("{}_update", o.name()),
+        }
+    }
+
+    /// True for nodes whose buffer persists across steps and is shared by name.
+    pub fn is_leaf(&self) -> bool {
+        matches!(self, Op::Input | Op::Param(_) | Op::State)
+    }
+
+    /// True for nodes that write their inputs in place and own no output.
+    pub fn is_in_place(&self) -> bool {
+        matches!(self, Op::Update(_) | Op::Accumulate { .. })
+    }
+}
+
+/// One tensor and the op that produces it.
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub name: String,
+    pub op: Op,
+    pub inputs: Vec<NodeId>,
+    pub shape: Vec<usize>,
+    pub dtype: DType,
+    /// For backward nodes: the rule that made it (printed by `explain`).
+    pub note: String,
+}
+
+impl Node {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// True for a zero-element tensor.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Size of the buffer in bytes (4-byte aligned).
+    pub fn bytes(&self) -> u64 {
+        ((self.len() * self.dtype.size()) as u64).div_ceil(4) * 4
+    }
+}
+
+/// A static-shape graph. Builder methods check shapes and panic on a mismatch: shapes are
+/// fixed by the model's code, not by user data, so a mismatch is a programming error.
+#[derive(Clone, Debug, Default)]
+pub struct Graph {
+    pub nodes: Vec<Node>,
+}
+
+impl Graph {
+    /// An empty graph.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The node `id`.
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id]
+    }
+
+    /// Shape of node `id`.
+    pub fn shape(&self, id: NodeId) -> &[usize] {
+        &self.nodes[id].shape
+    }
+
+    /// Appends a node and returns its id.
+    pub fn push(&mut self, name: impl Into<String>, op: Op, inputs: Vec<NodeId>, shape: Vec<usize>, dtype: DType) -> NodeId {
+        self.nodes.push(Node {
+            name: name.into(),
+            op,
+            inputs,
+            shape,
+            dtype,
+            note: String::new(),
+        });
+        self.nodes.len() - 1
+    }
+
+    /// Sets the `explain` note of a node.
+    pub fn annotate(&mut self, id: NodeId, note: impl Into<String>) {
+        self.nodes[id].note = note.into();
+    }
+
+    /// A host-fed f32 tensor.
+    pub fn input(&mut self, name: &str, shape: &[usize]) -> NodeId {
+        self.push(name, Op::Input, vec![], shape.to_vec(), DType::F32)
+    }
+
+    /// A host-fed tensor of another type (data set bytes, indices).
+    pub fn input_typed(&mut self, name: &str, shape: &[usize], dtype: DType) -> NodeId {
+        self.push(name, Op::Input, vec![], shape.to_vec(), dtype)
+    }
+
+    /// A trainable parameter.
+    pub fn param(&mut self, name: &str, shape: &[usize], init: Init) -> NodeId {
+        self.push(name, Op::Param(init), vec![], shape.to_vec(), DType::F32)
+    }
+
+    /// A persistent zero-initialised tensor.
+    pub fn state(&mut self, name: &str, shape: &[usize]) -> NodeId {
+        self.push(name, Op::State, vec![], shape.to_vec(), DType::F32)
+    }
+
+    /// A batch of `rows` samples gathered from `data` ([n, cols] bytes) through `indices`.
+    pub fn gather(&mut self, name: &str, data: NodeId, indices: NodeId, rows: usize) -> NodeId {
+        assert_eq!(self.nodes[data].dtype, DType::U8, "gather: data must be bytes");
+        assert_eq!(self.nodes[indices].dtype, DType::U32, "gather: indices must be u32");
+        let cols = self.shape(data)[1..].iter().product();
+        self.push(name, Op::Gather, vec![data, indices], vec![rows, cols], DType::F32)
+    }
+
+    /// act(op(a)·op(b) + bias).
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul(&mut self, name: &str, a: NodeId, b: NodeId, bias: Option<NodeId>, trans_a: bool, trans_b: bool, act: Act) -> NodeId {
+        let (sa, sb) = (self.shape(a).to_vec(), self.shape(b).to_vec());
+        assert!(sa.len() == 2 && sb.len() == 2, "matmul {name}: operands must be 2-D, got {sa:?} and {sb:?}");
+        let (m, ka) = if trans_a { (sa[1], sa[0]) } else { (sa[0], sa[1]) };
+        let (kb, n) = if trans_b { (sb[1], sb[0]) } else { (sb[0], sb[1]) };
+        assert_eq!(ka, kb, "matmul {name}: inner dimensions {sa:?}·{sb:?} (trans {trans_a},{trans_b}) disagree");
+        let mut inputs = vec![a, b];
+        if let Some(bias) = bias {
+            assert_eq!(self.shape(bias), [n], "matmul {name}: bias must be [{n}]");
+            inputs.push(bias);
+        }
+        self.push(name, Op::MatMul { trans_a, trans_b, act }, inputs, vec![m, n], DType::F32)
+    }
+
+    /// y = act(x).
+    pub fn activation(&mut self, name: &str, x: NodeId, act: Act) -> NodeId {
+        let shape = self.shape(x).to_vec();
+        self.push(name, Op::Activation(act), vec![x], shape, DType::F32)
+    }
+
+    /// Per-row reconstruction loss of `pred` against `target` (same shape [rows, cols]).
+    pub fn loss(&mut self, name: &str, kind: LossKind, pred: NodeId, target: NodeId) -> NodeId {
+        assert_eq!(self.shape(pred), self.shape(target), "loss {name}: prediction and target shapes differ");
+        let rows = self.shape(pred)[0];
+        self.push(name, Op::Loss(kind), vec![pred, target], vec![rows], DType::F32)
+    }
+
+    /// scale · Σ x over the valid rows, as a [1] tensor.
+    pub fn sum_all(&mut self, name: &str, x: NodeId, scale: f32) -> NodeId {
+        self.push(name, Op::SumAll { scale }, vec![x], vec![1], DType::F32)
+    }
+
+    /// acc += scale · Σ x over the valid rows (acc: a [1] state).
+    pub fn accumulate(&mut self, name: &str, acc: NodeId, x: NodeId, scale: f32) -> NodeId {
+        assert_eq!(self.shape(acc), [1], "accumulate {name}: accumulator must be [1]");
+        self.push(name, Op::Accumulate { scale }, vec![acc, x], vec![], DType::F32)
+    }
+
+    /// Rows per "row" of a tensor for valid-row masking: elements per leading index.
+    pub fn row_len(&self, id: NodeId) -> usize {
+        self.shape(id)[1..].iter().product::<usize>().max(1)
+    }
+
+    /// The trainable parameters, in creation order.
+    pub fn params(&self) -> Vec<NodeId> {
+        (0..self.nodes.len())
+            .filter(|&i| matches!(self.nodes[i].op, Op::Param(_)))
+            .collect()
+    }
+
+    /// Finds a node by name.
+    pub fn find(&self, name: &str) -> Option<NodeId> {
+        self.nodes.iter().position(|n| n.name == name)
+    }
+}

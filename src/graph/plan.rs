@@ -1,0 +1,385 @@
+//! The memory plan and executor: a graph compiled once into buffers, pipelines, bind groups
+//! and uniforms, kept as a flat list of dispatches.
+//!
+//! # Memory plan
+//! Leaves (inputs, parameters, optimizer state) live in [`Resources`], by name, for the life
+//! of a run; plans built from different graphs (training, evaluation) share them. Every other
+//! tensor lives only from the dispatch that writes it to the last dispatch that reads it.
+//! Walking the nodes in order, a tensor whose last reader has run gives its buffer back, and
+//! the next tensor takes the smallest free buffer that fits (or grows the largest free one).
+//! A dispatch never gets a buffer freed by its own inputs, so no kernel reads and writes the
+//! same memory. The peak is known before the first step.
+//!
+//! # One step
+//! [`Plan::run`] writes the 16-byte per-step uniform, records every dispatch into one compute
+//! pass, and submits once. Nothing is created per step.
+
+use super::{Graph, NodeId, Op};
+use crate::gpu::{Gpu, GpuError};
+use crate::ops::{
+    self, activation, elementwise, gather, loss, matmul, optimizer, reduce, Bind, KernelCall, StepUniform, Workgroups,
+};
+use std::collections::HashMap;
+
+/// Persistent named tensors: the data set, parameters, optimizer state, accumulators.
+#[derive(Default)]
+pub struct Resources {
+    tensors: HashMap<String, wgpu::Buffer>,
+}
+
+impl Resources {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The buffer named `name`, created (zeroed) at `bytes` if new; an error if it exists with
+    /// another size (two graphs disagree about a tensor's shape).
+    pub fn get_or_create(&mut self, gpu: &Gpu, name: &str, bytes: u64) -> Result<wgpu::Buffer, GpuError> {
+        check_binding_size(gpu, name, bytes)?;
+        if let Some(b) = self.tensors.get(name) {
+            if b.size() != bytes.max(16).div_ceil(4) * 4 {
+                return Err(GpuError::Limit(format!(
+                    "tensor '{name}' exists with {} bytes but a graph wants {bytes}",
+                    b.size()
+                )));
+            }
+            return Ok(b.clone());
+        }
+        let b = gpu.storage(name, bytes);
+        self.tensors.insert(name.to_string(), b.clone());
+        Ok(b)
+    }
+
+    /// The buffer named `name`, if any.
+    pub fn get(&self, name: &str) -> Option<&wgpu::Buffer> {
+        self.tensors.get(name)
+    }
+
+    /// Names of every tensor held.
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.tensors.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> u64 {
+        self.tensors.values().map(|b| b.size()).sum()
+    }
+}
+
+fn check_binding_size(gpu: &Gpu, name: &str, bytes: u64) -> Result<(), GpuError> {
+    let max = (gpu.limits.max_storage_buffer_binding_size as u64).min(gpu.limits.max_buffer_size);
+    if bytes > max {
+        return Err(GpuError::Limit(format!(
+            "tensor '{name}' needs {bytes} bytes, more than this device binds in one buffer ({max} bytes). \
+             Hint: use a smaller --batch-size or a smaller data set."
+        )));
+    }
+    Ok(())
+}
+
+/// Where a node's output lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Storage {
+    /// A persistent tensor in [`Resources`].
+    Persistent(String),
+    /// A reusable transient buffer.
+    Slot(usize),
+    /// In-place nodes own nothing.
+    None,
+}
+
+/// One tensor's stay in a transient buffer.
+#[derive(Clone, Debug)]
+pub struct Lifetime {
+    pub node: NodeId,
+    pub slot: usize,
+    /// Dispatch index of the writer and of the last reader.
+    pub first: usize,
+    pub last: usize,
+    pub bytes: u64,
+}
+
+/// One recorded dispatch.
+pub struct Dispatch {
+    pub node: NodeId,
+    pub call: KernelCall,
+    pub workgroups: [u32; 3],
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+}
+
+/// A compiled graph.
+pub struct Plan {
+    pub dispatches: Vec<Dispatch>,
+    pub storage: Vec<Storage>,
+    pub lifetimes: Vec<Lifetime>,
+    pub slot_bytes: Vec<u64>,
+    /// Bytes of the transient slots plus the persistent tensors this graph uses.
+    pub peak_bytes: u64,
+    /// What the peak would be if no transient buffer were reused.
+    pub peak_without_reuse: u64,
+    /// Bytes of the persistent tensors this graph uses.
+    pub persistent_bytes: u64,
+    buffers: Vec<Option<wgpu::Buffer>>,
+    step_buffer: wgpu::Buffer,
+}
+
+/// How kernels are chosen at compile time.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CompileOptions {
+    pub matmul: matmul::Variant,
+}
+
+/// The kernel call of a (non-leaf) node.
+pub fn kernel_call(g: &Graph, id: NodeId, opts: CompileOptions) -> KernelCall {
+    let n = &g.nodes[id];
+    let shape_of = |k: usize| g.shape(n.inputs[k]);
+    match n.op {
+        Op::Gather => gather::call(n.shape[0], n.shape[1], g.nodes[n.inputs[1]].len()),
+        Op::MatMul { trans_a, trans_b, act } => {
+            let sa = shape_of(0);
+            let (m, k) = if trans_a { (sa[1], sa[0]) } else { (sa[0], sa[1]) };
+            let s = matmul::MatmulShape { m, n: n.shape[1], k, trans_a, trans_b };
+            matmul::call(s, n.inputs.len() == 3, act, opts.matmul)
+        }
+        Op::Activation(act) => activation::forward_call(act, n.len()),
+        Op::ActivationBackward(act) => activation::backward_call(act, n.len()),
+        Op::ColumnSum => reduce::column_sum_call(shape_of(0)[0], shape_of(0)[1]),
+        Op::SumAll { scale } => {
+            let x = n.inputs[0];
+            reduce::sum_all_call(g.nodes[x].len(), g.row_len(x), scale, false)
+        }
+        Op::Accumulate { scale } => {
+            let x = n.inputs[1];
+            reduce::sum_all_call(g.nodes[x].len(), g.row_len(x), scale, true)
+        }
+        Op::BroadcastScaled { scale } => elementwise::broadcast_scaled_call(n.len(), scale),
+        Op::Add => elementwise::add_call(n.len()),
+        Op::Fill(v) => elementwise::fill_call(n.len(), v),
+        Op::Loss(kind) => loss::forward_call(kind, shape_of(0)[0], shape_of(0)[1]),
+        Op::LossBackward(kind) => loss::backward_call(kind, shape_of(0)[0], shape_of(0)[1]),
+        Op::Update(opt) => optimizer::call(opt, g.nodes[n.inputs[0]].len()),
+        Op::Input | Op::Param(_) | Op::State => unreachable!("leaves have no kernel"),
+    }
+}
+
+impl Plan {
+    /// Compiles `graph`: allocates (or finds) every buffer, creates every pipeline, uniform and
+    /// bind group, and orders the dispatches. Nodes in `keep` stay readable after a step.
+    pub fn compile(graph: &Graph, gpu: &Gpu, res: &mut Resources, keep: &[NodeId]) -> Result<Plan, GpuError> {
+        Self::compile_with(graph, gpu, res, keep, CompileOptions::default())
+    }
+
+    /// [`Plan::compile`] with explicit kernel choices.
+    pub fn compile_with(graph: &Graph, gpu: &Gpu, res: &mut Resources, keep: &[NodeId], opts: CompileOptions) -> Result<Plan, GpuError> {
+        let nodes = &graph.nodes;
+        let count = nodes.len();
+        // Last reader of each node (in node order, which is dispatch order).
+        let mut last_use: Vec<usize> = (0..count).collect();
+        for (i, n) in nodes.iter().enumerate() {
+            for &j in &n.inputs {
+                last_use[j] = last_use[j].max(i);
+            }
+        }
+        for &k in keep {
+            last_use[k] = usize::MAX;
+        }
+
+        let mut storage = vec![Storage::None; count];
+        let mut slot_bytes: Vec<u64> = Vec::new();
+        let mut free: Vec<usize> = Vec::new();
+        let mut live: Vec<(usize, usize)> = Vec::new(); // (last_use, slot)
+        let mut lifetimes = Vec::new();
+        let mut persistent_bytes = 0;
+        let mut transient_total = 0;
+        for (i, n) in nodes.iter().enumerate() {
+            if n.op.is_leaf() {
+                persistent_bytes += n.bytes();
+                storage[i] = Storage::Persistent(n.name.clone());
+                continue;
+            }
+            // Buffers whose last reader ran before this node are free again.
+            live.retain(|&(last, slot)| {
+                if last < i {
+                    free.push(slot);
+                    false
+                } else {
+                    true
+                }
+            });
+            if n.op.is_in_place() {
+                continue;
+            }
+            let need = n.bytes();
+            check_binding_size(gpu, &n.name, need)?;
+            transient_total += need;
+            let fit = free
+                .iter()
+                .enumerate()
+                .filter(|(_, &s)| slot_bytes[s] >= need)
+                .min_by_key(|(_, &s)| slot_bytes[s])
+                .map(|(k, _)| k);
+            let slot = if let Some(k) = fit {
+                free.swap_remove(k)
+            } else if let Some((k, _)) = free.iter().enumerate().max_by_key(|(_, &s)| slot_bytes[s]) {
+                let s = free.swap_remove(k);
+                slot_bytes[s] = need;
+                s
+            } else {
+                slot_bytes.push(need);
+                slot_bytes.len() - 1
+            };
+            live.push((last_use[i], slot));
+            storage[i] = Storage::Slot(slot);
+            lifetimes.push(Lifetime {
+                node: i,
+                slot,
+                first: i,
+                last: last_use[i].min(count - 1),
+                bytes: need,
+            });
+        }
+
+        // Buffers.
+        let slots: Vec<wgpu::Buffer> = slot_bytes
+            .iter()
+            .enumerate()
+            .map(|(s, &b)| gpu.storage(&format!("slot {s}"), b))
+            .collect();
+        let mut buffers: Vec<Option<wgpu::Buffer>> = vec![None; count];
+        for (i, n) in nodes.iter().enumerate() {
+            buffers[i] = match &storage[i] {
+                Storage::Persistent(name) => Some(res.get_or_create(gpu, name, n.bytes())?),
+                Storage::Slot(s) => Some(slots[*s].clone()),
+                Storage::None => None,
+            };
+        }
+        let step_buffer = gpu.uniform("step", &[0; 4]);
+
+        // Pipelines, uniforms and bind groups, once.
+        let mut dispatches = Vec::new();
+        for (i, n) in nodes.iter().enumerate() {
+            if n.op.is_leaf() {
+                continue;
+            }
+            let call = kernel_call(graph, i, opts);
+            let pipeline = gpu.pipeline(call.shader, call.entry, &call.constants);
+            let params = gpu.uniform(&format!("{} params", n.name), &call.params);
+            let mut binds: Vec<&wgpu::Buffer> = Vec::new();
+            for b in &call.bindings {
+                binds.push(match b {
+                    Bind::Output => buffers[i].as_ref().expect("output buffer"),
+                    Bind::Input(k) => buffers[n.inputs[*k]].as_ref().expect("input buffer"),
+                    Bind::Dummy => gpu.dummy(),
+                });
+            }
+            binds.push(&params);
+            if call.uses_step {
+                binds.push(&step_buffer);
+            }
+            let bind_group = gpu.bind_group(&n.name, &pipeline, &binds);
+            let workgroups = match call.workgroups {
+                Workgroups::Items { n: items, wg } => gpu.grid_1d(items, wg)?,
+                Workgroups::Fixed(w) => {
+                    let max = gpu.limits.max_compute_workgroups_per_dimension;
+                    if w.iter().any(|&d| d > max) {
+                        return Err(GpuError::Limit(format!(
+                            "node '{}' needs {w:?} workgroups, more than this device's {max} per dimension. \
+                             Hint: use a smaller --batch-size.",
+                            n.name
+                        )));
+                    }
+                    w
+                }
+            };
+            dispatches.push(Dispatch {
+                node: i,
+                call,
+                workgroups,
+                pipeline,
+                bind_group,
+            });
+        }
+        let transient: u64 = slot_bytes.iter().sum();
+        Ok(Plan {
+            dispatches,
+            storage,
+            lifetimes,
+            peak_bytes: transient + persistent_bytes,
+            peak_without_reuse: transient_total + persistent_bytes,
+            persistent_bytes,
+            slot_bytes,
+            buffers,
+            step_buffer,
+        })
+    }
+
+    /// Records the whole step into `enc` as one compute pass (after writing the step uniform).
+    pub fn encode(&self, gpu: &Gpu, enc: &mut wgpu::CommandEncoder, step: StepUniform) {
+        gpu.queue.write_buffer(&self.step_buffer, 0, bytemuck::bytes_of(&step));
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("step"),
+            timestamp_writes: None,
+        });
+        for d in &self.dispatches {
+            pass.set_pipeline(&d.pipeline);
+            pass.set_bind_group(0, &d.bind_group, &[]);
+            let [x, y, z] = d.workgroups;
+            pass.dispatch_workgroups(x, y, z);
+        }
+    }
+
+    /// Runs one step: one uniform write, one compute pass, one submission.
+    pub fn run(&self, gpu: &Gpu, step: StepUniform) -> wgpu::SubmissionIndex {
+        let mut enc = gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
+        self.encode(gpu, &mut enc, step);
+        gpu.queue.submit([enc.finish()])
+    }
+
+    /// The buffer holding node `id` (None for in-place nodes).
+    pub fn buffer(&self, id: NodeId) -> Option<&wgpu::Buffer> {
+        self.buffers[id].as_ref()
+    }
+
+    /// Reads node `id` back (blocking). Only meaningful for kept nodes and leaves.
+    pub fn read(&self, gpu: &Gpu, graph: &Graph, id: NodeId) -> Result<Vec<f32>, GpuError> {
+        let b = self
+            .buffer(id)
+            .ok_or_else(|| GpuError::Limit(format!("node '{}' has no buffer", graph.nodes[id].name)))?;
+        gpu.read_f32(b, 0, graph.nodes[id].len())
+    }
+
+    /// Writes host data into a leaf.
+    pub fn write_f32(&self, gpu: &Gpu, id: NodeId, data: &[f32]) {
+        if let Some(b) = self.buffer(id) {
+            gpu.queue.write_buffer(b, 0, bytemuck::cast_slice(data));
+        }
+    }
+
+    /// Writes raw words (u32 indices, packed bytes) into a leaf.
+    pub fn write_u32(&self, gpu: &Gpu, id: NodeId, data: &[u32]) {
+        if let Some(b) = self.buffer(id) {
+            gpu.queue.write_buffer(b, 0, bytemuck::cast_slice(data));
+        }
+    }
+}
+
+/// Packs bytes four to a u32 (little-endian), as `gather_batch` reads them.
+pub fn pack_bytes(bytes: &[u8]) -> Vec<u32> {
+    bytes
+        .chunks(4)
+        .map(|c| {
+            let mut w = [0u8; 4];
+            w[..c.len()].copy_from_slice(c);
+            u32::from_le_bytes(w)
+        })
+        .collect()
+}
+
+#[allow(unused_imports)]
+use ops as _;

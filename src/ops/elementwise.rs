@@ -1,0 +1,60 @@
+//! Small element-wise kernels (`shaders/elementwise.wgsl`): gradient sums, the backward seed,
+//! and the backward of `sum_all`.
+
+use super::{f, Bind, KernelCall, Workgroups};
+use crate::gpu::Shader;
+
+/// CPU twin of `add`.
+pub fn add_ref(a: &[f64], b: &[f64]) -> Vec<f64> {
+    a.iter().zip(b).map(|(x, y)| x + y).collect()
+}
+
+/// CPU twin of `broadcast_scaled`: out[i] = scale·s[0].
+pub fn broadcast_scaled_ref(s: f64, scale: f64, n: usize) -> Vec<f64> {
+    vec![scale * s; n]
+}
+
+/// Dispatch of `add`: bindings (out, a, b).
+pub fn add_call(n: usize) -> KernelCall {
+    KernelCall {
+        shader: Shader::Elementwise,
+        entry: "add",
+        constants: vec![],
+        bindings: vec![Bind::Output, Bind::Input(0), Bind::Input(1)],
+        params: vec![n as u32],
+        uses_step: false,
+        workgroups: Workgroups::Items { n: n as u64, wg: 256 },
+        flops: n as u64,
+        bytes: 12 * n as u64,
+    }
+}
+
+/// Dispatch of `fill`: bindings (out).
+pub fn fill_call(n: usize, value: f32) -> KernelCall {
+    KernelCall {
+        shader: Shader::Elementwise,
+        entry: "fill",
+        constants: vec![],
+        bindings: vec![Bind::Output],
+        params: vec![n as u32, f(value)],
+        uses_step: false,
+        workgroups: Workgroups::Items { n: n as u64, wg: 256 },
+        flops: 0,
+        bytes: 4 * n as u64,
+    }
+}
+
+/// Dispatch of `broadcast_scaled`: bindings (out, s).
+pub fn broadcast_scaled_call(n: usize, scale: f32) -> KernelCall {
+    KernelCall {
+        shader: Shader::Elementwise,
+        entry: "broadcast_scaled",
+        constants: vec![],
+        bindings: vec![Bind::Output, Bind::Input(0)],
+        params: vec![n as u32, f(scale)],
+        uses_step: false,
+        workgroups: Workgroups::Items { n: n as u64, wg: 256 },
+        flops: n as u64,
+        bytes: 4 * n as u64 + 4,
+    }
+}

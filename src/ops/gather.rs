@@ -1,0 +1,33 @@
+//! Batch gather (`shaders/gather.wgsl`): the data set lives on the GPU as bytes and each
+//! batch is built there from a shuffled index buffer, so no pixel crosses the bus per step.
+
+use super::{Bind, KernelCall, Workgroups};
+use crate::gpu::Shader;
+
+/// CPU twin of `gather_batch`: out[r, c] = data[idx[offset + r], c] / 255 (rows past the end
+/// of `idx` repeat its last entry).
+pub fn forward_ref(data: &[u8], idx: &[u32], offset: usize, rows: usize, cols: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(rows * cols);
+    for r in 0..rows {
+        let s = idx[(offset + r).min(idx.len() - 1)] as usize;
+        for c in 0..cols {
+            out.push(data[s * cols + c] as f64 / 255.0);
+        }
+    }
+    out
+}
+
+/// Dispatch of `gather_batch`: bindings (out, data, idx); inputs 0 data, 1 indices.
+pub fn call(rows: usize, cols: usize, n_idx: usize) -> KernelCall {
+    KernelCall {
+        shader: Shader::Gather,
+        entry: "gather_batch",
+        constants: vec![],
+        bindings: vec![Bind::Output, Bind::Input(0), Bind::Input(1)],
+        params: vec![rows as u32, cols as u32, n_idx as u32],
+        uses_step: true,
+        workgroups: Workgroups::Items { n: (rows * cols) as u64, wg: 256 },
+        flops: (rows * cols) as u64,
+        bytes: 5 * (rows * cols) as u64,
+    }
+}

@@ -1,0 +1,95 @@
+//! One file per kernel family: what each kernel computes (its CPU float64 twin, the
+//! definition tests compare against), how it is dispatched ([`KernelCall`]), and its backward
+//! rule. The WGSL lives in `shaders/<family>.wgsl`; the graph ([`crate::graph`]) composes them.
+//!
+//! Chain of trust: central finite differences check each twin's backward against the twin's
+//! forward; the twins check the WGSL kernels on fresh random inputs.
+
+pub mod activation;
+pub mod elementwise;
+pub mod gather;
+pub mod loss;
+pub mod matmul;
+pub mod optimizer;
+pub mod reduce;
+
+pub use activation::Act;
+
+use crate::gpu::Shader;
+
+/// Where a binding's buffer comes from, in `@binding` order (outputs, inputs, then the
+/// uniforms, which the plan appends).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bind {
+    /// The node's own output buffer.
+    Output,
+    /// The buffer of the node's i-th input (read, or updated in place by optimizer nodes).
+    Input(usize),
+    /// The 16-byte dummy for a binding the chosen variant does not read.
+    Dummy,
+}
+
+/// How many workgroups a dispatch needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Workgroups {
+    /// `n` independent items in workgroups of `wg`, laid out 1-D or 2-D by [`crate::gpu::Gpu::grid_1d`].
+    Items { n: u64, wg: u32 },
+    /// An explicit 3-D grid.
+    Fixed([u32; 3]),
+}
+
+/// Everything the plan needs to record one dispatch of a kernel.
+#[derive(Clone, Debug)]
+pub struct KernelCall {
+    pub shader: Shader,
+    pub entry: &'static str,
+    pub constants: Vec<(&'static str, f64)>,
+    pub bindings: Vec<Bind>,
+    /// The kernel's own uniform, as 32-bit words (f32 as bits).
+    pub params: Vec<u32>,
+    /// Whether the per-step uniform (step, batch offset, seed, valid rows) follows `params`.
+    pub uses_step: bool,
+    pub workgroups: Workgroups,
+    /// Floating-point operations (an FMA counts 2), for `explain` and `bench`.
+    pub flops: u64,
+    /// Bytes read plus written, for `explain` and `bench`.
+    pub bytes: u64,
+}
+
+/// The per-step uniform every step-dependent kernel reads (`struct Step` in WGSL).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+pub struct StepUniform {
+    /// Optimizer step, 1-based (Adam's t).
+    pub step: u32,
+    /// First position in the index buffer for this batch.
+    pub batch_offset: u32,
+    /// Seed for counter-based random draws.
+    pub seed: u32,
+    /// Rows of the batch that hold real samples (the rest is padding).
+    pub valid_rows: u32,
+}
+
+/// Relative-error check used by every kernel test: `|got − want| ≤ atol + rtol·|want|`.
+/// Returns the largest relative error, or the first failing index with both values.
+pub fn compare(got: &[f32], want: &[f64], atol: f64, rtol: f64) -> Result<f64, String> {
+    if got.len() != want.len() {
+        return Err(format!("length {} != expected {}", got.len(), want.len()));
+    }
+    let mut worst = 0.0f64;
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let g = g as f64;
+        let err = (g - w).abs();
+        if !(err <= atol + rtol * w.abs()) {
+            return Err(format!(
+                "index {i}: got {g}, want {w} (|err| {err:.3e} > {atol:.1e} + {rtol:.1e}·|want|)"
+            ));
+        }
+        worst = worst.max(err / (w.abs() + atol));
+    }
+    Ok(worst)
+}
+
+pub(crate) fn f(x: f32) -> u32 {
+    x.to_bits()
+}
