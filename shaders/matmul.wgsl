@@ -44,10 +44,13 @@ struct Dims {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<uniform> dims: Dims;
 
-const WG_X: u32 = 16u;
-const WG_Y: u32 = 16u;
-const TM: u32 = 4u;
-const TN: u32 = 4u;
+// matmul_naive: a 16×16 workgroup, one output each.
+const NAIVE_WG: u32 = 16u;
+// matmul: RB_M rows × RB_N consecutive columns per invocation; WG invocations side by side
+// cover WG·RB_N columns. WG is chosen per shape (8..64) so narrow outputs waste no lanes.
+const RB_M: u32 = 8u;
+const RB_N: u32 = 4u;
+override WG: u32 = 64u;
 
 fn load_a(row: u32, kk: u32) -> f32 {
     if TRANS_A {
@@ -85,38 +88,220 @@ fn matmul_naive(@builtin(global_invocation_id) gid: vec3<u32>) {
     epilogue(row, col, acc);
 }
 
-@compute @workgroup_size(16, 16)
-fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let row0 = wid.y * (WG_Y * TM) + lid.y;
-    let col0 = wid.x * (WG_X * TN) + lid.x;
-    // Out-of-range rows/columns load a clamped (valid) address and are never stored,
-    // so the inner loop carries no branches.
-    var rows: array<u32, 4>;
-    var cols: array<u32, 4>;
-    for (var i = 0u; i < TM; i++) {
-        rows[i] = min(row0 + i * WG_Y, dims.m - 1u);
+// Stores one row of an invocation's block: RB_N consecutive columns from col0.
+fn store_row(row: u32, col0: u32, v: vec4<f32>) {
+    if row >= dims.m {
+        return;
     }
-    for (var j = 0u; j < TN; j++) {
-        cols[j] = min(col0 + j * WG_X, dims.n - 1u);
-    }
-    var acc: array<vec4<f32>, 4>;
-    for (var kk = 0u; kk < dims.k; kk++) {
-        let bv = vec4<f32>(load_b(kk, cols[0]), load_b(kk, cols[1]), load_b(kk, cols[2]), load_b(kk, cols[3]));
-        acc[0] += load_a(rows[0], kk) * bv;
-        acc[1] += load_a(rows[1], kk) * bv;
-        acc[2] += load_a(rows[2], kk) * bv;
-        acc[3] += load_a(rows[3], kk) * bv;
-    }
-    for (var i = 0u; i < TM; i++) {
-        let row = row0 + i * WG_Y;
-        if row >= dims.m {
-            continue;
+    for (var j = 0u; j < RB_N; j++) {
+        if col0 + j < dims.n {
+            epilogue(row, col0 + j, v[j]);
         }
-        for (var j = 0u; j < TN; j++) {
-            let col = col0 + j * WG_X;
-            if col < dims.n {
-                epilogue(row, col, acc[i][j]);
+    }
+}
+
+@compute @workgroup_size(WG)
+fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    // This workgroup's RB_M rows: the same for all its invocations, so every load of A is
+    // one address for the whole workgroup (a broadcast, not a gather).
+    let row0 = wid.y * RB_M;
+    let col0 = (wid.x * WG + lid.x) * RB_N;
+    if col0 >= dims.n {
+        return;
+    }
+    // Out-of-range rows/columns read a clamped, valid address and are never stored, so the
+    // inner loop has no branches. Plain scalars, not arrays: a private array indexed by a
+    // loop variable lives in memory on some drivers.
+    let last_row = dims.m - 1u;
+    let r0 = min(row0, last_row);
+    let r1 = min(row0 + 1u, last_row);
+    let r2 = min(row0 + 2u, last_row);
+    let r3 = min(row0 + 3u, last_row);
+    let r4 = min(row0 + 4u, last_row);
+    let r5 = min(row0 + 5u, last_row);
+    let r6 = min(row0 + 6u, last_row);
+    let r7 = min(row0 + 7u, last_row);
+    let last_col = dims.n - 1u;
+    let c1 = min(col0 + 1u, last_col);
+    let c2 = min(col0 + 2u, last_col);
+    let c3 = min(col0 + 3u, last_col);
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    var acc4 = vec4<f32>(0.0);
+    var acc5 = vec4<f32>(0.0);
+    var acc6 = vec4<f32>(0.0);
+    var acc7 = vec4<f32>(0.0);
+    for (var kk = 0u; kk < dims.k; kk++) {
+        let bv = vec4<f32>(load_b(kk, col0), load_b(kk, c1), load_b(kk, c2), load_b(kk, c3));
+        acc0 += load_a(r0, kk) * bv;
+        acc1 += load_a(r1, kk) * bv;
+        acc2 += load_a(r2, kk) * bv;
+        acc3 += load_a(r3, kk) * bv;
+        acc4 += load_a(r4, kk) * bv;
+        acc5 += load_a(r5, kk) * bv;
+        acc6 += load_a(r6, kk) * bv;
+        acc7 += load_a(r7, kk) * bv;
+    }
+    store_row(row0, col0, acc0);
+    store_row(row0 + 1u, col0, acc1);
+    store_row(row0 + 2u, col0, acc2);
+    store_row(row0 + 3u, col0, acc3);
+    store_row(row0 + 4u, col0, acc4);
+    store_row(row0 + 5u, col0, acc5);
+    store_row(row0 + 6u, col0, acc6);
+    store_row(row0 + 7u, col0, acc7);
+}
+
+// ---------------------------------------------------------------------------------------
+// matmul_vec4: the same product when M, N and K are multiples of 4, reading and writing
+// 16 bytes at a time. Each invocation keeps an 8×8 block of C (16 vec4 accumulators) and
+// walks K four steps at a time: per four steps it issues 16 vec4 loads for 256 FMAs,
+// against 12 scalar loads per 32 FMAs in `matmul`. On lavapipe, where every storage load
+// is a per-lane loop, the number of load instructions is what costs; on GPUs, 16-byte loads
+// use the memory bus fully. Rows and columns past the end read a clamped, valid address and
+// are never stored.
+
+@group(0) @binding(0) var<storage, read_write> c4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> bias4: array<vec4<f32>>;
+@group(0) @binding(4) var<uniform> dims4: Dims;
+
+// Columns of C per invocation of matmul_vec4 (two vec4s); rows per workgroup is RB_M.
+const V_N: u32 = 8u;
+
+fn a4_at(i: u32) -> vec4<f32> {
+    return a4[min(i, dims4.m * dims4.k / 4u - 1u)];
+}
+
+fn b4_at(i: u32) -> vec4<f32> {
+    return b4[min(i, dims4.k * dims4.n / 4u - 1u)];
+}
+
+fn activate4(v: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(activate(v.x), activate(v.y), activate(v.z), activate(v.w));
+}
+
+fn store_row4(row: u32, col0: u32, lo: vec4<f32>, hi: vec4<f32>) {
+    if row >= dims4.m {
+        return;
+    }
+    let q = (row * dims4.n + col0) / 4u;
+    var l = lo;
+    var h = hi;
+    if HAS_BIAS {
+        l += bias4[col0 / 4u];
+        if col0 + 4u < dims4.n {
+            h += bias4[col0 / 4u + 1u];
+        }
+    }
+    c4[q] = activate4(l);
+    if col0 + 4u < dims4.n {
+        c4[q + 1u] = activate4(h);
+    }
+}
+
+@compute @workgroup_size(WG)
+fn matmul_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let m = dims4.m;
+    let n = dims4.n;
+    let k = dims4.k;
+    let row0 = wid.y * RB_M;
+    let col0 = (wid.x * WG + lid.x) * V_N;
+    if col0 >= n {
+        return;
+    }
+    var lo0 = vec4<f32>(0.0); var hi0 = vec4<f32>(0.0);
+    var lo1 = vec4<f32>(0.0); var hi1 = vec4<f32>(0.0);
+    var lo2 = vec4<f32>(0.0); var hi2 = vec4<f32>(0.0);
+    var lo3 = vec4<f32>(0.0); var hi3 = vec4<f32>(0.0);
+    var lo4 = vec4<f32>(0.0); var hi4 = vec4<f32>(0.0);
+    var lo5 = vec4<f32>(0.0); var hi5 = vec4<f32>(0.0);
+    var lo6 = vec4<f32>(0.0); var hi6 = vec4<f32>(0.0);
+    var lo7 = vec4<f32>(0.0); var hi7 = vec4<f32>(0.0);
+    let last_row = m - 1u;
+    for (var kk = 0u; kk < k; kk += 4u) {
+        // a_s[r]: A(row0 + r, kk + s) for s = 0..3, as av[s] = rows 0..3 and aw[s] = rows 4..7.
+        var av: array<vec4<f32>, 4>;
+        var aw: array<vec4<f32>, 4>;
+        if TRANS_A {
+            // A stored [K, M]: rows are contiguous for a fixed k.
+            for (var s = 0u; s < 4u; s++) {
+                let base = ((kk + s) * m + row0) / 4u;
+                av[s] = a4_at(base);
+                aw[s] = a4_at(base + 1u);
+            }
+        } else {
+            // A stored [M, K]: k is contiguous for a fixed row; transpose 4×4 blocks in registers.
+            let q0 = a4_at((min(row0, last_row) * k + kk) / 4u);
+            let q1 = a4_at((min(row0 + 1u, last_row) * k + kk) / 4u);
+            let q2 = a4_at((min(row0 + 2u, last_row) * k + kk) / 4u);
+            let q3 = a4_at((min(row0 + 3u, last_row) * k + kk) / 4u);
+            let q4 = a4_at((min(row0 + 4u, last_row) * k + kk) / 4u);
+            let q5 = a4_at((min(row0 + 5u, last_row) * k + kk) / 4u);
+            let q6 = a4_at((min(row0 + 6u, last_row) * k + kk) / 4u);
+            let q7 = a4_at((min(row0 + 7u, last_row) * k + kk) / 4u);
+            av[0] = vec4<f32>(q0.x, q1.x, q2.x, q3.x);
+            av[1] = vec4<f32>(q0.y, q1.y, q2.y, q3.y);
+            av[2] = vec4<f32>(q0.z, q1.z, q2.z, q3.z);
+            av[3] = vec4<f32>(q0.w, q1.w, q2.w, q3.w);
+            aw[0] = vec4<f32>(q4.x, q5.x, q6.x, q7.x);
+            aw[1] = vec4<f32>(q4.y, q5.y, q6.y, q7.y);
+            aw[2] = vec4<f32>(q4.z, q5.z, q6.z, q7.z);
+            aw[3] = vec4<f32>(q4.w, q5.w, q6.w, q7.w);
+        }
+        // b_s: B(kk + s, col0..col0+8) as bl[s] (columns 0..3) and bh[s] (4..7).
+        var bl: array<vec4<f32>, 4>;
+        var bh: array<vec4<f32>, 4>;
+        if TRANS_B {
+            // B stored [N, K]: k is contiguous for a fixed column; transpose in registers.
+            let last_col = n - 1u;
+            let p0 = b4_at((min(col0, last_col) * k + kk) / 4u);
+            let p1 = b4_at((min(col0 + 1u, last_col) * k + kk) / 4u);
+            let p2 = b4_at((min(col0 + 2u, last_col) * k + kk) / 4u);
+            let p3 = b4_at((min(col0 + 3u, last_col) * k + kk) / 4u);
+            let p4 = b4_at((min(col0 + 4u, last_col) * k + kk) / 4u);
+            let p5 = b4_at((min(col0 + 5u, last_col) * k + kk) / 4u);
+            let p6 = b4_at((min(col0 + 6u, last_col) * k + kk) / 4u);
+            let p7 = b4_at((min(col0 + 7u, last_col) * k + kk) / 4u);
+            bl[0] = vec4<f32>(p0.x, p1.x, p2.x, p3.x);
+            bl[1] = vec4<f32>(p0.y, p1.y, p2.y, p3.y);
+            bl[2] = vec4<f32>(p0.z, p1.z, p2.z, p3.z);
+            bl[3] = vec4<f32>(p0.w, p1.w, p2.w, p3.w);
+            bh[0] = vec4<f32>(p4.x, p5.x, p6.x, p7.x);
+            bh[1] = vec4<f32>(p4.y, p5.y, p6.y, p7.y);
+            bh[2] = vec4<f32>(p4.z, p5.z, p6.z, p7.z);
+            bh[3] = vec4<f32>(p4.w, p5.w, p6.w, p7.w);
+        } else {
+            for (var s = 0u; s < 4u; s++) {
+                let base = ((kk + s) * n + col0) / 4u;
+                bl[s] = b4_at(base);
+                bh[s] = b4_at(base + 1u);
             }
         }
+        for (var s = 0u; s < 4u; s++) {
+            let a_lo = av[s];
+            let a_hi = aw[s];
+            let b_lo = bl[s];
+            let b_hi = bh[s];
+            lo0 += a_lo.x * b_lo; hi0 += a_lo.x * b_hi;
+            lo1 += a_lo.y * b_lo; hi1 += a_lo.y * b_hi;
+            lo2 += a_lo.z * b_lo; hi2 += a_lo.z * b_hi;
+            lo3 += a_lo.w * b_lo; hi3 += a_lo.w * b_hi;
+            lo4 += a_hi.x * b_lo; hi4 += a_hi.x * b_hi;
+            lo5 += a_hi.y * b_lo; hi5 += a_hi.y * b_hi;
+            lo6 += a_hi.z * b_lo; hi6 += a_hi.z * b_hi;
+            lo7 += a_hi.w * b_lo; hi7 += a_hi.w * b_hi;
+        }
     }
+    store_row4(row0, col0, lo0, hi0);
+    store_row4(row0 + 1u, col0, lo1, hi1);
+    store_row4(row0 + 2u, col0, lo2, hi2);
+    store_row4(row0 + 3u, col0, lo3, hi3);
+    store_row4(row0 + 4u, col0, lo4, hi4);
+    store_row4(row0 + 5u, col0, lo5, hi5);
+    store_row4(row0 + 6u, col0, lo6, hi6);
+    store_row4(row0 + 7u, col0, lo7, hi7);
 }

@@ -12,9 +12,15 @@
 //! 4. [`graph::plan::Plan::run`] records all dispatches into one compute pass and submits.
 
 pub mod data;
-// pub mod fsio;
+pub mod fsio;
 pub mod gpu;
 pub mod graph;
+pub mod models;
+pub mod nn;
 pub mod ops;
 pub mod rng;
-// pub mod viz;
+pub mod viz;
+pub mod bench;
+pub mod checkpoint;
+pub mod cli;
+pub mod train;

@@ -1,1 +1,115 @@
-fn main() {}
+//! The `shaderprop` command line.
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use shaderprop::cli::{Cli, Command, TrainArgs};
+use shaderprop::data::DatasetSpec;
+use shaderprop::gpu::{self, Gpu};
+use shaderprop::models::ModelConfig;
+use shaderprop::ops::optimizer::Optimizer;
+use shaderprop::train::{self, TrainOptions};
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Devices { backend } => devices(backend),
+        Command::Train(args) => run_train(args),
+        Command::Bench(args) => shaderprop::bench::run(&args),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn devices(backend: gpu::BackendChoice) -> Result<()> {
+    let adapters = gpu::list_adapters(backend);
+    if adapters.is_empty() {
+        return Err(gpu::GpuError::NoAdapter { requested: backend, found: vec![] }.into());
+    }
+    for (i, a) in adapters.iter().enumerate() {
+        let info = a.get_info();
+        let l = a.limits();
+        println!("[{i}] {}", gpu::describe_adapter(&info));
+        println!(
+            "    max_storage_buffer_binding_size {} B, max_buffer_size {} B, max_compute_workgroups_per_dimension {}, \
+             max_compute_invocations_per_workgroup {}, max_compute_workgroup_storage_size {} B, timestamp queries {}",
+            l.max_storage_buffer_binding_size,
+            l.max_buffer_size,
+            l.max_compute_workgroups_per_dimension,
+            l.max_compute_invocations_per_workgroup,
+            l.max_compute_workgroup_storage_size,
+            a.features().contains(wgpu::Features::TIMESTAMP_QUERY)
+        );
+    }
+    Ok(())
+}
+
+fn run_train(a: TrainArgs) -> Result<()> {
+    let split = shaderprop::data::load(&a.dataset, a.data.as_deref())?;
+    let epochs = a.epochs.unwrap_or(if a.dataset == DatasetSpec::Digits { 20 } else { 5 });
+    let optimizer = match a.optimizer.as_str() {
+        "adam" => Optimizer::adam(a.lr),
+        "sgd" => Optimizer::sgd(a.lr),
+        o => anyhow::bail!("unknown optimizer '{o}': choose adam or sgd"),
+    };
+    let t = &split.train;
+    let model = ModelConfig {
+        kind: a.model,
+        input_dim: t.sample_len(),
+        image: [t.channels, t.rows, t.cols],
+        hidden: a.hidden.clone(),
+        latent: a.latent,
+        loss: a.loss,
+    };
+    let out = a.out.clone().unwrap_or_else(|| {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        std::path::PathBuf::from(format!("runs/{}-{stamp}", a.model.name()))
+    });
+    let opts = TrainOptions {
+        model: model.clone(),
+        epochs,
+        batch_size: a.batch_size,
+        optimizer,
+        seed: a.seed,
+        out: out.clone(),
+        progress: !a.quiet,
+    };
+    train::validate(&opts, &split)?;
+    let gpu = Gpu::new(a.device.backend, a.device.adapter)?;
+    eprintln!(
+        "device: {}; data: {} ({} train / {} validation); model: {} {}-{}{}-{}, loss {}, {} epochs, batch {}, {} lr {}",
+        gpu::describe_adapter(&gpu.info),
+        a.dataset,
+        t.n,
+        split.val.n,
+        model.kind.name(),
+        model.input_dim,
+        model.hidden.iter().map(|h| format!("{h}-")).collect::<String>(),
+        model.latent,
+        model.input_dim,
+        model.loss.name(),
+        epochs,
+        a.batch_size,
+        optimizer.name(),
+        a.lr
+    );
+    let config = serde_json::json!({
+        "model": model,
+        "dataset": a.dataset.to_string(),
+        "data": a.data,
+        "epochs": epochs,
+        "batch_size": a.batch_size,
+        "optimizer": optimizer.name(),
+        "lr": a.lr,
+        "seed": a.seed,
+        "device": gpu::describe_adapter(&gpu.info),
+        "shaderprop_version": env!("CARGO_PKG_VERSION"),
+    });
+    train::train(&gpu, &split, &opts, &config).context("training failed")?;
+    println!("wrote {}", out.display());
+    Ok(())
+}

@@ -21,13 +21,16 @@ fn fresh() -> Rng {
 fn matmul_matches_twin_for_every_transpose_bias_activation_and_odd_shape() {
     let mut rng = fresh();
     // (m, n, k): a single element, a batch of one, sizes that are not multiples of the tile.
-    let shapes = [(1, 1, 1), (1, 7, 13), (37, 29, 71), (65, 130, 3), (3, 64, 200)];
+    let shapes = [(1, 1, 1), (1, 7, 13), (37, 29, 71), (65, 130, 3), (3, 64, 200), (4, 4, 4), (12, 20, 36), (36, 44, 8)];
     for gpu in gpus() {
         let mut case = 0;
         for &(m, n, k) in &shapes {
             for ta in [false, true] {
                 for tb in [false, true] {
-                    for variant in [Variant::Naive, Variant::Blocked] {
+                    for variant in [Variant::Naive, Variant::Blocked, Variant::Vec4] {
+                        if !variant.applies(&MatmulShape { m, n, k, trans_a: ta, trans_b: tb }) {
+                            continue;
+                        }
                         let act = ACTS[case % ACTS.len()];
                         let has_bias = case % 2 == 0;
                         case += 1;

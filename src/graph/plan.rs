@@ -17,7 +17,7 @@
 use super::{Graph, NodeId, Op};
 use crate::gpu::{Gpu, GpuError};
 use crate::ops::{
-    self, activation, elementwise, gather, loss, matmul, optimizer, reduce, Bind, KernelCall, StepUniform, Workgroups,
+    activation, elementwise, gather, loss, matmul, optimizer, reduce, Bind, KernelCall, StepUniform, Workgroups,
 };
 use std::collections::HashMap;
 
@@ -319,11 +319,21 @@ impl Plan {
 
     /// Records the whole step into `enc` as one compute pass (after writing the step uniform).
     pub fn encode(&self, gpu: &Gpu, enc: &mut wgpu::CommandEncoder, step: StepUniform) {
-        gpu.queue.write_buffer(&self.step_buffer, 0, bytemuck::bytes_of(&step));
+        self.set_step(gpu, step);
         let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("step"),
             timestamp_writes: None,
         });
+        self.record(&mut pass);
+    }
+
+    /// Writes the per-step uniform (takes effect at the next submission).
+    pub fn set_step(&self, gpu: &Gpu, step: StepUniform) {
+        gpu.queue.write_buffer(&self.step_buffer, 0, bytemuck::bytes_of(&step));
+    }
+
+    /// Records every dispatch into an open compute pass (the benchmark wraps it in timestamps).
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
         for d in &self.dispatches {
             pass.set_pipeline(&d.pipeline);
             pass.set_bind_group(0, &d.bind_group, &[]);
@@ -380,6 +390,3 @@ pub fn pack_bytes(bytes: &[u8]) -> Vec<u32> {
         })
         .collect()
 }
-
-#[allow(unused_imports)]
-use ops as _;

@@ -20,20 +20,52 @@
 use super::{Act, Bind, KernelCall, Workgroups};
 use crate::gpu::Shader;
 
-/// Rows and columns of C covered by one workgroup of the register-blocked kernel.
-pub const TILE: u32 = 64;
-/// Threads per workgroup side (16×16) for both variants.
-pub const WG_SIDE: u32 = 16;
+/// Threads per workgroup side (16×16) of the naive kernel.
+pub const NAIVE_WG: u32 = 16;
+/// Rows of C per workgroup of the register-blocked kernel (`RB_M` in WGSL).
+pub const RB_M: u32 = 8;
+/// Consecutive columns of C per invocation of the register-blocked kernel (`RB_N`).
+pub const RB_N: u32 = 4;
 
-/// Which kernel computes the product (`--variant`, `bench`).
+/// Invocations per workgroup of the register-blocked kernel for `n` columns: enough to
+/// cover them, between 8 and 64 (a power of two).
+pub fn blocked_wg(n: usize) -> u32 {
+    (n as u32).div_ceil(RB_N).next_power_of_two().clamp(8, 64)
+}
+
+/// Which kernel computes the product (`bench` shows them side by side).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Variant {
     /// One invocation per output: the reference.
     Naive,
-    /// 4×4 outputs per invocation held in registers.
-    #[default]
+    /// 8×4 outputs per invocation held in registers; any shape.
     Blocked,
+    /// 8×8 outputs per invocation, 16-byte loads and stores; M, N, K multiples of 4.
+    Vec4,
+    /// `Vec4` when the shape allows it, else `Blocked`: what the engine uses.
+    #[default]
+    Auto,
 }
+
+impl Variant {
+    /// Whether this variant can compute `s`.
+    pub fn applies(self, s: &MatmulShape) -> bool {
+        self != Variant::Vec4 || (s.m % 4 == 0 && s.n % 4 == 0 && s.k % 4 == 0)
+    }
+
+    /// The variant that will actually run for `s`.
+    pub fn resolve(self, s: &MatmulShape) -> Variant {
+        let aligned = s.m % 4 == 0 && s.n % 4 == 0 && s.k % 4 == 0;
+        match self {
+            Variant::Auto if aligned => Variant::Vec4,
+            Variant::Auto => Variant::Blocked,
+            v => v,
+        }
+    }
+}
+
+/// Columns of C per invocation of `matmul_vec4`.
+pub const V_N: u32 = 8;
 
 /// Shape of one product: op(A) is [m, k], op(B) is [k, n].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,15 +111,27 @@ pub fn call(s: MatmulShape, has_bias: bool, act: Act, variant: Variant) -> Kerne
     constants.push(("TRANS_A", s.trans_a as u8 as f64));
     constants.push(("TRANS_B", s.trans_b as u8 as f64));
     constants.push(("HAS_BIAS", has_bias as u8 as f64));
+    let variant = variant.resolve(&s);
+    assert!(
+        variant != Variant::Vec4 || (s.m % 4 == 0 && s.n % 4 == 0 && s.k % 4 == 0),
+        "matmul_vec4 needs M, N, K multiples of 4, got {s:?}"
+    );
     let (entry, workgroups) = match variant {
         Variant::Naive => (
             "matmul_naive",
-            [(s.n as u32).div_ceil(WG_SIDE), (s.m as u32).div_ceil(WG_SIDE), 1],
+            [(s.n as u32).div_ceil(NAIVE_WG), (s.m as u32).div_ceil(NAIVE_WG), 1],
         ),
-        Variant::Blocked => (
-            "matmul",
-            [(s.n as u32).div_ceil(TILE), (s.m as u32).div_ceil(TILE), 1],
-        ),
+        Variant::Blocked => {
+            let wg = blocked_wg(s.n);
+            constants.push(("WG", wg as f64));
+            ("matmul", [(s.n as u32).div_ceil(wg * RB_N), (s.m as u32).div_ceil(RB_M), 1])
+        }
+        Variant::Vec4 => {
+            let wg = (s.n as u32).div_ceil(V_N).next_power_of_two().clamp(8, 64);
+            constants.push(("WG", wg as f64));
+            ("matmul_vec4", [(s.n as u32).div_ceil(wg * V_N), (s.m as u32).div_ceil(RB_M), 1])
+        }
+        Variant::Auto => unreachable!("resolved above"),
     };
     KernelCall {
         shader: Shader::Matmul,

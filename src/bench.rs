@@ -1,0 +1,244 @@
+//! `shaderprop bench`: the device's own ceilings, then kernels measured against them.
+//!
+//! Ceilings come from our own kernels (`shaders/bench.wgsl`): memory bandwidth from a large
+//! vec4 copy (bytes read + written), arithmetic rate from long chains of independent FMAs.
+//! Kernels are timed with GPU timestamp queries when the adapter has them (lavapipe does),
+//! otherwise with a synchronised wall clock; one warm-up, then the median of several samples,
+//! each sample being `reps` back-to-back dispatches in one compute pass.
+
+use crate::cli::BenchArgs;
+use crate::gpu::{Gpu, Shader};
+use crate::graph::plan::{CompileOptions, Plan, Resources};
+use crate::graph::Graph;
+use crate::ops::matmul::{MatmulShape, Variant};
+use crate::ops::{Act, StepUniform};
+use crate::rng::Rng;
+use anyhow::Result;
+use std::time::Instant;
+
+/// One row of the table.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BenchRow {
+    pub kernel: String,
+    pub shape: String,
+    pub variant: String,
+    pub median_ms: f64,
+    pub gflops: f64,
+    pub gbps: f64,
+    /// Percent of the relevant ceiling (FMA rate for compute-bound, bandwidth otherwise).
+    pub pct_of_ceiling: f64,
+}
+
+/// The device's measured ceilings.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct Ceilings {
+    pub bandwidth_gbps: f64,
+    pub fma_gflops: f64,
+}
+
+/// Times `record` (which records one dispatch or more into a pass) `reps` times per sample:
+/// returns the median seconds per rep.
+pub fn time_pass(gpu: &Gpu, reps: u32, samples: usize, record: &dyn Fn(&mut wgpu::ComputePass<'_>)) -> Result<f64> {
+    let timestamps = gpu.features.contains(wgpu::Features::TIMESTAMP_QUERY);
+    let query = timestamps.then(|| {
+        gpu.device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("bench timestamps"), ty: wgpu::QueryType::Timestamp, count: 2 })
+    });
+    let resolve = gpu.buffer("bench resolve", 16, wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC);
+    let mut times = Vec::new();
+    for sample in 0..=samples {
+        let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("bench") });
+        {
+            let tw = query.as_ref().map(|q| wgpu::ComputePassTimestampWrites {
+                query_set: q,
+                beginning_of_pass_write_index: Some(0),
+                end_of_pass_write_index: Some(1),
+            });
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("bench"), timestamp_writes: tw });
+            for _ in 0..reps {
+                record(&mut pass);
+            }
+        }
+        if let Some(q) = &query {
+            enc.resolve_query_set(q, 0..2, &resolve, 0);
+        }
+        gpu.wait()?;
+        let t = Instant::now();
+        gpu.queue.submit([enc.finish()]);
+        gpu.wait()?;
+        let wall = t.elapsed().as_secs_f64();
+        let secs = if query.is_some() {
+            let ts = gpu.read_u32(&resolve, 4)?;
+            let begin = ts[0] as u64 | (ts[1] as u64) << 32;
+            let end = ts[2] as u64 | (ts[3] as u64) << 32;
+            let gpu_secs = end.saturating_sub(begin) as f64 * gpu.queue.get_timestamp_period() as f64 * 1e-9;
+            if gpu_secs > 0.0 {
+                gpu_secs
+            } else {
+                wall
+            }
+        } else {
+            wall
+        };
+        if sample > 0 {
+            times.push(secs / reps as f64);
+        }
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    Ok(times[times.len() / 2])
+}
+
+/// Measures memory bandwidth and FMA rate with `shaders/bench.wgsl`.
+pub fn ceilings(gpu: &Gpu, quick: bool) -> Result<Ceilings> {
+    let max_bytes = (gpu.limits.max_storage_buffer_binding_size as u64).min(gpu.limits.max_buffer_size);
+    let bytes = if quick { 4 << 20 } else { (256u64 << 20).min(max_bytes / 2) };
+    let n = (bytes / 16) as u32;
+    let src = gpu.storage("bench src", bytes);
+    let dst = gpu.storage("bench dst", bytes);
+    let p = gpu.uniform("bench params", &[n]);
+    let copy = gpu.pipeline(Shader::Bench, "copy_bandwidth", &[]);
+    let bg = gpu.bind_group("bench copy", &copy, &[&dst, &src, &p]);
+    let grid = gpu.grid_1d(n as u64, 256)?;
+    let reps = if quick { 2 } else { 5 };
+    let t = time_pass(gpu, reps, 3, &|pass| {
+        pass.set_pipeline(&copy);
+        pass.set_bind_group(0, &bg, &[]);
+        pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
+    })?;
+    let bandwidth_gbps = 2.0 * bytes as f64 / t / 1e9;
+
+    let iters = if quick { 256u32 } else { 4096 };
+    let threads: u32 = if gpu.is_cpu() || quick { 1 << 14 } else { 1 << 22 };
+    let sink = gpu.storage("bench sink", threads as u64 * 16);
+    let fp = gpu.uniform("bench fma params", &[threads]);
+    let fma = gpu.pipeline(Shader::Bench, "fma_rate", &[("FMA_ITERS", iters as f64)]);
+    let bg2 = gpu.bind_group("bench fma", &fma, &[&sink, &fp]);
+    let grid2 = gpu.grid_1d(threads as u64, 256)?;
+    let t2 = time_pass(gpu, 1, 3, &|pass| {
+        pass.set_pipeline(&fma);
+        pass.set_bind_group(0, &bg2, &[]);
+        pass.dispatch_workgroups(grid2[0], grid2[1], grid2[2]);
+    })?;
+    // 2 chains of vec4 FMAs: 2 · 4 lanes · 2 FLOPs per iteration.
+    let fma_gflops = threads as f64 * iters as f64 * 16.0 / t2 / 1e9;
+    Ok(Ceilings { bandwidth_gbps, fma_gflops })
+}
+
+/// Times one matmul shape in one variant (graph of a single node, fresh random operands).
+pub fn bench_matmul(gpu: &Gpu, s: MatmulShape, bias: bool, act: Act, variant: Variant, ceil: &Ceilings, label: &str) -> Result<BenchRow> {
+    let mut g = Graph::new();
+    let a = g.input("a", &if s.trans_a { [s.k, s.m] } else { [s.m, s.k] });
+    let b = g.input("b", &if s.trans_b { [s.n, s.k] } else { [s.k, s.n] });
+    let bi = g.input("bias", &[s.n]);
+    let c = g.matmul("c", a, b, bias.then_some(bi), s.trans_a, s.trans_b, act);
+    let mut res = Resources::new();
+    let plan = Plan::compile_with(&g, gpu, &mut res, &[c], CompileOptions { matmul: variant })?;
+    let mut rng = Rng::new(1);
+    plan.write_f32(gpu, a, &rng.vec_f32(s.m * s.k, -1.0, 1.0));
+    plan.write_f32(gpu, b, &rng.vec_f32(s.k * s.n, -1.0, 1.0));
+    plan.write_f32(gpu, bi, &rng.vec_f32(s.n, -1.0, 1.0));
+    plan.set_step(gpu, StepUniform::default());
+    let flops = s.flops() as f64;
+    let reps = ((2e9 / flops) as u32).clamp(1, 50);
+    let t = time_pass(gpu, reps, 3, &|pass| plan.record(pass))?;
+    let bytes = plan.dispatches[0].call.bytes as f64;
+    let gflops = flops / t / 1e9;
+    Ok(BenchRow {
+        kernel: format!("matmul{}{}", if s.trans_a { "[Aᵀ]" } else { "" }, if s.trans_b { "[Bᵀ]" } else { "" }),
+        shape: format!("{label}{}×{}×{}", s.m, s.n, s.k),
+        variant: format!("{variant:?}").to_lowercase(),
+        median_ms: t * 1e3,
+        gflops,
+        gbps: bytes / t / 1e9,
+        pct_of_ceiling: 100.0 * gflops / ceil.fma_gflops,
+    })
+}
+
+/// The matmul shapes benchmarked: squares, and the dense autoencoder's forward and backward
+/// products at batch 256 (784-32-784).
+pub fn matmul_shapes(quick: bool) -> Vec<(String, MatmulShape, bool, Act)> {
+    let sq = |n: usize| MatmulShape { m: n, n, k: n, trans_a: false, trans_b: false };
+    let mut v: Vec<(String, MatmulShape, bool, Act)> = if quick {
+        vec![("".into(), sq(64), false, Act::Identity)]
+    } else {
+        vec![
+            ("".into(), sq(256), false, Act::Identity),
+            ("".into(), sq(512), false, Act::Identity),
+            ("".into(), sq(1024), false, Act::Identity),
+        ]
+    };
+    let (b, d, h) = if quick { (16, 50, 8) } else { (256, 784, 32) };
+    let mm = |m, n, k, ta, tb| MatmulShape { m, n, k, trans_a: ta, trans_b: tb };
+    v.push(("AE encoder fwd ".into(), mm(b, h, d, false, false), true, Act::Relu));
+    v.push(("AE decoder fwd ".into(), mm(b, d, h, false, false), true, Act::Identity));
+    v.push(("AE d_W2 = hᵀ·dY ".into(), mm(h, d, b, true, false), false, Act::Identity));
+    v.push(("AE d_h = dY·W2ᵀ ".into(), mm(b, h, d, false, true), false, Act::Identity));
+    v.push(("AE d_W1 = xᵀ·dH ".into(), mm(d, h, b, true, false), false, Act::Identity));
+    v
+}
+
+/// The full table: ceilings, then every matmul shape in both variants.
+pub fn table(gpu: &Gpu, quick: bool, filter: Option<&str>) -> Result<(Ceilings, Vec<BenchRow>)> {
+    let ceil = ceilings(gpu, quick)?;
+    let mut rows = vec![
+        BenchRow {
+            kernel: "copy_bandwidth".into(),
+            shape: "ceiling".into(),
+            variant: "-".into(),
+            median_ms: f64::NAN,
+            gflops: 0.0,
+            gbps: ceil.bandwidth_gbps,
+            pct_of_ceiling: 100.0,
+        },
+        BenchRow {
+            kernel: "fma_rate".into(),
+            shape: "ceiling".into(),
+            variant: "-".into(),
+            median_ms: f64::NAN,
+            gflops: ceil.fma_gflops,
+            gbps: 0.0,
+            pct_of_ceiling: 100.0,
+        },
+    ];
+    for (label, s, bias, act) in matmul_shapes(quick) {
+        for variant in [Variant::Naive, Variant::Blocked, Variant::Vec4] {
+            if !variant.applies(&s) {
+                continue;
+            }
+            if let Some(f) = filter {
+                if !"matmul".contains(f) && !label.contains(f) {
+                    continue;
+                }
+            }
+            rows.push(bench_matmul(gpu, s, bias, act, variant, &ceil, &label)?);
+        }
+    }
+    Ok((ceil, rows))
+}
+
+/// Prints the table.
+pub fn print_table(gpu: &Gpu, rows: &[BenchRow]) {
+    println!("device: {}", crate::gpu::describe_adapter(&gpu.info));
+    println!("{:<16} {:<34} {:<8} {:>10} {:>9} {:>8} {:>8}", "kernel", "shape", "variant", "median ms", "GFLOP/s", "GB/s", "% ceil");
+    for r in rows {
+        println!(
+            "{:<16} {:<34} {:<8} {:>10.3} {:>9.2} {:>8.2} {:>7.1}%",
+            r.kernel, r.shape, r.variant, r.median_ms, r.gflops, r.gbps, r.pct_of_ceiling
+        );
+    }
+}
+
+/// `shaderprop bench`.
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let gpu = Gpu::new(args.device.backend, args.device.adapter)?;
+    let (ceil, rows) = table(&gpu, args.quick, args.filter.as_deref())?;
+    print_table(&gpu, &rows);
+    if let Some(path) = &args.json {
+        let doc = serde_json::json!({
+            "device": crate::gpu::describe_adapter(&gpu.info),
+            "ceilings": ceil,
+            "rows": rows,
+        });
+        crate::fsio::write_atomic(path, serde_json::to_string_pretty(&doc)?.as_bytes())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! Subcommands and flags.
+
+use crate::data::DatasetSpec;
+use crate::gpu::BackendChoice;
+use crate::ops::loss::LossKind;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Autoencoders trained with hand-written WGSL compute shaders on wgpu.
+#[derive(Parser, Debug)]
+#[command(name = "shaderprop", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Device selection shared by every command that runs kernels.
+#[derive(Args, Debug, Clone)]
+pub struct DeviceArgs {
+    /// wgpu backend: auto, vulkan, metal, dx12 or gl.
+    #[arg(long, default_value = "auto")]
+    pub backend: BackendChoice,
+    /// Adapter index, as `shaderprop devices --backend B` lists them (default: the best).
+    #[arg(long)]
+    pub adapter: Option<usize>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List every adapter found, with the limits shaderprop depends on.
+    Devices {
+        /// Only this backend.
+        #[arg(long, default_value = "auto")]
+        backend: BackendChoice,
+    },
+    /// Train an autoencoder and write a run folder.
+    Train(TrainArgs),
+    /// Time the kernels and report GFLOP/s and GB/s against the device's measured ceilings.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Model: vanilla.
+    #[arg(long, default_value = "vanilla")]
+    pub model: crate::models::ModelKind,
+    /// Data set: digits (embedded, the default), mnist or fashion-mnist.
+    #[arg(long, default_value = "digits")]
+    pub dataset: DatasetSpec,
+    /// Folder with the IDX files (else $SHADERPROP_DATA, else /usr/share/datasets/<set>).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Width of the code.
+    #[arg(long, default_value_t = 32)]
+    pub latent: usize,
+    /// Hidden layer widths between input and code, e.g. 128,64 (default: none).
+    #[arg(long, value_delimiter = ',')]
+    pub hidden: Vec<usize>,
+    /// Epochs (default: 20 on the embedded digits, 5 otherwise).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long, default_value_t = 256)]
+    pub batch_size: usize,
+    /// Learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    /// adam or sgd (momentum 0.9).
+    #[arg(long, default_value = "adam")]
+    pub optimizer: String,
+    /// bce (on logits, sigmoid fused) or mse (on the sigmoid output).
+    #[arg(long, default_value = "bce")]
+    pub loss: LossKind,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The run's folder (default runs/<model>-<timestamp>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Also write the table as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Only kernels whose name contains this.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Small sizes and few repetitions (a smoke test).
+    #[arg(long)]
+    pub quick: bool,
+}

@@ -1,0 +1,44 @@
+//! The vanilla (dense) autoencoder, as in the Keras blog post "Building Autoencoders in
+//! Keras": 784 → 32 ReLU → 784 sigmoid, binary cross-entropy. `hidden` inserts more layers
+//! symmetrically (784-128-64-32-64-128-784 with `--hidden 128,64`).
+//!
+//! The sigmoid of the last layer is fused into the loss (BCE on logits), so training never
+//! materialises it; evaluation adds it as a separate node to get the picture.
+
+use super::{Built, ModelConfig};
+use crate::graph::{Graph, NodeId};
+use crate::nn::Dense;
+use crate::ops::loss::LossKind;
+use crate::ops::Act;
+
+/// Writes encoder, decoder and per-sample loss.
+pub fn build(g: &mut Graph, cfg: &ModelConfig, x: NodeId, want_recon: bool) -> Built {
+    let mut widths = vec![cfg.input_dim];
+    widths.extend(&cfg.hidden);
+    widths.push(cfg.latent);
+    let mut h = x;
+    for i in 0..widths.len() - 1 {
+        let layer = Dense::new(g, &format!("encoder.{i}"), widths[i], widths[i + 1], Act::Relu);
+        h = layer.forward(g, h);
+    }
+    let latent = h;
+    let back: Vec<usize> = widths.iter().rev().copied().collect();
+    for i in 0..back.len() - 1 {
+        let last = i == back.len() - 2;
+        let act = if last { Act::Identity } else { Act::Relu };
+        let layer = Dense::new(g, &format!("decoder.{i}"), back[i], back[i + 1], act);
+        h = layer.forward(g, h);
+    }
+    let logits = h;
+    let (recon, per_sample) = match cfg.loss {
+        LossKind::Bce => {
+            let recon = want_recon.then(|| g.activation("reconstruction", logits, Act::Sigmoid));
+            (recon, g.loss("bce_per_sample", LossKind::Bce, logits, x))
+        }
+        LossKind::Mse => {
+            let recon = g.activation("reconstruction", logits, Act::Sigmoid);
+            (Some(recon), g.loss("mse_per_sample", LossKind::Mse, recon, x))
+        }
+    };
+    Built { latent, logits, recon, per_sample }
+}

@@ -1,0 +1,369 @@
+//! The training loop: epochs of GPU steps, progress, metrics, validation, checkpoints and
+//! pictures.
+//!
+//! Per step the host writes the 16-byte step uniform and submits the compiled plan; the
+//! data set is on the GPU, each batch is gathered there, and the loss is summed into an
+//! accumulator there. The progress bar reads that accumulator back every few steps without
+//! waiting for it.
+
+use crate::checkpoint::{self, Checkpoint, Tensor};
+use crate::data::{Dataset, Split};
+use crate::gpu::{Gpu, Readback};
+use crate::graph::autodiff::{add_optimizer, backward};
+use crate::graph::plan::{pack_bytes, Plan, Resources};
+use crate::graph::{DType, Graph, Init, NodeId, Op};
+use crate::models::{self, ModelConfig};
+use crate::ops::optimizer::Optimizer;
+use crate::ops::StepUniform;
+use crate::rng::Rng;
+use anyhow::{bail, Context, Result};
+use std::collections::VecDeque;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Everything `train` needs besides the device and the data.
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    pub model: ModelConfig,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub optimizer: Optimizer,
+    pub seed: u64,
+    pub out: PathBuf,
+    /// Draw the progress bar (off in tests).
+    pub progress: bool,
+}
+
+/// One epoch's figures (a row of metrics.csv).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    /// Mean training loss per feature (per pixel), over the epoch's steps.
+    pub train_loss: f64,
+    /// Validation loss per feature over the whole validation split.
+    pub val_loss: f64,
+    pub seconds: f64,
+    pub samples_per_s: f64,
+}
+
+/// Checks the flags against the data before anything runs.
+pub fn validate(opts: &TrainOptions, split: &Split) -> Result<()> {
+    if opts.epochs == 0 {
+        bail!("--epochs must be at least 1");
+    }
+    if opts.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    if opts.batch_size > split.train.n {
+        bail!(
+            "--batch-size {} is larger than the training set ({} samples): use at most {}",
+            opts.batch_size,
+            split.train.n,
+            split.train.n
+        );
+    }
+    if opts.model.latent == 0 || opts.model.hidden.contains(&0) {
+        bail!("--latent and --hidden widths must be at least 1");
+    }
+    let lr = match opts.optimizer {
+        Optimizer::Adam { lr, .. } | Optimizer::Sgd { lr, .. } => lr,
+    };
+    if !(lr.is_finite() && lr > 0.0) {
+        bail!("--lr must be a positive finite number, got {lr}");
+    }
+    if split.train.sample_len() != opts.model.input_dim || split.val.sample_len() != opts.model.input_dim {
+        bail!(
+            "the data has {} features per sample but the model expects {}",
+            split.train.sample_len(),
+            opts.model.input_dim
+        );
+    }
+    Ok(())
+}
+
+/// Initial values of a parameter, reproducible from the run seed and the parameter's name.
+pub fn init_values(init: Init, len: usize, seed: u64, name: &str) -> Vec<f32> {
+    // FNV-1a of the name, so adding a layer does not change the others' draws.
+    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    let mut rng = Rng::new(seed ^ h);
+    match init {
+        Init::Zeros => vec![0.0; len],
+        Init::GlorotUniform { fan_in, fan_out } => {
+            let limit = (6.0 / (fan_in + fan_out) as f64).sqrt();
+            rng.vec_f32(len, -limit, limit)
+        }
+    }
+}
+
+/// Writes every parameter of `g` that `res` holds with its initial values.
+pub fn init_params(gpu: &Gpu, g: &Graph, res: &Resources, seed: u64) {
+    for p in g.params() {
+        let n = &g.nodes[p];
+        if let (Op::Param(init), Some(buf)) = (n.op, res.get(&n.name)) {
+            let v = init_values(init, n.len(), seed, &n.name);
+            gpu.queue.write_buffer(buf, 0, bytemuck::cast_slice(&v));
+        }
+    }
+}
+
+/// The training graph: gather → model → mean loss → backward → optimizer → loss accumulator.
+pub struct TrainGraph {
+    pub graph: Graph,
+    pub data: NodeId,
+    pub indices: NodeId,
+    pub loss: NodeId,
+    pub loss_sum: NodeId,
+}
+
+/// Builds the training graph for `n_train` samples.
+pub fn train_graph(cfg: &ModelConfig, n_train: usize, batch: usize, opt: Optimizer) -> TrainGraph {
+    let mut g = Graph::new();
+    let data = g.input_typed("train/data", &[n_train, cfg.input_dim], DType::U8);
+    let indices = g.input_typed("train/indices", &[n_train], DType::U32);
+    let x = g.gather("x", data, indices, batch);
+    let built = models::build(&mut g, cfg, x, false);
+    let loss = g.sum_all("loss", built.per_sample, 1.0 / (batch * cfg.input_dim) as f32);
+    let grads = backward(&mut g, loss);
+    add_optimizer(&mut g, &grads, opt);
+    let loss_sum = g.state("train/loss_sum", &[1]);
+    g.accumulate("accumulate_loss", loss_sum, loss, 1.0);
+    TrainGraph { graph: g, data, indices, loss, loss_sum }
+}
+
+/// The evaluation graph: gather → model (with the reconstruction) → summed per-sample loss.
+pub struct EvalGraph {
+    pub graph: Graph,
+    pub data: NodeId,
+    pub indices: NodeId,
+    pub x: NodeId,
+    pub recon: NodeId,
+    pub latent: NodeId,
+    pub per_sample: NodeId,
+    pub loss_sum: NodeId,
+}
+
+/// Builds the evaluation graph over `prefix`'s data (`n` samples).
+pub fn eval_graph(cfg: &ModelConfig, prefix: &str, n: usize, batch: usize) -> EvalGraph {
+    let mut g = Graph::new();
+    let data = g.input_typed(&format!("{prefix}/data"), &[n, cfg.input_dim], DType::U8);
+    let n_idx = n.div_ceil(batch) * batch;
+    let indices = g.input_typed(&format!("{prefix}/indices"), &[n_idx], DType::U32);
+    let x = g.gather("x", data, indices, batch);
+    let built = models::build(&mut g, cfg, x, true);
+    let loss_sum = g.state(&format!("{prefix}/loss_sum"), &[1]);
+    g.accumulate("accumulate_loss", loss_sum, built.per_sample, 1.0);
+    EvalGraph {
+        graph: g,
+        data,
+        indices,
+        x,
+        recon: built.recon.expect("eval graph builds the reconstruction"),
+        latent: built.latent,
+        per_sample: built.per_sample,
+        loss_sum,
+    }
+}
+
+/// A compiled evaluation plan with its data uploaded.
+pub struct Evaluator {
+    pub eg: EvalGraph,
+    pub plan: Plan,
+    pub n: usize,
+    pub batch: usize,
+    readback: Readback,
+}
+
+impl Evaluator {
+    /// Compiles the evaluation graph over `set` and uploads it.
+    pub fn new(gpu: &Gpu, res: &mut Resources, cfg: &ModelConfig, set: &Dataset, prefix: &str, batch: usize) -> Result<Self> {
+        let eg = eval_graph(cfg, prefix, set.n, batch);
+        let plan = Plan::compile(&eg.graph, gpu, res, &[eg.x, eg.recon, eg.latent, eg.per_sample])?;
+        plan.write_u32(gpu, eg.data, &pack_bytes(&set.images));
+        let idx: Vec<u32> = (0..eg.graph.nodes[eg.indices].len() as u32).map(|i| i.min(set.n as u32 - 1)).collect();
+        plan.write_u32(gpu, eg.indices, &idx);
+        let readback = Readback::new(gpu, "eval loss read-back", 1);
+        Ok(Evaluator { eg, plan, n: set.n, batch, readback })
+    }
+
+    /// Mean loss per feature over the whole set.
+    pub fn loss(&mut self, gpu: &Gpu, cfg: &ModelConfig) -> Result<f64> {
+        let acc = self.plan.buffer(self.eg.loss_sum).context("loss accumulator")?.clone();
+        gpu.queue.write_buffer(&acc, 0, bytemuck::cast_slice(&[0f32]));
+        let batches = self.n.div_ceil(self.batch);
+        for b in 0..batches {
+            let valid = (self.n - b * self.batch).min(self.batch) as u32;
+            self.plan.run(gpu, StepUniform { step: 1, batch_offset: (b * self.batch) as u32, seed: 0, valid_rows: valid });
+        }
+        let sum = self.readback.read_blocking(gpu, &acc)?[0] as f64;
+        Ok(sum / (self.n * cfg.input_dim) as f64)
+    }
+
+    /// Runs batch `b` and returns (inputs, reconstructions) of its valid rows.
+    pub fn reconstruct_batch(&self, gpu: &Gpu, b: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+        let valid = (self.n - b * self.batch).min(self.batch) as u32;
+        self.plan.run(gpu, StepUniform { step: 1, batch_offset: (b * self.batch) as u32, seed: 0, valid_rows: valid });
+        let x = self.plan.read(gpu, &self.eg.graph, self.eg.x)?;
+        let r = self.plan.read(gpu, &self.eg.graph, self.eg.recon)?;
+        let d = self.eg.graph.nodes[self.eg.x].shape[1];
+        Ok((x[..valid as usize * d].to_vec(), r[..valid as usize * d].to_vec()))
+    }
+}
+
+/// Reads every parameter of `g` back from the GPU.
+pub fn read_params(gpu: &Gpu, g: &Graph, res: &Resources) -> Result<std::collections::HashMap<String, Tensor>> {
+    let mut out = std::collections::HashMap::new();
+    for p in g.params() {
+        let n = &g.nodes[p];
+        let buf = res.get(&n.name).context("parameter buffer")?;
+        out.insert(n.name.clone(), Tensor { shape: n.shape.clone(), data: gpu.read_f32(buf, 0, n.len())? });
+    }
+    Ok(out)
+}
+
+fn write_metrics(path: &Path, rows: &[EpochMetrics]) -> Result<()> {
+    let mut s = String::from("epoch,train_loss,val_loss,seconds,samples_per_s\n");
+    for r in rows {
+        s.push_str(&format!(
+            "{},{:.6},{:.6},{:.3},{:.1}\n",
+            r.epoch, r.train_loss, r.val_loss, r.seconds, r.samples_per_s
+        ));
+    }
+    crate::fsio::write_atomic(path, s.as_bytes()).with_context(|| format!("writing {}", path.display()))
+}
+
+fn loss_plot(path: &Path, rows: &[EpochMetrics], loss_name: &str) -> Result<()> {
+    use crate::viz::{line_plot, save_png, Series};
+    let train = Series { name: "train", points: rows.iter().map(|r| (r.epoch as f64, r.train_loss)).collect() };
+    let val = Series { name: "validation", points: rows.iter().map(|r| (r.epoch as f64, r.val_loss)).collect() };
+    let img = line_plot(&format!("{loss_name} per pixel"), "epoch", "loss", &[train, val], false, 800, 500);
+    save_png(&img, path)
+}
+
+/// Writes reconstructions.png: validation originals above their reconstructions.
+pub fn reconstruction_picture(gpu: &Gpu, ev: &Evaluator, cfg: &ModelConfig, path: &Path) -> Result<()> {
+    let (x, r) = ev.reconstruct_batch(gpu, 0)?;
+    let d = cfg.input_dim;
+    let count = (x.len() / d).min(10);
+    let [c, h, w] = cfg.image;
+    let originals: Vec<&[f32]> = (0..count).map(|i| &x[i * d..(i + 1) * d]).collect();
+    let recons: Vec<&[f32]> = (0..count).map(|i| &r[i * d..(i + 1) * d]).collect();
+    let top = crate::viz::image_grid_chw(&originals, c, h, w, count, 4);
+    let bottom = crate::viz::image_grid_chw(&recons, c, h, w, count, 4);
+    let img = crate::viz::labelled_rows(&[("original", top), ("reconstruction", bottom)]);
+    crate::viz::save_png(&img, path)
+}
+
+/// Trains `opts.model` on `split`, writing the run folder. Returns the per-epoch metrics.
+pub fn train(gpu: &Gpu, split: &Split, opts: &TrainOptions, config_json: &serde_json::Value) -> Result<Vec<EpochMetrics>> {
+    validate(opts, split)?;
+    let cfg = &opts.model;
+    std::fs::create_dir_all(&opts.out).with_context(|| format!("creating {}", opts.out.display()))?;
+    crate::fsio::write_atomic(&opts.out.join("config.json"), serde_json::to_string_pretty(config_json)?.as_bytes())?;
+
+    let t0 = Instant::now();
+    let batch = opts.batch_size;
+    let tg = train_graph(cfg, split.train.n, batch, opts.optimizer);
+    let mut res = Resources::new();
+    let plan = Plan::compile(&tg.graph, gpu, &mut res, &[tg.loss])?;
+    init_params(gpu, &tg.graph, &res, opts.seed);
+    plan.write_u32(gpu, tg.data, &pack_bytes(&split.train.images));
+    let mut val = Evaluator::new(gpu, &mut res, cfg, &split.val, "val", batch)?;
+    let loss_sum = plan.buffer(tg.loss_sum).context("loss accumulator")?.clone();
+    let mut readback = Readback::new(gpu, "train loss read-back", 1);
+    gpu.wait()?;
+    eprintln!(
+        "plan: {} dispatches per step, peak GPU memory {:.1} MiB ({:.1} MiB without buffer reuse), ready in {:.2} s",
+        plan.dispatches.len(),
+        plan.peak_bytes as f64 / 1048576.0,
+        plan.peak_without_reuse as f64 / 1048576.0,
+        t0.elapsed().as_secs_f64()
+    );
+
+    let steps = split.train.n / batch;
+    let mut rng = Rng::new(opts.seed.wrapping_add(0x5eed));
+    let mut order: Vec<u32> = (0..split.train.n as u32).collect();
+    let mut metrics = Vec::new();
+    let mut global_step: u64 = 0;
+    let mut stdout = std::io::stdout();
+    for epoch in 1..=opts.epochs {
+        let start = Instant::now();
+        rng.shuffle(&mut order);
+        plan.write_u32(gpu, tg.indices, &order);
+        gpu.queue.write_buffer(&loss_sum, 0, bytemuck::cast_slice(&[0f32]));
+        let bar = progress_bar(opts.progress, steps as u64, epoch, opts.epochs);
+        let mut in_flight: VecDeque<wgpu::SubmissionIndex> = VecDeque::new();
+        let mut requested_at = [0usize; 2];
+        let report_every = (steps / 50).max(1);
+        for s in 0..steps {
+            global_step += 1;
+            let step = StepUniform {
+                step: global_step as u32,
+                batch_offset: (s * batch) as u32,
+                seed: opts.seed as u32 ^ global_step as u32,
+                valid_rows: batch as u32,
+            };
+            let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("train step") });
+            plan.encode(gpu, &mut enc, step);
+            let slot = if s % report_every == 0 { readback.request(&mut enc, &loss_sum) } else { None };
+            in_flight.push_back(gpu.queue.submit([enc.finish()]));
+            if let Some(slot) = slot {
+                requested_at[slot] = s + 1;
+                readback.map(slot);
+            }
+            // Keep a bounded queue: wait for a step submitted a while ago, never the newest.
+            if in_flight.len() > 8 {
+                let old = in_flight.pop_front().expect("non-empty");
+                gpu.device
+                    .poll(wgpu::PollType::Wait { submission_index: Some(old), timeout: None })
+                    .map_err(|e| anyhow::anyhow!("device error: {e}"))?;
+            }
+            if let Some(v) = readback.poll(gpu) {
+                let done = requested_at.iter().copied().max().unwrap_or(1).max(1);
+                bar.set_message(format!("loss {:.4}", v[0] as f64 / done as f64));
+            }
+            bar.set_position(s as u64 + 1);
+        }
+        let train_sum = readback.read_blocking(gpu, &loss_sum)?[0] as f64;
+        let train_loss = train_sum / steps as f64;
+        let seconds = start.elapsed().as_secs_f64();
+        bar.finish_and_clear();
+        let val_loss = val.loss(gpu, cfg)?;
+        if !train_loss.is_finite() || !val_loss.is_finite() {
+            bail!("the loss became non-finite in epoch {epoch} (train {train_loss}, validation {val_loss}); try a smaller --lr");
+        }
+        let row = EpochMetrics {
+            epoch,
+            train_loss,
+            val_loss,
+            seconds,
+            samples_per_s: (steps * batch) as f64 / seconds,
+        };
+        let _ = writeln!(
+            stdout,
+            "epoch {epoch}/{}  train_loss {:.4}  val_loss {:.4}  {:.2} s  {:.0} samples/s",
+            opts.epochs, row.train_loss, row.val_loss, row.seconds, row.samples_per_s
+        );
+        metrics.push(row);
+        write_metrics(&opts.out.join("metrics.csv"), &metrics)?;
+        let ck = Checkpoint { config: cfg.clone(), tensors: read_params(gpu, &tg.graph, &res)?, epoch, step: global_step };
+        checkpoint::save(&opts.out.join("model.safetensors"), &ck)?;
+        loss_plot(&opts.out.join("loss.png"), &metrics, cfg.loss.name())?;
+    }
+    reconstruction_picture(gpu, &val, cfg, &opts.out.join("reconstructions.png"))?;
+    Ok(metrics)
+}
+
+fn progress_bar(enabled: bool, len: u64, epoch: usize, epochs: usize) -> indicatif::ProgressBar {
+    if !enabled {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    let style = indicatif::ProgressStyle::default_bar()
+        .template("epoch {prefix} [{bar:30}] {pos}/{len} steps  {msg}  {per_sec}  ETA {eta}")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_prefix(format!("{epoch}/{epochs}"));
+    bar
+}
