@@ -64,7 +64,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 256)]
     pub batch_size: usize,
     /// Learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     pub lr: f32,
     /// adam or sgd (momentum 0.9).
     #[arg(long, default_value = "adam")]

@@ -254,6 +254,88 @@ pub fn reconstruction_picture(gpu: &Gpu, ev: &Evaluator, cfg: &ModelConfig, path
     crate::viz::save_png(&img, path)
 }
 
+/// A compiled training step with its data on the GPU: what one epoch needs.
+pub struct Trainer {
+    pub tg: TrainGraph,
+    pub plan: Plan,
+    pub res: Resources,
+    pub batch: usize,
+    pub steps_per_epoch: usize,
+    /// Optimizer steps taken so far.
+    pub global_step: u64,
+    pub seed: u64,
+    loss_sum: wgpu::Buffer,
+    readback: Readback,
+}
+
+impl Trainer {
+    /// Builds and compiles the training graph, initialises the parameters from `seed` and
+    /// uploads the training set. Everything the steps need is created here.
+    pub fn new(gpu: &Gpu, cfg: &ModelConfig, train: &Dataset, batch: usize, opt: Optimizer, seed: u64) -> Result<Trainer> {
+        let tg = train_graph(cfg, train.n, batch, opt);
+        let mut res = Resources::new();
+        let plan = Plan::compile(&tg.graph, gpu, &mut res, &[tg.loss])?;
+        init_params(gpu, &tg.graph, &res, seed);
+        plan.write_u32(gpu, tg.data, &pack_bytes(&train.images));
+        let loss_sum = plan.buffer(tg.loss_sum).context("loss accumulator")?.clone();
+        let readback = Readback::new(gpu, "train loss read-back", 1);
+        Ok(Trainer {
+            tg,
+            plan,
+            res,
+            batch,
+            steps_per_epoch: train.n / batch,
+            global_step: 0,
+            seed,
+            loss_sum,
+            readback,
+        })
+    }
+
+    /// One pass over the training set in the order `order` (a permutation of the samples;
+    /// the remainder past the last full batch waits for the next epoch's shuffle). Returns
+    /// the mean training loss per feature. Per step: one uniform write, one submission.
+    pub fn epoch(&mut self, gpu: &Gpu, order: &[u32], bar: &indicatif::ProgressBar) -> Result<f64> {
+        self.plan.write_u32(gpu, self.tg.indices, order);
+        gpu.queue.write_buffer(&self.loss_sum, 0, bytemuck::cast_slice(&[0f32]));
+        let steps = self.steps_per_epoch;
+        let mut in_flight: VecDeque<wgpu::SubmissionIndex> = VecDeque::new();
+        let mut requested_at = [0usize; 2];
+        let report_every = (steps / 50).max(1);
+        for s in 0..steps {
+            self.global_step += 1;
+            let step = StepUniform {
+                step: self.global_step as u32,
+                batch_offset: (s * self.batch) as u32,
+                seed: self.seed as u32 ^ self.global_step as u32,
+                valid_rows: self.batch as u32,
+            };
+            let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("train step") });
+            self.plan.encode(gpu, &mut enc, step);
+            let slot = if s % report_every == 0 { self.readback.request(&mut enc, &self.loss_sum) } else { None };
+            in_flight.push_back(gpu.queue.submit([enc.finish()]));
+            if let Some(slot) = slot {
+                requested_at[slot] = s + 1;
+                self.readback.map(slot);
+            }
+            // Keep the queue bounded: wait for a step submitted a while ago, never the newest.
+            if in_flight.len() > 8 {
+                let old = in_flight.pop_front().expect("non-empty");
+                gpu.device
+                    .poll(wgpu::PollType::Wait { submission_index: Some(old), timeout: None })
+                    .map_err(|e| anyhow::anyhow!("device error: {e}. Hint: try a smaller --batch-size"))?;
+            }
+            if let Some(v) = self.readback.poll(gpu) {
+                let done = requested_at.iter().copied().max().unwrap_or(1).max(1);
+                bar.set_message(format!("loss {:.4}", v[0] as f64 / done as f64));
+            }
+            bar.set_position(s as u64 + 1);
+        }
+        let sum = self.readback.read_blocking(gpu, &self.loss_sum)?[0] as f64;
+        Ok(sum / steps as f64)
+    }
+}
+
 /// Trains `opts.model` on `split`, writing the run folder. Returns the per-epoch metrics.
 pub fn train(gpu: &Gpu, split: &Split, opts: &TrainOptions, config_json: &serde_json::Value) -> Result<Vec<EpochMetrics>> {
     validate(opts, split)?;
@@ -263,69 +345,27 @@ pub fn train(gpu: &Gpu, split: &Split, opts: &TrainOptions, config_json: &serde_
 
     let t0 = Instant::now();
     let batch = opts.batch_size;
-    let tg = train_graph(cfg, split.train.n, batch, opts.optimizer);
-    let mut res = Resources::new();
-    let plan = Plan::compile(&tg.graph, gpu, &mut res, &[tg.loss])?;
-    init_params(gpu, &tg.graph, &res, opts.seed);
-    plan.write_u32(gpu, tg.data, &pack_bytes(&split.train.images));
-    let mut val = Evaluator::new(gpu, &mut res, cfg, &split.val, "val", batch)?;
-    let loss_sum = plan.buffer(tg.loss_sum).context("loss accumulator")?.clone();
-    let mut readback = Readback::new(gpu, "train loss read-back", 1);
+    let mut trainer = Trainer::new(gpu, cfg, &split.train, batch, opts.optimizer, opts.seed)?;
+    let mut val = Evaluator::new(gpu, &mut trainer.res, cfg, &split.val, "val", batch)?;
     gpu.wait()?;
     eprintln!(
         "plan: {} dispatches per step, peak GPU memory {:.1} MiB ({:.1} MiB without buffer reuse), ready in {:.2} s",
-        plan.dispatches.len(),
-        plan.peak_bytes as f64 / 1048576.0,
-        plan.peak_without_reuse as f64 / 1048576.0,
+        trainer.plan.dispatches.len(),
+        trainer.plan.peak_bytes as f64 / 1048576.0,
+        trainer.plan.peak_without_reuse as f64 / 1048576.0,
         t0.elapsed().as_secs_f64()
     );
 
-    let steps = split.train.n / batch;
+    let steps = trainer.steps_per_epoch;
     let mut rng = Rng::new(opts.seed.wrapping_add(0x5eed));
     let mut order: Vec<u32> = (0..split.train.n as u32).collect();
     let mut metrics = Vec::new();
-    let mut global_step: u64 = 0;
     let mut stdout = std::io::stdout();
     for epoch in 1..=opts.epochs {
         let start = Instant::now();
         rng.shuffle(&mut order);
-        plan.write_u32(gpu, tg.indices, &order);
-        gpu.queue.write_buffer(&loss_sum, 0, bytemuck::cast_slice(&[0f32]));
         let bar = progress_bar(opts.progress, steps as u64, epoch, opts.epochs);
-        let mut in_flight: VecDeque<wgpu::SubmissionIndex> = VecDeque::new();
-        let mut requested_at = [0usize; 2];
-        let report_every = (steps / 50).max(1);
-        for s in 0..steps {
-            global_step += 1;
-            let step = StepUniform {
-                step: global_step as u32,
-                batch_offset: (s * batch) as u32,
-                seed: opts.seed as u32 ^ global_step as u32,
-                valid_rows: batch as u32,
-            };
-            let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("train step") });
-            plan.encode(gpu, &mut enc, step);
-            let slot = if s % report_every == 0 { readback.request(&mut enc, &loss_sum) } else { None };
-            in_flight.push_back(gpu.queue.submit([enc.finish()]));
-            if let Some(slot) = slot {
-                requested_at[slot] = s + 1;
-                readback.map(slot);
-            }
-            // Keep a bounded queue: wait for a step submitted a while ago, never the newest.
-            if in_flight.len() > 8 {
-                let old = in_flight.pop_front().expect("non-empty");
-                gpu.device
-                    .poll(wgpu::PollType::Wait { submission_index: Some(old), timeout: None })
-                    .map_err(|e| anyhow::anyhow!("device error: {e}"))?;
-            }
-            if let Some(v) = readback.poll(gpu) {
-                let done = requested_at.iter().copied().max().unwrap_or(1).max(1);
-                bar.set_message(format!("loss {:.4}", v[0] as f64 / done as f64));
-            }
-            bar.set_position(s as u64 + 1);
-        }
-        let train_sum = readback.read_blocking(gpu, &loss_sum)?[0] as f64;
-        let train_loss = train_sum / steps as f64;
+        let train_loss = trainer.epoch(gpu, &order, &bar)?;
         let seconds = start.elapsed().as_secs_f64();
         bar.finish_and_clear();
         let val_loss = val.loss(gpu, cfg)?;
@@ -346,7 +386,12 @@ pub fn train(gpu: &Gpu, split: &Split, opts: &TrainOptions, config_json: &serde_
         );
         metrics.push(row);
         write_metrics(&opts.out.join("metrics.csv"), &metrics)?;
-        let ck = Checkpoint { config: cfg.clone(), tensors: read_params(gpu, &tg.graph, &res)?, epoch, step: global_step };
+        let ck = Checkpoint {
+            config: cfg.clone(),
+            tensors: read_params(gpu, &trainer.tg.graph, &trainer.res)?,
+            epoch,
+            step: trainer.global_step,
+        };
         checkpoint::save(&opts.out.join("model.safetensors"), &ck)?;
         loss_plot(&opts.out.join("loss.png"), &metrics, cfg.loss.name())?;
     }
@@ -354,7 +399,7 @@ pub fn train(gpu: &Gpu, split: &Split, opts: &TrainOptions, config_json: &serde_
     Ok(metrics)
 }
 
-fn progress_bar(enabled: bool, len: u64, epoch: usize, epochs: usize) -> indicatif::ProgressBar {
+pub fn progress_bar(enabled: bool, len: u64, epoch: usize, epochs: usize) -> indicatif::ProgressBar {
     if !enabled {
         return indicatif::ProgressBar::hidden();
     }

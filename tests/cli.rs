@@ -1,0 +1,107 @@
+//! The binary end to end: what a user types, what lands on disk, and the errors they see.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_shaderprop"))
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("shaderprop-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = bin().args(args).output().expect("the binary runs");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[test]
+fn devices_lists_lavapipe_with_its_limits() {
+    let (ok, stdout, stderr) = run(&["devices", "--backend", "vulkan"]);
+    assert!(ok, "devices failed: {stderr}");
+    assert!(stdout.contains("[0]"), "no adapter listed: {stdout}");
+    assert!(stdout.contains("max_storage_buffer_binding_size"), "limits missing: {stdout}");
+}
+
+#[test]
+fn train_writes_a_complete_run_folder() {
+    let out = temp_dir("train");
+    let (ok, stdout, stderr) = run(&[
+        "train", "--backend", "vulkan", "--epochs", "2", "--batch-size", "128", "--latent", "16",
+        "--out", out.to_str().unwrap(), "--quiet",
+    ]);
+    assert!(ok, "train failed: {stderr}");
+    assert!(stdout.contains("epoch 2/2"), "no epoch summary: {stdout}");
+    // metrics.csv: a header and one row per epoch, every value a finite number.
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "epoch,train_loss,val_loss,seconds,samples_per_s");
+    assert_eq!(lines.len(), 3, "{csv}");
+    for l in &lines[1..] {
+        for v in l.split(',') {
+            assert!(v.parse::<f64>().map(f64::is_finite).unwrap_or(false), "bad value {v} in {l}");
+        }
+    }
+    // The checkpoint holds every parameter with its shape, and the model metadata.
+    let ck = shaderprop::checkpoint::load(&out.join("model.safetensors")).unwrap();
+    assert_eq!(ck.config.latent, 16);
+    assert_eq!(ck.epoch, 2);
+    assert_eq!(ck.tensors["encoder.0.weight"].shape, vec![784, 16]);
+    assert_eq!(ck.tensors["decoder.0.weight"].shape, vec![16, 784]);
+    assert_eq!(ck.tensors["decoder.0.bias"].shape, vec![784]);
+    assert_eq!(ck.tensors.len(), 4);
+    // Pictures decode and have the sizes people can see.
+    let recon = image::open(out.join("reconstructions.png")).unwrap();
+    assert!(recon.width() >= 10 * 28 * 4 && recon.height() >= 2 * 28 * 4, "reconstructions.png is {}x{}", recon.width(), recon.height());
+    let loss = image::open(out.join("loss.png")).unwrap();
+    assert_eq!((loss.width(), loss.height()), (800, 500));
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["batch_size"], 128);
+    // No temporary file is left behind by the atomic writes.
+    for e in std::fs::read_dir(&out).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().to_string();
+        assert!(!name.contains(".tmp"), "left-over temporary file {name}");
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn bad_flags_fail_with_a_sentence_and_create_nothing() {
+    let out = temp_dir("bad-flags");
+    for (args, needle) in [
+        (vec!["--batch-size", "0"], "--batch-size must be at least 1"),
+        (vec!["--batch-size", "100000"], "larger than the training set"),
+        (vec!["--epochs", "0"], "--epochs must be at least 1"),
+        (vec!["--latent", "0"], "--latent"),
+        (vec!["--lr", "-1"], "--lr must be a positive"),
+        (vec!["--lr", "NaN"], "--lr must be a positive"),
+        (vec!["--model", "nonsense"], "unknown model"),
+        (vec!["--backend", "nonsense"], "unknown backend"),
+        (vec!["--optimizer", "lbfgs"], "unknown optimizer"),
+        (vec!["--dataset", "mnist", "--data", "/nonexistent-shaderprop-dir"], "/nonexistent-shaderprop-dir"),
+    ] {
+        let mut all = vec!["train", "--quiet", "--out", out.to_str().unwrap()];
+        all.extend(&args);
+        let (ok, _, stderr) = run(&all);
+        assert!(!ok, "{args:?} should fail");
+        assert!(stderr.contains(needle), "{args:?}: error does not say '{needle}': {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+        assert!(!out.exists(), "{args:?} created the run folder");
+    }
+}
+
+#[test]
+fn a_backend_without_an_adapter_names_what_was_found_and_the_fix() {
+    // This machine has no Metal (it is Linux): the error must say what exists and how to get a driver.
+    let (ok, _, stderr) = run(&["train", "--backend", "metal", "--quiet", "--out", "/tmp/shaderprop-never"]);
+    assert!(!ok);
+    assert!(stderr.contains("no GPU adapter for backend 'metal'"), "{stderr}");
+    assert!(stderr.contains("mesa-vulkan-drivers"), "no install hint: {stderr}");
+    assert!(stderr.contains("llvmpipe"), "does not list the adapters found: {stderr}");
+    let (ok, _, stderr) = run(&["train", "--backend", "vulkan", "--adapter", "99", "--quiet", "--out", "/tmp/shaderprop-never"]);
+    assert!(!ok);
+    assert!(stderr.contains("--adapter 99 does not exist"), "{stderr}");
+}
