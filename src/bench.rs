@@ -38,22 +38,42 @@ pub struct Ceilings {
 
 /// Times `record` (which records one dispatch or more into a pass) `reps` times per sample:
 /// returns the median seconds per rep.
-pub fn time_pass(gpu: &Gpu, reps: u32, samples: usize, record: &dyn Fn(&mut wgpu::ComputePass<'_>)) -> Result<f64> {
+pub fn time_pass(
+    gpu: &Gpu,
+    reps: u32,
+    samples: usize,
+    record: &dyn Fn(&mut wgpu::ComputePass<'_>),
+) -> Result<f64> {
     let timestamps = gpu.features.contains(wgpu::Features::TIMESTAMP_QUERY);
     let query = timestamps.then(|| {
-        gpu.device.create_query_set(&wgpu::QuerySetDescriptor { label: Some("bench timestamps"), ty: wgpu::QueryType::Timestamp, count: 2 })
+        gpu.device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("bench timestamps"),
+            ty: wgpu::QueryType::Timestamp,
+            count: 2,
+        })
     });
-    let resolve = gpu.buffer("bench resolve", 16, wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC);
+    let resolve = gpu.buffer(
+        "bench resolve",
+        16,
+        wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+    );
     let mut times = Vec::new();
     for sample in 0..=samples {
-        let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("bench") });
+        let mut enc = gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("bench"),
+            });
         {
             let tw = query.as_ref().map(|q| wgpu::ComputePassTimestampWrites {
                 query_set: q,
                 beginning_of_pass_write_index: Some(0),
                 end_of_pass_write_index: Some(1),
             });
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("bench"), timestamp_writes: tw });
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("bench"),
+                timestamp_writes: tw,
+            });
             for _ in 0..reps {
                 record(&mut pass);
             }
@@ -70,7 +90,8 @@ pub fn time_pass(gpu: &Gpu, reps: u32, samples: usize, record: &dyn Fn(&mut wgpu
             let ts = gpu.read_u32(&resolve, 4)?;
             let begin = ts[0] as u64 | (ts[1] as u64) << 32;
             let end = ts[2] as u64 | (ts[3] as u64) << 32;
-            let gpu_secs = end.saturating_sub(begin) as f64 * gpu.queue.get_timestamp_period() as f64 * 1e-9;
+            let gpu_secs =
+                end.saturating_sub(begin) as f64 * gpu.queue.get_timestamp_period() as f64 * 1e-9;
             if gpu_secs > 0.0 {
                 gpu_secs
             } else {
@@ -89,8 +110,15 @@ pub fn time_pass(gpu: &Gpu, reps: u32, samples: usize, record: &dyn Fn(&mut wgpu
 
 /// Measures memory bandwidth and FMA rate with `shaders/bench.wgsl`.
 pub fn ceilings(gpu: &Gpu, quick: bool) -> Result<Ceilings> {
-    let max_bytes = (gpu.limits.max_storage_buffer_binding_size as u64).min(gpu.limits.max_buffer_size);
-    let bytes = if quick { 4 << 20 } else { (256u64 << 20).min(max_bytes / 2) };
+    let max_bytes = gpu
+        .limits
+        .max_storage_buffer_binding_size
+        .min(gpu.limits.max_buffer_size);
+    let bytes = if quick {
+        4 << 20
+    } else {
+        (256u64 << 20).min(max_bytes / 2)
+    };
     let n = (bytes / 16) as u32;
     let src = gpu.storage("bench src", bytes);
     let dst = gpu.storage("bench dst", bytes);
@@ -107,7 +135,11 @@ pub fn ceilings(gpu: &Gpu, quick: bool) -> Result<Ceilings> {
     let bandwidth_gbps = 2.0 * bytes as f64 / t / 1e9;
 
     let iters = if quick { 256u32 } else { 4096 };
-    let threads: u32 = if gpu.is_cpu() || quick { 1 << 14 } else { 1 << 22 };
+    let threads: u32 = if gpu.is_cpu() || quick {
+        1 << 14
+    } else {
+        1 << 22
+    };
     let sink = gpu.storage("bench sink", threads as u64 * 16);
     let fp = gpu.uniform("bench fma params", &[threads]);
     let fma = gpu.pipeline(Shader::Bench, "fma_rate", &[("FMA_ITERS", iters as f64)]);
@@ -120,11 +152,22 @@ pub fn ceilings(gpu: &Gpu, quick: bool) -> Result<Ceilings> {
     })?;
     // 2 chains of vec4 FMAs: 2 · 4 lanes · 2 FLOPs per iteration.
     let fma_gflops = threads as f64 * iters as f64 * 16.0 / t2 / 1e9;
-    Ok(Ceilings { bandwidth_gbps, fma_gflops })
+    Ok(Ceilings {
+        bandwidth_gbps,
+        fma_gflops,
+    })
 }
 
 /// Times one matmul shape in one variant (graph of a single node, fresh random operands).
-pub fn bench_matmul(gpu: &Gpu, s: MatmulShape, bias: bool, act: Act, variant: Variant, ceil: &Ceilings, label: &str) -> Result<BenchRow> {
+pub fn bench_matmul(
+    gpu: &Gpu,
+    s: MatmulShape,
+    bias: bool,
+    act: Act,
+    variant: Variant,
+    ceil: &Ceilings,
+    label: &str,
+) -> Result<BenchRow> {
     let mut g = Graph::new();
     let a = g.input("a", &if s.trans_a { [s.k, s.m] } else { [s.m, s.k] });
     let b = g.input("b", &if s.trans_b { [s.n, s.k] } else { [s.k, s.n] });
@@ -143,7 +186,11 @@ pub fn bench_matmul(gpu: &Gpu, s: MatmulShape, bias: bool, act: Act, variant: Va
     let bytes = plan.dispatches[0].call.bytes as f64;
     let gflops = flops / t / 1e9;
     Ok(BenchRow {
-        kernel: format!("matmul{}{}", if s.trans_a { "[Aᵀ]" } else { "" }, if s.trans_b { "[Bᵀ]" } else { "" }),
+        kernel: format!(
+            "matmul{}{}",
+            if s.trans_a { "[Aᵀ]" } else { "" },
+            if s.trans_b { "[Bᵀ]" } else { "" }
+        ),
         shape: format!("{label}{}×{}×{}", s.m, s.n, s.k),
         variant: format!("{variant:?}").to_lowercase(),
         median_ms: t * 1e3,
@@ -156,7 +203,13 @@ pub fn bench_matmul(gpu: &Gpu, s: MatmulShape, bias: bool, act: Act, variant: Va
 /// The matmul shapes benchmarked: squares, and the dense autoencoder's forward and backward
 /// products at batch 256 (784-32-784).
 pub fn matmul_shapes(quick: bool) -> Vec<(String, MatmulShape, bool, Act)> {
-    let sq = |n: usize| MatmulShape { m: n, n, k: n, trans_a: false, trans_b: false };
+    let sq = |n: usize| MatmulShape {
+        m: n,
+        n,
+        k: n,
+        trans_a: false,
+        trans_b: false,
+    };
     let mut v: Vec<(String, MatmulShape, bool, Act)> = if quick {
         vec![("".into(), sq(64), false, Act::Identity)]
     } else {
@@ -167,12 +220,43 @@ pub fn matmul_shapes(quick: bool) -> Vec<(String, MatmulShape, bool, Act)> {
         ]
     };
     let (b, d, h) = if quick { (16, 50, 8) } else { (256, 784, 32) };
-    let mm = |m, n, k, ta, tb| MatmulShape { m, n, k, trans_a: ta, trans_b: tb };
-    v.push(("AE encoder fwd ".into(), mm(b, h, d, false, false), true, Act::Relu));
-    v.push(("AE decoder fwd ".into(), mm(b, d, h, false, false), true, Act::Identity));
-    v.push(("AE d_W2 = hᵀ·dY ".into(), mm(h, d, b, true, false), false, Act::Identity));
-    v.push(("AE d_h = dY·W2ᵀ ".into(), mm(b, h, d, false, true), false, Act::Identity));
-    v.push(("AE d_W1 = xᵀ·dH ".into(), mm(d, h, b, true, false), false, Act::Identity));
+    let mm = |m, n, k, ta, tb| MatmulShape {
+        m,
+        n,
+        k,
+        trans_a: ta,
+        trans_b: tb,
+    };
+    v.push((
+        "AE encoder fwd ".into(),
+        mm(b, h, d, false, false),
+        true,
+        Act::Relu,
+    ));
+    v.push((
+        "AE decoder fwd ".into(),
+        mm(b, d, h, false, false),
+        true,
+        Act::Identity,
+    ));
+    v.push((
+        "AE d_W2 = hᵀ·dY ".into(),
+        mm(h, d, b, true, false),
+        false,
+        Act::Identity,
+    ));
+    v.push((
+        "AE d_h = dY·W2ᵀ ".into(),
+        mm(b, h, d, false, true),
+        false,
+        Act::Identity,
+    ));
+    v.push((
+        "AE d_W1 = xᵀ·dH ".into(),
+        mm(d, h, b, true, false),
+        false,
+        Act::Identity,
+    ));
     v
 }
 
@@ -218,7 +302,10 @@ pub fn table(gpu: &Gpu, quick: bool, filter: Option<&str>) -> Result<(Ceilings, 
 /// Prints the table.
 pub fn print_table(gpu: &Gpu, rows: &[BenchRow]) {
     println!("device: {}", crate::gpu::describe_adapter(&gpu.info));
-    println!("{:<16} {:<34} {:<8} {:>10} {:>9} {:>8} {:>8}", "kernel", "shape", "variant", "median ms", "GFLOP/s", "GB/s", "% ceil");
+    println!(
+        "{:<16} {:<34} {:<8} {:>10} {:>9} {:>8} {:>8}",
+        "kernel", "shape", "variant", "median ms", "GFLOP/s", "GB/s", "% ceil"
+    );
     for r in rows {
         println!(
             "{:<16} {:<34} {:<8} {:>10.3} {:>9.2} {:>8.2} {:>7.1}%",

@@ -33,7 +33,10 @@ pub fn save(path: &Path, ck: &Checkpoint) -> Result<()> {
     let mut meta = HashMap::new();
     meta.insert("format".to_string(), "shaderprop".to_string());
     meta.insert("format_version".to_string(), FORMAT_VERSION.to_string());
-    meta.insert("crate_version".to_string(), env!("CARGO_PKG_VERSION").to_string());
+    meta.insert(
+        "crate_version".to_string(),
+        env!("CARGO_PKG_VERSION").to_string(),
+    );
     meta.insert("model".to_string(), serde_json::to_string(&ck.config)?);
     meta.insert("model_kind".to_string(), ck.config.kind.name().to_string());
     meta.insert("epoch".to_string(), ck.epoch.to_string());
@@ -44,26 +47,42 @@ pub fn save(path: &Path, ck: &Checkpoint) -> Result<()> {
         .iter()
         .map(|n| {
             let t = &ck.tensors[*n];
-            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, t.shape.clone(), bytemuck::cast_slice(&t.data))
-                .map(|v| (n.to_string(), v))
+            safetensors::tensor::TensorView::new(
+                safetensors::Dtype::F32,
+                t.shape.clone(),
+                bytemuck::cast_slice(&t.data),
+            )
+            .map(|v| (n.to_string(), v))
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow!("{e:?}"))?;
     let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| anyhow!("{e:?}"))?;
-    crate::fsio::write_atomic(path, &bytes).with_context(|| format!("writing checkpoint {}", path.display()))
+    crate::fsio::write_atomic(path, &bytes)
+        .with_context(|| format!("writing checkpoint {}", path.display()))
 }
 
 /// Reads a checkpoint, checking its format and version.
 pub fn load(path: &Path) -> Result<Checkpoint> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading checkpoint {}", path.display()))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes)
-        .map_err(|e| anyhow!("{} is not a safetensors checkpoint ({e:?}); it may be truncated", path.display()))?;
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| anyhow!("{e:?}"))?;
-    let meta = header
-        .metadata()
-        .clone()
-        .ok_or_else(|| anyhow!("{} has no shaderprop metadata: not a shaderprop checkpoint", path.display()))?;
-    let version: u32 = meta.get("format_version").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let bytes =
+        std::fs::read(path).with_context(|| format!("reading checkpoint {}", path.display()))?;
+    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| {
+        anyhow!(
+            "{} is not a safetensors checkpoint ({e:?}); it may be truncated",
+            path.display()
+        )
+    })?;
+    let (_, header) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| anyhow!("{e:?}"))?;
+    let meta = header.metadata().clone().ok_or_else(|| {
+        anyhow!(
+            "{} has no shaderprop metadata: not a shaderprop checkpoint",
+            path.display()
+        )
+    })?;
+    let version: u32 = meta
+        .get("format_version")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     if meta.get("format").map(String::as_str) != Some("shaderprop") {
         bail!("{} is not a shaderprop checkpoint", path.display());
     }
@@ -73,15 +92,30 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
             path.display()
         );
     }
-    let config: ModelConfig = serde_json::from_str(meta.get("model").map(String::as_str).unwrap_or(""))
-        .with_context(|| format!("{}: model metadata unreadable", path.display()))?;
+    let config: ModelConfig =
+        serde_json::from_str(meta.get("model").map(String::as_str).unwrap_or(""))
+            .with_context(|| format!("{}: model metadata unreadable", path.display()))?;
     let mut tensors = HashMap::new();
     for (name, view) in st.tensors() {
         if view.dtype() != safetensors::Dtype::F32 {
-            bail!("{}: tensor {name} is {:?}, expected F32", path.display(), view.dtype());
+            bail!(
+                "{}: tensor {name} is {:?}, expected F32",
+                path.display(),
+                view.dtype()
+            );
         }
-        let data: Vec<f32> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-        tensors.insert(name, Tensor { shape: view.shape().to_vec(), data });
+        let data: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        tensors.insert(
+            name,
+            Tensor {
+                shape: view.shape().to_vec(),
+                data,
+            },
+        );
     }
     Ok(Checkpoint {
         config,

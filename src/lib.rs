@@ -11,6 +11,9 @@
 //! 3. [`graph::plan::Plan::compile`] plans memory and creates every pipeline and bind group;
 //! 4. [`graph::plan::Plan::run`] records all dispatches into one compute pass and submits.
 
+pub mod bench;
+pub mod checkpoint;
+pub mod cli;
 pub mod data;
 pub mod fsio;
 pub mod gpu;
@@ -19,8 +22,5 @@ pub mod models;
 pub mod nn;
 pub mod ops;
 pub mod rng;
-pub mod viz;
-pub mod bench;
-pub mod checkpoint;
-pub mod cli;
 pub mod train;
+pub mod viz;

@@ -25,7 +25,11 @@ fn main() {
 fn devices(backend: gpu::BackendChoice) -> Result<()> {
     let adapters = gpu::list_adapters(backend);
     if adapters.is_empty() {
-        return Err(gpu::GpuError::NoAdapter { requested: backend, found: vec![] }.into());
+        return Err(gpu::GpuError::NoAdapter {
+            requested: backend,
+            found: vec![],
+        }
+        .into());
     }
     for (i, a) in adapters.iter().enumerate() {
         let info = a.get_info();
@@ -47,7 +51,11 @@ fn devices(backend: gpu::BackendChoice) -> Result<()> {
 
 fn run_train(a: TrainArgs) -> Result<()> {
     let split = shaderprop::data::load(&a.dataset, a.data.as_deref())?;
-    let epochs = a.epochs.unwrap_or(if a.dataset == DatasetSpec::Digits { 20 } else { 5 });
+    let epochs = a.epochs.unwrap_or(if a.dataset == DatasetSpec::Digits {
+        20
+    } else {
+        5
+    });
     let optimizer = match a.optimizer.as_str() {
         "adam" => Optimizer::adam(a.lr),
         "sgd" => Optimizer::sgd(a.lr),

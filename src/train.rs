@@ -72,7 +72,9 @@ pub fn validate(opts: &TrainOptions, split: &Split) -> Result<()> {
     if !(lr.is_finite() && lr > 0.0) {
         bail!("--lr must be a positive finite number, got {lr}");
     }
-    if split.train.sample_len() != opts.model.input_dim || split.val.sample_len() != opts.model.input_dim {
+    if split.train.sample_len() != opts.model.input_dim
+        || split.val.sample_len() != opts.model.input_dim
+    {
         bail!(
             "the data has {} features per sample but the model expects {}",
             split.train.sample_len(),
@@ -85,7 +87,9 @@ pub fn validate(opts: &TrainOptions, split: &Split) -> Result<()> {
 /// Initial values of a parameter, reproducible from the run seed and the parameter's name.
 pub fn init_values(init: Init, len: usize, seed: u64, name: &str) -> Vec<f32> {
     // FNV-1a of the name, so adding a layer does not change the others' draws.
-    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
     let mut rng = Rng::new(seed ^ h);
     match init {
         Init::Zeros => vec![0.0; len],
@@ -123,12 +127,22 @@ pub fn train_graph(cfg: &ModelConfig, n_train: usize, batch: usize, opt: Optimiz
     let indices = g.input_typed("train/indices", &[n_train], DType::U32);
     let x = g.gather("x", data, indices, batch);
     let built = models::build(&mut g, cfg, x, false);
-    let loss = g.sum_all("loss", built.per_sample, 1.0 / (batch * cfg.input_dim) as f32);
+    let loss = g.sum_all(
+        "loss",
+        built.per_sample,
+        1.0 / (batch * cfg.input_dim) as f32,
+    );
     let grads = backward(&mut g, loss);
     add_optimizer(&mut g, &grads, opt);
     let loss_sum = g.state("train/loss_sum", &[1]);
     g.accumulate("accumulate_loss", loss_sum, loss, 1.0);
-    TrainGraph { graph: g, data, indices, loss, loss_sum }
+    TrainGraph {
+        graph: g,
+        data,
+        indices,
+        loss,
+        loss_sum,
+    }
 }
 
 /// The evaluation graph: gather → model (with the reconstruction) → summed per-sample loss.
@@ -176,24 +190,57 @@ pub struct Evaluator {
 
 impl Evaluator {
     /// Compiles the evaluation graph over `set` and uploads it.
-    pub fn new(gpu: &Gpu, res: &mut Resources, cfg: &ModelConfig, set: &Dataset, prefix: &str, batch: usize) -> Result<Self> {
+    pub fn new(
+        gpu: &Gpu,
+        res: &mut Resources,
+        cfg: &ModelConfig,
+        set: &Dataset,
+        prefix: &str,
+        batch: usize,
+    ) -> Result<Self> {
         let eg = eval_graph(cfg, prefix, set.n, batch);
-        let plan = Plan::compile(&eg.graph, gpu, res, &[eg.x, eg.recon, eg.latent, eg.per_sample])?;
+        let plan = Plan::compile(
+            &eg.graph,
+            gpu,
+            res,
+            &[eg.x, eg.recon, eg.latent, eg.per_sample],
+        )?;
         plan.write_u32(gpu, eg.data, &pack_bytes(&set.images));
-        let idx: Vec<u32> = (0..eg.graph.nodes[eg.indices].len() as u32).map(|i| i.min(set.n as u32 - 1)).collect();
+        let idx: Vec<u32> = (0..eg.graph.nodes[eg.indices].len() as u32)
+            .map(|i| i.min(set.n as u32 - 1))
+            .collect();
         plan.write_u32(gpu, eg.indices, &idx);
         let readback = Readback::new(gpu, "eval loss read-back", 1);
-        Ok(Evaluator { eg, plan, n: set.n, batch, readback })
+        Ok(Evaluator {
+            eg,
+            plan,
+            n: set.n,
+            batch,
+            readback,
+        })
     }
 
     /// Mean loss per feature over the whole set.
     pub fn loss(&mut self, gpu: &Gpu, cfg: &ModelConfig) -> Result<f64> {
-        let acc = self.plan.buffer(self.eg.loss_sum).context("loss accumulator")?.clone();
-        gpu.queue.write_buffer(&acc, 0, bytemuck::cast_slice(&[0f32]));
+        let acc = self
+            .plan
+            .buffer(self.eg.loss_sum)
+            .context("loss accumulator")?
+            .clone();
+        gpu.queue
+            .write_buffer(&acc, 0, bytemuck::cast_slice(&[0f32]));
         let batches = self.n.div_ceil(self.batch);
         for b in 0..batches {
             let valid = (self.n - b * self.batch).min(self.batch) as u32;
-            self.plan.run(gpu, StepUniform { step: 1, batch_offset: (b * self.batch) as u32, seed: 0, valid_rows: valid });
+            self.plan.run(
+                gpu,
+                StepUniform {
+                    step: 1,
+                    batch_offset: (b * self.batch) as u32,
+                    seed: 0,
+                    valid_rows: valid,
+                },
+            );
         }
         let sum = self.readback.read_blocking(gpu, &acc)?[0] as f64;
         Ok(sum / (self.n * cfg.input_dim) as f64)
@@ -202,21 +249,42 @@ impl Evaluator {
     /// Runs batch `b` and returns (inputs, reconstructions) of its valid rows.
     pub fn reconstruct_batch(&self, gpu: &Gpu, b: usize) -> Result<(Vec<f32>, Vec<f32>)> {
         let valid = (self.n - b * self.batch).min(self.batch) as u32;
-        self.plan.run(gpu, StepUniform { step: 1, batch_offset: (b * self.batch) as u32, seed: 0, valid_rows: valid });
+        self.plan.run(
+            gpu,
+            StepUniform {
+                step: 1,
+                batch_offset: (b * self.batch) as u32,
+                seed: 0,
+                valid_rows: valid,
+            },
+        );
         let x = self.plan.read(gpu, &self.eg.graph, self.eg.x)?;
         let r = self.plan.read(gpu, &self.eg.graph, self.eg.recon)?;
         let d = self.eg.graph.nodes[self.eg.x].shape[1];
-        Ok((x[..valid as usize * d].to_vec(), r[..valid as usize * d].to_vec()))
+        Ok((
+            x[..valid as usize * d].to_vec(),
+            r[..valid as usize * d].to_vec(),
+        ))
     }
 }
 
 /// Reads every parameter of `g` back from the GPU.
-pub fn read_params(gpu: &Gpu, g: &Graph, res: &Resources) -> Result<std::collections::HashMap<String, Tensor>> {
+pub fn read_params(
+    gpu: &Gpu,
+    g: &Graph,
+    res: &Resources,
+) -> Result<std::collections::HashMap<String, Tensor>> {
     let mut out = std::collections::HashMap::new();
     for p in g.params() {
         let n = &g.nodes[p];
         let buf = res.get(&n.name).context("parameter buffer")?;
-        out.insert(n.name.clone(), Tensor { shape: n.shape.clone(), data: gpu.read_f32(buf, 0, n.len())? });
+        out.insert(
+            n.name.clone(),
+            Tensor {
+                shape: n.shape.clone(),
+                data: gpu.read_f32(buf, 0, n.len())?,
+            },
+        );
     }
     Ok(out)
 }
@@ -229,19 +297,42 @@ fn write_metrics(path: &Path, rows: &[EpochMetrics]) -> Result<()> {
             r.epoch, r.train_loss, r.val_loss, r.seconds, r.samples_per_s
         ));
     }
-    crate::fsio::write_atomic(path, s.as_bytes()).with_context(|| format!("writing {}", path.display()))
+    crate::fsio::write_atomic(path, s.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn loss_plot(path: &Path, rows: &[EpochMetrics], loss_name: &str) -> Result<()> {
     use crate::viz::{line_plot, save_png, Series};
-    let train = Series { name: "train", points: rows.iter().map(|r| (r.epoch as f64, r.train_loss)).collect() };
-    let val = Series { name: "validation", points: rows.iter().map(|r| (r.epoch as f64, r.val_loss)).collect() };
-    let img = line_plot(&format!("{loss_name} per pixel"), "epoch", "loss", &[train, val], false, 800, 500);
+    let train = Series {
+        name: "train",
+        points: rows
+            .iter()
+            .map(|r| (r.epoch as f64, r.train_loss))
+            .collect(),
+    };
+    let val = Series {
+        name: "validation",
+        points: rows.iter().map(|r| (r.epoch as f64, r.val_loss)).collect(),
+    };
+    let img = line_plot(
+        &format!("{loss_name} per pixel"),
+        "epoch",
+        "loss",
+        &[train, val],
+        false,
+        800,
+        500,
+    );
     save_png(&img, path)
 }
 
 /// Writes reconstructions.png: validation originals above their reconstructions.
-pub fn reconstruction_picture(gpu: &Gpu, ev: &Evaluator, cfg: &ModelConfig, path: &Path) -> Result<()> {
+pub fn reconstruction_picture(
+    gpu: &Gpu,
+    ev: &Evaluator,
+    cfg: &ModelConfig,
+    path: &Path,
+) -> Result<()> {
     let (x, r) = ev.reconstruct_batch(gpu, 0)?;
     let d = cfg.input_dim;
     let count = (x.len() / d).min(10);
@@ -271,13 +362,23 @@ pub struct Trainer {
 impl Trainer {
     /// Builds and compiles the training graph, initialises the parameters from `seed` and
     /// uploads the training set. Everything the steps need is created here.
-    pub fn new(gpu: &Gpu, cfg: &ModelConfig, train: &Dataset, batch: usize, opt: Optimizer, seed: u64) -> Result<Trainer> {
+    pub fn new(
+        gpu: &Gpu,
+        cfg: &ModelConfig,
+        train: &Dataset,
+        batch: usize,
+        opt: Optimizer,
+        seed: u64,
+    ) -> Result<Trainer> {
         let tg = train_graph(cfg, train.n, batch, opt);
         let mut res = Resources::new();
         let plan = Plan::compile(&tg.graph, gpu, &mut res, &[tg.loss])?;
         init_params(gpu, &tg.graph, &res, seed);
         plan.write_u32(gpu, tg.data, &pack_bytes(&train.images));
-        let loss_sum = plan.buffer(tg.loss_sum).context("loss accumulator")?.clone();
+        let loss_sum = plan
+            .buffer(tg.loss_sum)
+            .context("loss accumulator")?
+            .clone();
         let readback = Readback::new(gpu, "train loss read-back", 1);
         Ok(Trainer {
             tg,
@@ -297,7 +398,8 @@ impl Trainer {
     /// the mean training loss per feature. Per step: one uniform write, one submission.
     pub fn epoch(&mut self, gpu: &Gpu, order: &[u32], bar: &indicatif::ProgressBar) -> Result<f64> {
         self.plan.write_u32(gpu, self.tg.indices, order);
-        gpu.queue.write_buffer(&self.loss_sum, 0, bytemuck::cast_slice(&[0f32]));
+        gpu.queue
+            .write_buffer(&self.loss_sum, 0, bytemuck::cast_slice(&[0f32]));
         let steps = self.steps_per_epoch;
         let mut in_flight: VecDeque<wgpu::SubmissionIndex> = VecDeque::new();
         let mut requested_at = [0usize; 2];
@@ -310,9 +412,17 @@ impl Trainer {
                 seed: self.seed as u32 ^ self.global_step as u32,
                 valid_rows: self.batch as u32,
             };
-            let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("train step") });
+            let mut enc = gpu
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("train step"),
+                });
             self.plan.encode(gpu, &mut enc, step);
-            let slot = if s % report_every == 0 { self.readback.request(&mut enc, &self.loss_sum) } else { None };
+            let slot = if s % report_every == 0 {
+                self.readback.request(&mut enc, &self.loss_sum)
+            } else {
+                None
+            };
             in_flight.push_back(gpu.queue.submit([enc.finish()]));
             if let Some(slot) = slot {
                 requested_at[slot] = s + 1;
@@ -322,8 +432,13 @@ impl Trainer {
             if in_flight.len() > 8 {
                 let old = in_flight.pop_front().expect("non-empty");
                 gpu.device
-                    .poll(wgpu::PollType::Wait { submission_index: Some(old), timeout: None })
-                    .map_err(|e| anyhow::anyhow!("device error: {e}. Hint: try a smaller --batch-size"))?;
+                    .poll(wgpu::PollType::Wait {
+                        submission_index: Some(old),
+                        timeout: None,
+                    })
+                    .map_err(|e| {
+                        anyhow::anyhow!("device error: {e}. Hint: try a smaller --batch-size")
+                    })?;
             }
             if let Some(v) = self.readback.poll(gpu) {
                 let done = requested_at.iter().copied().max().unwrap_or(1).max(1);
@@ -337,11 +452,20 @@ impl Trainer {
 }
 
 /// Trains `opts.model` on `split`, writing the run folder. Returns the per-epoch metrics.
-pub fn train(gpu: &Gpu, split: &Split, opts: &TrainOptions, config_json: &serde_json::Value) -> Result<Vec<EpochMetrics>> {
+pub fn train(
+    gpu: &Gpu,
+    split: &Split,
+    opts: &TrainOptions,
+    config_json: &serde_json::Value,
+) -> Result<Vec<EpochMetrics>> {
     validate(opts, split)?;
     let cfg = &opts.model;
-    std::fs::create_dir_all(&opts.out).with_context(|| format!("creating {}", opts.out.display()))?;
-    crate::fsio::write_atomic(&opts.out.join("config.json"), serde_json::to_string_pretty(config_json)?.as_bytes())?;
+    std::fs::create_dir_all(&opts.out)
+        .with_context(|| format!("creating {}", opts.out.display()))?;
+    crate::fsio::write_atomic(
+        &opts.out.join("config.json"),
+        serde_json::to_string_pretty(config_json)?.as_bytes(),
+    )?;
 
     let t0 = Instant::now();
     let batch = opts.batch_size;
@@ -399,7 +523,12 @@ pub fn train(gpu: &Gpu, split: &Split, opts: &TrainOptions, config_json: &serde_
     Ok(metrics)
 }
 
-pub fn progress_bar(enabled: bool, len: u64, epoch: usize, epochs: usize) -> indicatif::ProgressBar {
+pub fn progress_bar(
+    enabled: bool,
+    len: u64,
+    epoch: usize,
+    epochs: usize,
+) -> indicatif::ProgressBar {
     if !enabled {
         return indicatif::ProgressBar::hidden();
     }

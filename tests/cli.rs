@@ -15,7 +15,11 @@ fn temp_dir(name: &str) -> PathBuf {
 
 fn run(args: &[&str]) -> (bool, String, String) {
     let out = bin().args(args).output().expect("the binary runs");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[test]
@@ -23,15 +27,28 @@ fn devices_lists_lavapipe_with_its_limits() {
     let (ok, stdout, stderr) = run(&["devices", "--backend", "vulkan"]);
     assert!(ok, "devices failed: {stderr}");
     assert!(stdout.contains("[0]"), "no adapter listed: {stdout}");
-    assert!(stdout.contains("max_storage_buffer_binding_size"), "limits missing: {stdout}");
+    assert!(
+        stdout.contains("max_storage_buffer_binding_size"),
+        "limits missing: {stdout}"
+    );
 }
 
 #[test]
 fn train_writes_a_complete_run_folder() {
     let out = temp_dir("train");
     let (ok, stdout, stderr) = run(&[
-        "train", "--backend", "vulkan", "--epochs", "2", "--batch-size", "128", "--latent", "16",
-        "--out", out.to_str().unwrap(), "--quiet",
+        "train",
+        "--backend",
+        "vulkan",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "128",
+        "--latent",
+        "16",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
     ]);
     assert!(ok, "train failed: {stderr}");
     assert!(stdout.contains("epoch 2/2"), "no epoch summary: {stdout}");
@@ -42,7 +59,10 @@ fn train_writes_a_complete_run_folder() {
     assert_eq!(lines.len(), 3, "{csv}");
     for l in &lines[1..] {
         for v in l.split(',') {
-            assert!(v.parse::<f64>().map(f64::is_finite).unwrap_or(false), "bad value {v} in {l}");
+            assert!(
+                v.parse::<f64>().map(f64::is_finite).unwrap_or(false),
+                "bad value {v} in {l}"
+            );
         }
     }
     // The checkpoint holds every parameter with its shape, and the model metadata.
@@ -55,10 +75,16 @@ fn train_writes_a_complete_run_folder() {
     assert_eq!(ck.tensors.len(), 4);
     // Pictures decode and have the sizes people can see.
     let recon = image::open(out.join("reconstructions.png")).unwrap();
-    assert!(recon.width() >= 10 * 28 * 4 && recon.height() >= 2 * 28 * 4, "reconstructions.png is {}x{}", recon.width(), recon.height());
+    assert!(
+        recon.width() >= 10 * 28 * 4 && recon.height() >= 2 * 28 * 4,
+        "reconstructions.png is {}x{}",
+        recon.width(),
+        recon.height()
+    );
     let loss = image::open(out.join("loss.png")).unwrap();
     assert_eq!((loss.width(), loss.height()), (800, 500));
-    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
     assert_eq!(config["batch_size"], 128);
     // No temporary file is left behind by the atomic writes.
     for e in std::fs::read_dir(&out).unwrap() {
@@ -73,7 +99,10 @@ fn bad_flags_fail_with_a_sentence_and_create_nothing() {
     let out = temp_dir("bad-flags");
     for (args, needle) in [
         (vec!["--batch-size", "0"], "--batch-size must be at least 1"),
-        (vec!["--batch-size", "100000"], "larger than the training set"),
+        (
+            vec!["--batch-size", "100000"],
+            "larger than the training set",
+        ),
         (vec!["--epochs", "0"], "--epochs must be at least 1"),
         (vec!["--latent", "0"], "--latent"),
         (vec!["--lr", "-1"], "--lr must be a positive"),
@@ -81,13 +110,24 @@ fn bad_flags_fail_with_a_sentence_and_create_nothing() {
         (vec!["--model", "nonsense"], "unknown model"),
         (vec!["--backend", "nonsense"], "unknown backend"),
         (vec!["--optimizer", "lbfgs"], "unknown optimizer"),
-        (vec!["--dataset", "mnist", "--data", "/nonexistent-shaderprop-dir"], "/nonexistent-shaderprop-dir"),
+        (
+            vec![
+                "--dataset",
+                "mnist",
+                "--data",
+                "/nonexistent-shaderprop-dir",
+            ],
+            "/nonexistent-shaderprop-dir",
+        ),
     ] {
         let mut all = vec!["train", "--quiet", "--out", out.to_str().unwrap()];
         all.extend(&args);
         let (ok, _, stderr) = run(&all);
         assert!(!ok, "{args:?} should fail");
-        assert!(stderr.contains(needle), "{args:?}: error does not say '{needle}': {stderr}");
+        assert!(
+            stderr.contains(needle),
+            "{args:?}: error does not say '{needle}': {stderr}"
+        );
         assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
         assert!(!out.exists(), "{args:?} created the run folder");
     }
@@ -96,12 +136,37 @@ fn bad_flags_fail_with_a_sentence_and_create_nothing() {
 #[test]
 fn a_backend_without_an_adapter_names_what_was_found_and_the_fix() {
     // This machine has no Metal (it is Linux): the error must say what exists and how to get a driver.
-    let (ok, _, stderr) = run(&["train", "--backend", "metal", "--quiet", "--out", "/tmp/shaderprop-never"]);
+    let (ok, _, stderr) = run(&[
+        "train",
+        "--backend",
+        "metal",
+        "--quiet",
+        "--out",
+        "/tmp/shaderprop-never",
+    ]);
     assert!(!ok);
-    assert!(stderr.contains("no GPU adapter for backend 'metal'"), "{stderr}");
-    assert!(stderr.contains("mesa-vulkan-drivers"), "no install hint: {stderr}");
-    assert!(stderr.contains("llvmpipe"), "does not list the adapters found: {stderr}");
-    let (ok, _, stderr) = run(&["train", "--backend", "vulkan", "--adapter", "99", "--quiet", "--out", "/tmp/shaderprop-never"]);
+    assert!(
+        stderr.contains("no GPU adapter for backend 'metal'"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("mesa-vulkan-drivers"),
+        "no install hint: {stderr}"
+    );
+    assert!(
+        stderr.contains("llvmpipe"),
+        "does not list the adapters found: {stderr}"
+    );
+    let (ok, _, stderr) = run(&[
+        "train",
+        "--backend",
+        "vulkan",
+        "--adapter",
+        "99",
+        "--quiet",
+        "--out",
+        "/tmp/shaderprop-never",
+    ]);
     assert!(!ok);
     assert!(stderr.contains("--adapter 99 does not exist"), "{stderr}");
 }

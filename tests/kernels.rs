@@ -9,7 +9,13 @@ use shaderprop::ops::matmul::{self, MatmulShape, Variant};
 use shaderprop::ops::{self, compare, Act, StepUniform};
 use shaderprop::rng::Rng;
 
-const ACTS: [Act; 5] = [Act::Identity, Act::Relu, Act::LeakyRelu(0.1), Act::Sigmoid, Act::Tanh];
+const ACTS: [Act; 5] = [
+    Act::Identity,
+    Act::Relu,
+    Act::LeakyRelu(0.1),
+    Act::Sigmoid,
+    Act::Tanh,
+];
 
 fn fresh() -> Rng {
     let (rng, seed) = Rng::fresh();
@@ -21,20 +27,41 @@ fn fresh() -> Rng {
 fn matmul_matches_twin_for_every_transpose_bias_activation_and_odd_shape() {
     let mut rng = fresh();
     // (m, n, k): a single element, a batch of one, sizes that are not multiples of the tile.
-    let shapes = [(1, 1, 1), (1, 7, 13), (37, 29, 71), (65, 130, 3), (3, 64, 200), (4, 4, 4), (12, 20, 36), (36, 44, 8)];
+    let shapes = [
+        (1, 1, 1),
+        (1, 7, 13),
+        (37, 29, 71),
+        (65, 130, 3),
+        (3, 64, 200),
+        (4, 4, 4),
+        (12, 20, 36),
+        (36, 44, 8),
+    ];
     for gpu in gpus() {
         let mut case = 0;
         for &(m, n, k) in &shapes {
             for ta in [false, true] {
                 for tb in [false, true] {
                     for variant in [Variant::Naive, Variant::Blocked, Variant::Vec4] {
-                        if !variant.applies(&MatmulShape { m, n, k, trans_a: ta, trans_b: tb }) {
+                        if !variant.applies(&MatmulShape {
+                            m,
+                            n,
+                            k,
+                            trans_a: ta,
+                            trans_b: tb,
+                        }) {
                             continue;
                         }
                         let act = ACTS[case % ACTS.len()];
                         let has_bias = case % 2 == 0;
                         case += 1;
-                        let s = MatmulShape { m, n, k, trans_a: ta, trans_b: tb };
+                        let s = MatmulShape {
+                            m,
+                            n,
+                            k,
+                            trans_a: ta,
+                            trans_b: tb,
+                        };
                         let a = rng.vec_f32(m * k, -1.0, 1.0);
                         let b = rng.vec_f32(k * n, -1.0, 1.0);
                         let bias = rng.vec_f32(n, -1.0, 1.0);
@@ -45,13 +72,26 @@ fn matmul_matches_twin_for_every_transpose_bias_activation_and_odd_shape() {
                         let c = g.matmul("c", an, bn, has_bias.then_some(biasn), ta, tb, act);
                         let mut res = shaderprop::graph::plan::Resources::new();
                         let opts = shaderprop::graph::plan::CompileOptions { matmul: variant };
-                        let plan = shaderprop::graph::plan::Plan::compile_with(&g, &gpu, &mut res, &[c], opts).unwrap();
+                        let plan = shaderprop::graph::plan::Plan::compile_with(
+                            &g,
+                            &gpu,
+                            &mut res,
+                            &[c],
+                            opts,
+                        )
+                        .unwrap();
                         plan.write_f32(&gpu, an, &a);
                         plan.write_f32(&gpu, bn, &b);
                         plan.write_f32(&gpu, biasn, &bias);
                         plan.run(&gpu, step(1));
                         let got = plan.read(&gpu, &g, c).unwrap();
-                        let want = matmul::forward_ref(&f64s(&a), &f64s(&b), has_bias.then_some(&f64s(&bias)[..]), s, act);
+                        let want = matmul::forward_ref(
+                            &f64s(&a),
+                            &f64s(&b),
+                            has_bias.then_some(&f64s(&bias)[..]),
+                            s,
+                            act,
+                        );
                         let tol = 1e-5 * (k as f64).sqrt();
                         match compare(&got, &want, tol, 1e-4) {
                             Ok(e) => eprintln!("{} matmul {s:?} {variant:?} bias={has_bias} {act:?}: max rel err {e:.2e}", gpu.info.backend),
@@ -81,20 +121,37 @@ fn activations_forward_and_backward_match_twins_at_kinks_and_extremes() {
             let xn = g.input("x", &[n]);
             let dyn_ = g.input("d_y", &[n]);
             let y = g.activation("y", xn, act);
-            let dx = g.push("d_x", Op::ActivationBackward(act), vec![y, dyn_], vec![n], DType::F32);
-            let out = run(&gpu, &g, &[(xn, x.clone()), (dyn_, d_y.clone())], &[y, dx], step(1));
+            let dx = g.push(
+                "d_x",
+                Op::ActivationBackward(act),
+                vec![y, dyn_],
+                vec![n],
+                DType::F32,
+            );
+            let out = run(
+                &gpu,
+                &g,
+                &[(xn, x.clone()), (dyn_, d_y.clone())],
+                &[y, dx],
+                step(1),
+            );
             for v in out.iter().flatten() {
                 assert!(v.is_finite(), "{act:?}: non-finite output");
             }
             let want_y = ops::activation::forward_ref(act, &f64s(&x));
             // Backward is a function of the output, so compare against the twin on the GPU's y.
             let want_dx = ops::activation::backward_ref(act, &f64s(&out[0]), &f64s(&d_y));
-            let ey = compare(&out[0], &want_y, 1e-6, 1e-5).unwrap_or_else(|e| panic!("{act:?} forward: {e}"));
-            let ed = compare(&out[1], &want_dx, 1e-6, 1e-5).unwrap_or_else(|e| panic!("{act:?} backward: {e}"));
+            let ey = compare(&out[0], &want_y, 1e-6, 1e-5)
+                .unwrap_or_else(|e| panic!("{act:?} forward: {e}"));
+            let ed = compare(&out[1], &want_dx, 1e-6, 1e-5)
+                .unwrap_or_else(|e| panic!("{act:?} backward: {e}"));
             if act == Act::Relu {
                 assert_eq!(out[1][0], 0.0, "relu'(0) must be 0");
             }
-            eprintln!("{} {act:?}: forward {ey:.2e}, backward {ed:.2e}", gpu.info.backend);
+            eprintln!(
+                "{} {act:?}: forward {ey:.2e}, backward {ed:.2e}",
+                gpu.info.backend
+            );
         }
     }
 }
@@ -111,10 +168,19 @@ fn reductions_match_twins_and_sum_all_masks_invalid_rows() {
             let sa = g.sum_all("s", xn, 0.5);
             let valid = (rows as u32).div_ceil(2);
             let out = run(&gpu, &g, &[(xn, x.clone())], &[cs, sa], step(valid));
-            let e1 = compare(&out[0], &ops::reduce::column_sum_ref(&f64s(&x), rows, cols), 1e-5, 1e-4).unwrap();
+            let e1 = compare(
+                &out[0],
+                &ops::reduce::column_sum_ref(&f64s(&x), rows, cols),
+                1e-5,
+                1e-4,
+            )
+            .unwrap();
             let want = ops::reduce::sum_all_ref(&f64s(&x), valid as usize * cols, 0.5);
             let e2 = compare(&out[1], &[want], 1e-4, 1e-4).unwrap();
-            eprintln!("{} reductions {rows}x{cols}: column_sum {e1:.2e}, sum_all {e2:.2e}", gpu.info.backend);
+            eprintln!(
+                "{} reductions {rows}x{cols}: column_sum {e1:.2e}, sum_all {e2:.2e}",
+                gpu.info.backend
+            );
         }
     }
 }
@@ -152,11 +218,35 @@ fn elementwise_kernels_match_twins() {
         let sn = g.input("s", &[1]);
         let add = g.push("add", Op::Add, vec![an, bn], vec![n], DType::F32);
         let fill = g.push("fill", Op::Fill(-3.5), vec![], vec![n], DType::F32);
-        let bc = g.push("bc", Op::BroadcastScaled { scale: 0.25 }, vec![sn], vec![n], DType::F32);
-        let out = run(&gpu, &g, &[(an, a.clone()), (bn, b.clone()), (sn, s.clone())], &[add, fill, bc], step(1));
-        compare(&out[0], &ops::elementwise::add_ref(&f64s(&a), &f64s(&b)), 1e-7, 1e-6).unwrap();
+        let bc = g.push(
+            "bc",
+            Op::BroadcastScaled { scale: 0.25 },
+            vec![sn],
+            vec![n],
+            DType::F32,
+        );
+        let out = run(
+            &gpu,
+            &g,
+            &[(an, a.clone()), (bn, b.clone()), (sn, s.clone())],
+            &[add, fill, bc],
+            step(1),
+        );
+        compare(
+            &out[0],
+            &ops::elementwise::add_ref(&f64s(&a), &f64s(&b)),
+            1e-7,
+            1e-6,
+        )
+        .unwrap();
         compare(&out[1], &vec![-3.5; n], 0.0, 0.0).unwrap();
-        compare(&out[2], &ops::elementwise::broadcast_scaled_ref(s[0] as f64, 0.25, n), 1e-7, 1e-6).unwrap();
+        compare(
+            &out[2],
+            &ops::elementwise::broadcast_scaled_ref(s[0] as f64, 0.25, n),
+            1e-7,
+            1e-6,
+        )
+        .unwrap();
     }
 }
 
@@ -179,16 +269,39 @@ fn losses_and_gradients_match_twins_including_logits_at_300() {
                 let tn = g.input("t", &[rows, cols]);
                 let dln = g.input("d_loss", &[rows]);
                 let l = g.loss("loss", kind, zn, tn);
-                let dz = g.push("d_z", Op::LossBackward(kind), vec![zn, tn, dln], vec![rows, cols], DType::F32);
-                let out = run(&gpu, &g, &[(zn, z.clone()), (tn, t.clone()), (dln, dl.clone())], &[l, dz], step(rows as u32));
+                let dz = g.push(
+                    "d_z",
+                    Op::LossBackward(kind),
+                    vec![zn, tn, dln],
+                    vec![rows, cols],
+                    DType::F32,
+                );
+                let out = run(
+                    &gpu,
+                    &g,
+                    &[(zn, z.clone()), (tn, t.clone()), (dln, dl.clone())],
+                    &[l, dz],
+                    step(rows as u32),
+                );
                 let (zf, tf, df) = (f64s(&z), f64s(&t), f64s(&dl));
                 let (wl, wd) = match kind {
-                    LossKind::Bce => (ops::loss::bce_forward_ref(&zf, &tf, rows, cols), ops::loss::bce_backward_ref(&zf, &tf, &df, cols)),
-                    LossKind::Mse => (ops::loss::mse_forward_ref(&zf, &tf, rows, cols), ops::loss::mse_backward_ref(&zf, &tf, &df, cols)),
+                    LossKind::Bce => (
+                        ops::loss::bce_forward_ref(&zf, &tf, rows, cols),
+                        ops::loss::bce_backward_ref(&zf, &tf, &df, cols),
+                    ),
+                    LossKind::Mse => (
+                        ops::loss::mse_forward_ref(&zf, &tf, rows, cols),
+                        ops::loss::mse_backward_ref(&zf, &tf, &df, cols),
+                    ),
                 };
-                let e1 = compare(&out[0], &wl, 1e-3, 1e-5).unwrap_or_else(|e| panic!("{kind:?} forward {rows}x{cols}: {e}"));
-                let e2 = compare(&out[1], &wd, 1e-6, 1e-5).unwrap_or_else(|e| panic!("{kind:?} backward {rows}x{cols}: {e}"));
-                eprintln!("{} {kind:?} {rows}x{cols}: loss {e1:.2e}, grad {e2:.2e}", gpu.info.backend);
+                let e1 = compare(&out[0], &wl, 1e-3, 1e-5)
+                    .unwrap_or_else(|e| panic!("{kind:?} forward {rows}x{cols}: {e}"));
+                let e2 = compare(&out[1], &wd, 1e-6, 1e-5)
+                    .unwrap_or_else(|e| panic!("{kind:?} backward {rows}x{cols}: {e}"));
+                eprintln!(
+                    "{} {kind:?} {rows}x{cols}: loss {e1:.2e}, grad {e2:.2e}",
+                    gpu.info.backend
+                );
             }
         }
     }
@@ -219,19 +332,57 @@ fn one_adam_step_and_one_sgd_step_equal_their_twins() {
                 inputs.push(s1);
             }
             g.push("update", Op::Update(opt), inputs, vec![], DType::F32);
-            let st = StepUniform { step: t, batch_offset: 0, seed: 0, valid_rows: 1 };
-            let out = run(&gpu, &g, &[(p, p0.clone()), (gr, grad.clone()), (s0, m0.clone()), (s1, v0.clone())], &[p, s0, s1], st);
+            let st = StepUniform {
+                step: t,
+                batch_offset: 0,
+                seed: 0,
+                valid_rows: 1,
+            };
+            let out = run(
+                &gpu,
+                &g,
+                &[
+                    (p, p0.clone()),
+                    (gr, grad.clone()),
+                    (s0, m0.clone()),
+                    (s1, v0.clone()),
+                ],
+                &[p, s0, s1],
+                st,
+            );
             let (mut pp, mut mm, mut vv) = (f64s(&p0), f64s(&m0), f64s(&v0));
             match opt {
-                ops::optimizer::Optimizer::Adam { lr, beta1, beta2, eps } => {
-                    ops::optimizer::adam_ref(&mut pp, &mut mm, &mut vv, &f64s(&grad), t, lr as f64, beta1 as f64, beta2 as f64, eps as f64);
+                ops::optimizer::Optimizer::Adam {
+                    lr,
+                    beta1,
+                    beta2,
+                    eps,
+                } => {
+                    ops::optimizer::adam_ref(
+                        &mut pp,
+                        &mut mm,
+                        &mut vv,
+                        &f64s(&grad),
+                        t,
+                        lr as f64,
+                        beta1 as f64,
+                        beta2 as f64,
+                        eps as f64,
+                    );
                     compare(&out[2], &vv, 1e-7, 1e-5).unwrap();
                 }
                 ops::optimizer::Optimizer::Sgd { lr, momentum } => {
-                    ops::optimizer::sgd_ref(&mut pp, &mut mm, &f64s(&grad), lr as f64, momentum as f64);
+                    ops::optimizer::sgd_ref(
+                        &mut pp,
+                        &mut mm,
+                        &f64s(&grad),
+                        lr as f64,
+                        momentum as f64,
+                    );
                 }
             }
-            let e = compare(&out[0], &pp, 1e-6, 1e-5).unwrap_or_else(|e| panic!("{opt:?} param: {e}"));
+            let e =
+                compare(&out[0], &pp, 1e-6, 1e-5).unwrap_or_else(|e| panic!("{opt:?} param: {e}"));
             compare(&out[1], &mm, 1e-7, 1e-5).unwrap();
             eprintln!("{} {opt:?} t={t}: param {e:.2e}", gpu.info.backend);
         }
@@ -256,9 +407,23 @@ fn gather_builds_the_batch_from_bytes_and_shuffled_indices() {
         plan.write_u32(&gpu, i, &idx);
         // The last batch runs past the end of idx: rows repeat the last index.
         for offset in [0u32, 21, 46] {
-            plan.run(&gpu, StepUniform { step: 1, batch_offset: offset, seed: 0, valid_rows: rows as u32 });
+            plan.run(
+                &gpu,
+                StepUniform {
+                    step: 1,
+                    batch_offset: offset,
+                    seed: 0,
+                    valid_rows: rows as u32,
+                },
+            );
             let got = plan.read(&gpu, &g, b).unwrap();
-            compare(&got, &ops::gather::forward_ref(&data, &idx, offset as usize, rows, cols), 1e-7, 1e-6).unwrap();
+            compare(
+                &got,
+                &ops::gather::forward_ref(&data, &idx, offset as usize, rows, cols),
+                1e-7,
+                1e-6,
+            )
+            .unwrap();
         }
     }
 }

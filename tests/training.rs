@@ -9,7 +9,14 @@ use shaderprop::ops::optimizer::Optimizer;
 use shaderprop::train::{self, TrainOptions, Trainer};
 
 fn cfg() -> ModelConfig {
-    ModelConfig { kind: ModelKind::Vanilla, input_dim: 784, image: [1, 28, 28], hidden: vec![], latent: 32, loss: LossKind::Bce }
+    ModelConfig {
+        kind: ModelKind::Vanilla,
+        input_dim: 784,
+        image: [1, 28, 28],
+        hidden: vec![],
+        latent: 32,
+        loss: LossKind::Bce,
+    }
 }
 
 fn temp_dir(name: &str) -> std::path::PathBuf {
@@ -22,7 +29,8 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 fn a_training_step_creates_no_buffer_bind_group_or_pipeline() {
     let gpu = gpu();
     let split = data::load(&DatasetSpec::Digits, None).unwrap();
-    let mut trainer = Trainer::new(&gpu, &cfg(), &split.train, 128, Optimizer::adam(1e-3), 1).unwrap();
+    let mut trainer =
+        Trainer::new(&gpu, &cfg(), &split.train, 128, Optimizer::adam(1e-3), 1).unwrap();
     let order: Vec<u32> = (0..split.train.n as u32).collect();
     let bar = indicatif::ProgressBar::hidden();
     // The first epoch may still create what wgpu creates lazily; ours is all made in new().
@@ -30,9 +38,19 @@ fn a_training_step_creates_no_buffer_bind_group_or_pipeline() {
     let loss = trainer.epoch(&gpu, &order, &bar).unwrap();
     let after = gpu.counters();
     assert!(loss.is_finite() && loss > 0.0);
-    assert!(trainer.steps_per_epoch >= 70, "the epoch ran {} steps", trainer.steps_per_epoch);
-    assert_eq!(before, after, "training steps created GPU objects: before {before:?}, after {after:?}");
-    eprintln!("{} steps, counters {after:?} unchanged", trainer.steps_per_epoch);
+    assert!(
+        trainer.steps_per_epoch >= 70,
+        "the epoch ran {} steps",
+        trainer.steps_per_epoch
+    );
+    assert_eq!(
+        before, after,
+        "training steps created GPU objects: before {before:?}, after {after:?}"
+    );
+    eprintln!(
+        "{} steps, counters {after:?} unchanged",
+        trainer.steps_per_epoch
+    );
 }
 
 /// BCE of predicting every validation pixel by the training set's mean pixel: what a model
@@ -45,7 +63,10 @@ fn mean_image_bce(split: &data::Split) -> f64 {
             *m += b as f64 / 255.0 / split.train.n as f64;
         }
     }
-    let logits: Vec<f64> = mean.iter().map(|&p| (p.clamp(1e-6, 1.0 - 1e-6) / (1.0 - p.clamp(1e-6, 1.0 - 1e-6))).ln()).collect();
+    let logits: Vec<f64> = mean
+        .iter()
+        .map(|&p| (p.clamp(1e-6, 1.0 - 1e-6) / (1.0 - p.clamp(1e-6, 1.0 - 1e-6))).ln())
+        .collect();
     let mut total = 0.0;
     for i in 0..split.val.n {
         for (z, &b) in logits.iter().zip(split.val.sample(i)) {
@@ -72,14 +93,31 @@ fn training_on_the_embedded_digits_gets_well_below_the_mean_image_baseline() {
     };
     let metrics = train::train(&gpu, &split, &opts, &serde_json::json!({"test": true})).unwrap();
     let last = metrics.last().unwrap();
-    eprintln!("mean-image baseline BCE {baseline:.4}; validation BCE per epoch: {:?}", metrics.iter().map(|m| m.val_loss).collect::<Vec<_>>());
+    eprintln!(
+        "mean-image baseline BCE {baseline:.4}; validation BCE per epoch: {:?}",
+        metrics.iter().map(|m| m.val_loss).collect::<Vec<_>>()
+    );
     // The baseline is the best any code-independent output can do; a 32-d code of a digit
     // carries most of its strokes, so a working model must get far below it. 0.6 of it is a bound
     // a broken gradient, a stuck optimizer or a wrong loss scale cannot reach in 6 epochs
     // (a correct one gets there in 4 or 5).
-    assert!(last.val_loss < 0.6 * baseline, "validation BCE {} not below 0.6 of the mean-image baseline {}", last.val_loss, baseline);
-    assert!(last.val_loss < metrics[0].val_loss, "validation loss did not fall");
-    for f in ["config.json", "metrics.csv", "model.safetensors", "reconstructions.png", "loss.png"] {
+    assert!(
+        last.val_loss < 0.6 * baseline,
+        "validation BCE {} not below 0.6 of the mean-image baseline {}",
+        last.val_loss,
+        baseline
+    );
+    assert!(
+        last.val_loss < metrics[0].val_loss,
+        "validation loss did not fall"
+    );
+    for f in [
+        "config.json",
+        "metrics.csv",
+        "model.safetensors",
+        "reconstructions.png",
+        "loss.png",
+    ] {
         assert!(out.join(f).is_file(), "{f} missing from the run folder");
     }
     let _ = std::fs::remove_dir_all(&out);

@@ -333,7 +333,7 @@ impl Gpu {
     /// A uniform buffer holding `words` (u32 or f32 bit patterns), padded to 16 bytes.
     pub fn uniform(&self, label: &str, words: &[u32]) -> wgpu::Buffer {
         let mut padded = words.to_vec();
-        while padded.len() % 4 != 0 || padded.is_empty() {
+        while !padded.len().is_multiple_of(4) || padded.is_empty() {
             padded.push(0);
         }
         let b = self.buffer(
@@ -341,7 +341,8 @@ impl Gpu {
             (padded.len() * 4) as u64,
             wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
         );
-        self.queue.write_buffer(&b, 0, bytemuck::cast_slice(&padded));
+        self.queue
+            .write_buffer(&b, 0, bytemuck::cast_slice(&padded));
         b
     }
 
@@ -456,7 +457,12 @@ impl Gpu {
 
     /// Reads `len` f32 values at `offset` (in elements) of `buffer`, blocking. For tests,
     /// checkpoints and pictures; the training loop uses [`Readback`] instead.
-    pub fn read_f32(&self, buffer: &wgpu::Buffer, offset: u64, len: usize) -> Result<Vec<f32>, GpuError> {
+    pub fn read_f32(
+        &self,
+        buffer: &wgpu::Buffer,
+        offset: u64,
+        len: usize,
+    ) -> Result<Vec<f32>, GpuError> {
         let bytes = (len * 4) as u64;
         let staging = self.buffer(
             "read-back staging",
@@ -465,7 +471,9 @@ impl Gpu {
         );
         let mut enc = self
             .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read-back") });
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("read-back"),
+            });
         enc.copy_buffer_to_buffer(buffer, offset * 4, &staging, 0, bytes.div_ceil(4) * 4);
         self.queue.submit([enc.finish()]);
         map_and_read(self, &staging, len)
@@ -596,7 +604,9 @@ impl Readback {
         let _ = self.poll(gpu);
         let mut enc = gpu
             .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read-back") });
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("read-back"),
+            });
         let slot = self
             .request(&mut enc, src)
             .ok_or_else(|| GpuError::Device("read-back slot still busy".into()))?;

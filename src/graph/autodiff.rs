@@ -50,16 +50,26 @@ fn contribute(g: &mut Graph, grads: &mut HashMap<NodeId, NodeId>, target: NodeId
             let name = format!("d_{}", g.nodes[target].name);
             let shape = g.nodes[target].shape.clone();
             let sum = g.push(name, Op::Add, vec![prev, grad], shape, DType::F32);
-            g.annotate(sum, format!("sum of the gradients of {} (used twice)", g.nodes[target].name));
+            g.annotate(
+                sum,
+                format!(
+                    "sum of the gradients of {} (used twice)",
+                    g.nodes[target].name
+                ),
+            );
             grads.insert(target, sum);
         }
     }
 }
 
-/// Appends the backward pass of `loss` (a [1] tensor) and returns every parameter's gradient
+/// Appends the backward pass of `loss` (a \[1\] tensor) and returns every parameter's gradient
 /// node, in parameter order. Parameters the loss does not depend on get none.
 pub fn backward(g: &mut Graph, loss: NodeId) -> Vec<ParamGrad> {
-    assert_eq!(g.shape(loss), [1], "backward: the loss must be a [1] tensor");
+    assert_eq!(
+        g.shape(loss),
+        [1],
+        "backward: the loss must be a [1] tensor"
+    );
     let rg = requires_grad(g);
     let mut grads: HashMap<NodeId, NodeId> = HashMap::new();
     let seed = g.push("d_loss", Op::Fill(1.0), vec![], vec![1], DType::F32);
@@ -76,7 +86,11 @@ pub fn backward(g: &mut Graph, loss: NodeId) -> Vec<ParamGrad> {
         let node = g.nodes[id].clone();
         let name = node.name.clone();
         match node.op {
-            Op::MatMul { trans_a, trans_b, act } => {
+            Op::MatMul {
+                trans_a,
+                trans_b,
+                act,
+            } => {
                 let (a, b) = (node.inputs[0], node.inputs[1]);
                 let d_pre = if act == Act::Identity {
                     d_out
@@ -88,15 +102,34 @@ pub fn backward(g: &mut Graph, loss: NodeId) -> Vec<ParamGrad> {
                         node.shape.clone(),
                         DType::F32,
                     );
-                    g.annotate(d, format!("{} backward (fused epilogue of {name})", act.name()));
+                    g.annotate(
+                        d,
+                        format!("{} backward (fused epilogue of {name})", act.name()),
+                    );
                     d
                 };
                 if rg[a] {
                     let an = g.nodes[a].name.clone();
                     let da = if !trans_a {
-                        g.matmul(&format!("d_{an}"), d_pre, b, None, false, !trans_b, Act::Identity)
+                        g.matmul(
+                            &format!("d_{an}"),
+                            d_pre,
+                            b,
+                            None,
+                            false,
+                            !trans_b,
+                            Act::Identity,
+                        )
                     } else {
-                        g.matmul(&format!("d_{an}"), b, d_pre, None, trans_b, true, Act::Identity)
+                        g.matmul(
+                            &format!("d_{an}"),
+                            b,
+                            d_pre,
+                            None,
+                            trans_b,
+                            true,
+                            Act::Identity,
+                        )
                     };
                     g.annotate(da, format!("matmul backward, left operand of {name}"));
                     contribute(g, &mut grads, a, da);
@@ -104,9 +137,25 @@ pub fn backward(g: &mut Graph, loss: NodeId) -> Vec<ParamGrad> {
                 if rg[b] {
                     let bn = g.nodes[b].name.clone();
                     let db = if !trans_b {
-                        g.matmul(&format!("d_{bn}"), a, d_pre, None, !trans_a, false, Act::Identity)
+                        g.matmul(
+                            &format!("d_{bn}"),
+                            a,
+                            d_pre,
+                            None,
+                            !trans_a,
+                            false,
+                            Act::Identity,
+                        )
                     } else {
-                        g.matmul(&format!("d_{bn}"), d_pre, a, None, true, trans_a, Act::Identity)
+                        g.matmul(
+                            &format!("d_{bn}"),
+                            d_pre,
+                            a,
+                            None,
+                            true,
+                            trans_a,
+                            Act::Identity,
+                        )
                     };
                     g.annotate(db, format!("matmul backward, right operand of {name}"));
                     contribute(g, &mut grads, b, db);
@@ -115,8 +164,12 @@ pub fn backward(g: &mut Graph, loss: NodeId) -> Vec<ParamGrad> {
                     if rg[bias] {
                         let bn = g.nodes[bias].name.clone();
                         let n = g.nodes[bias].shape.clone();
-                        let dbias = g.push(format!("d_{bn}"), Op::ColumnSum, vec![d_pre], n, DType::F32);
-                        g.annotate(dbias, format!("matmul backward, bias of {name}: column sums"));
+                        let dbias =
+                            g.push(format!("d_{bn}"), Op::ColumnSum, vec![d_pre], n, DType::F32);
+                        g.annotate(
+                            dbias,
+                            format!("matmul backward, bias of {name}: column sums"),
+                        );
                         contribute(g, &mut grads, bias, dbias);
                     }
                 }
@@ -124,7 +177,13 @@ pub fn backward(g: &mut Graph, loss: NodeId) -> Vec<ParamGrad> {
             Op::Activation(act) => {
                 let x = node.inputs[0];
                 let xn = g.nodes[x].name.clone();
-                let d = g.push(format!("d_{xn}"), Op::ActivationBackward(act), vec![id, d_out], node.shape.clone(), DType::F32);
+                let d = g.push(
+                    format!("d_{xn}"),
+                    Op::ActivationBackward(act),
+                    vec![id, d_out],
+                    node.shape.clone(),
+                    DType::F32,
+                );
                 g.annotate(d, format!("{} backward of {name}", act.name()));
                 contribute(g, &mut grads, x, d);
             }
@@ -132,15 +191,33 @@ pub fn backward(g: &mut Graph, loss: NodeId) -> Vec<ParamGrad> {
                 let (pred, target) = (node.inputs[0], node.inputs[1]);
                 let pn = g.nodes[pred].name.clone();
                 let shape = g.nodes[pred].shape.clone();
-                let d = g.push(format!("d_{pn}"), Op::LossBackward(kind), vec![pred, target, d_out], shape, DType::F32);
-                g.annotate(d, format!("{} loss backward of {name} (target held constant)", kind.name()));
+                let d = g.push(
+                    format!("d_{pn}"),
+                    Op::LossBackward(kind),
+                    vec![pred, target, d_out],
+                    shape,
+                    DType::F32,
+                );
+                g.annotate(
+                    d,
+                    format!(
+                        "{} loss backward of {name} (target held constant)",
+                        kind.name()
+                    ),
+                );
                 contribute(g, &mut grads, pred, d);
             }
             Op::SumAll { scale } => {
                 let x = node.inputs[0];
                 let xn = g.nodes[x].name.clone();
                 let shape = g.nodes[x].shape.clone();
-                let d = g.push(format!("d_{xn}"), Op::BroadcastScaled { scale }, vec![d_out], shape, DType::F32);
+                let d = g.push(
+                    format!("d_{xn}"),
+                    Op::BroadcastScaled { scale },
+                    vec![d_out],
+                    shape,
+                    DType::F32,
+                );
                 g.annotate(d, format!("sum_all backward of {name}: broadcast ×{scale}"));
                 contribute(g, &mut grads, x, d);
             }
@@ -172,7 +249,13 @@ pub fn add_optimizer(g: &mut Graph, grads: &[ParamGrad], opt: Optimizer) -> Vec<
         for s in opt.state_names() {
             inputs.push(g.state(&format!("{pname}.{s}"), &shape));
         }
-        let u = g.push(format!("update_{pname}"), Op::Update(opt), inputs, vec![], DType::F32);
+        let u = g.push(
+            format!("update_{pname}"),
+            Op::Update(opt),
+            inputs,
+            vec![],
+            DType::F32,
+        );
         g.annotate(u, format!("{} step on {pname}", opt.name()));
         updates.push(u);
     }

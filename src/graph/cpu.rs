@@ -13,16 +13,39 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<usize, Vec<f64>>, step: StepUniform) 
     for (id, n) in g.nodes.iter().enumerate() {
         let inp = |k: usize| -> &Vec<f64> { &vals[n.inputs[k]] };
         let v = match n.op {
-            Op::Input | Op::Param(_) | Op::State => feeds.get(&id).cloned().unwrap_or_else(|| vec![0.0; n.len()]),
+            Op::Input | Op::Param(_) | Op::State => feeds
+                .get(&id)
+                .cloned()
+                .unwrap_or_else(|| vec![0.0; n.len()]),
             Op::Gather => {
                 let data: Vec<u8> = inp(0).iter().map(|&b| b as u8).collect();
                 let idx: Vec<u32> = inp(1).iter().map(|&i| i as u32).collect();
-                ops::gather::forward_ref(&data, &idx, step.batch_offset as usize, n.shape[0], n.shape[1])
+                ops::gather::forward_ref(
+                    &data,
+                    &idx,
+                    step.batch_offset as usize,
+                    n.shape[0],
+                    n.shape[1],
+                )
             }
-            Op::MatMul { trans_a, trans_b, act } => {
+            Op::MatMul {
+                trans_a,
+                trans_b,
+                act,
+            } => {
                 let sa = g.shape(n.inputs[0]);
-                let (m, k) = if trans_a { (sa[1], sa[0]) } else { (sa[0], sa[1]) };
-                let s = MatmulShape { m, n: n.shape[1], k, trans_a, trans_b };
+                let (m, k) = if trans_a {
+                    (sa[1], sa[0])
+                } else {
+                    (sa[0], sa[1])
+                };
+                let s = MatmulShape {
+                    m,
+                    n: n.shape[1],
+                    k,
+                    trans_a,
+                    trans_b,
+                };
                 let bias = n.inputs.get(2).map(|&b| vals[b].as_slice());
                 ops::matmul::forward_ref(inp(0), inp(1), bias, s, act)
             }
@@ -36,21 +59,31 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<usize, Vec<f64>>, step: StepUniform) 
                 let limit = step.valid_rows as usize * g.row_len(n.inputs[0]);
                 vec![ops::reduce::sum_all_ref(inp(0), limit, scale as f64)]
             }
-            Op::BroadcastScaled { scale } => ops::elementwise::broadcast_scaled_ref(inp(0)[0], scale as f64, n.len()),
+            Op::BroadcastScaled { scale } => {
+                ops::elementwise::broadcast_scaled_ref(inp(0)[0], scale as f64, n.len())
+            }
             Op::Add => ops::elementwise::add_ref(inp(0), inp(1)),
             Op::Fill(v) => vec![v as f64; n.len()],
             Op::Loss(kind) => {
                 let s = g.shape(n.inputs[0]);
                 match kind {
-                    ops::loss::LossKind::Bce => ops::loss::bce_forward_ref(inp(0), inp(1), s[0], s[1]),
-                    ops::loss::LossKind::Mse => ops::loss::mse_forward_ref(inp(0), inp(1), s[0], s[1]),
+                    ops::loss::LossKind::Bce => {
+                        ops::loss::bce_forward_ref(inp(0), inp(1), s[0], s[1])
+                    }
+                    ops::loss::LossKind::Mse => {
+                        ops::loss::mse_forward_ref(inp(0), inp(1), s[0], s[1])
+                    }
                 }
             }
             Op::LossBackward(kind) => {
                 let cols = g.shape(n.inputs[0])[1];
                 match kind {
-                    ops::loss::LossKind::Bce => ops::loss::bce_backward_ref(inp(0), inp(1), inp(2), cols),
-                    ops::loss::LossKind::Mse => ops::loss::mse_backward_ref(inp(0), inp(1), inp(2), cols),
+                    ops::loss::LossKind::Bce => {
+                        ops::loss::bce_backward_ref(inp(0), inp(1), inp(2), cols)
+                    }
+                    ops::loss::LossKind::Mse => {
+                        ops::loss::mse_backward_ref(inp(0), inp(1), inp(2), cols)
+                    }
                 }
             }
             Op::Update(_) | Op::Accumulate { .. } => Vec::new(),

@@ -41,7 +41,10 @@ impl DType {
 pub enum Init {
     Zeros,
     /// Glorot/Xavier uniform: U(−l, l), l = √(6 / (fan_in + fan_out)) (Keras' default).
-    GlorotUniform { fan_in: usize, fan_out: usize },
+    GlorotUniform {
+        fan_in: usize,
+        fan_out: usize,
+    },
 }
 
 /// What a node computes. Leaves (`Input`, `Param`, `State`) hold persistent buffers named
@@ -57,24 +60,28 @@ pub enum Op {
     /// Batch from a data set: inputs [data (U8), indices (U32)].
     Gather,
     /// act(op(a)·op(b) + bias): inputs [a, b] or [a, b, bias].
-    MatMul { trans_a: bool, trans_b: bool, act: Act },
-    /// y = act(x): inputs [x].
+    MatMul {
+        trans_a: bool,
+        trans_b: bool,
+        act: Act,
+    },
+    /// y = act(x): inputs \[x\].
     Activation(Act),
     /// d_x = act'(y)·d_y: inputs [y, d_y].
     ActivationBackward(Act),
-    /// out[c] = Σ_r x[r, c]: inputs [x].
+    /// out\[c\] = Σ_r x\[r, c\]: inputs \[x\].
     ColumnSum,
-    /// scale · Σ x over valid rows → [1]: inputs [x].
+    /// scale · Σ x over valid rows → \[1\]: inputs \[x\].
     SumAll { scale: f32 },
     /// acc += scale · Σ x over valid rows: inputs [acc (State), x]. In place.
     Accumulate { scale: f32 },
-    /// out[i] = scale · s[0]: inputs [s].
+    /// out\[i\] = scale · s\[0\]: inputs \[s\].
     BroadcastScaled { scale: f32 },
     /// a + b: inputs [a, b].
     Add,
     /// Constant: no inputs.
     Fill(f32),
-    /// Per-row reconstruction loss: inputs [pred, target] → [rows].
+    /// Per-row reconstruction loss: inputs \[pred, target\] → \[rows\].
     Loss(LossKind),
     /// Gradient of the per-row loss: inputs [pred, target, d_loss].
     LossBackward(LossKind),
@@ -90,11 +97,19 @@ impl Op {
             Op::Param(_) => "param".into(),
             Op::State => "state".into(),
             Op::Gather => "gather".into(),
-            Op::MatMul { trans_a, trans_b, act } => format!(
+            Op::MatMul {
+                trans_a,
+                trans_b,
+                act,
+            } => format!(
                 "matmul{}{}{}",
                 if *trans_a { "[Aᵀ]" } else { "" },
                 if *trans_b { "[Bᵀ]" } else { "" },
-                if *act == Act::Identity { String::new() } else { format!("+{}", act.name()) }
+                if *act == Act::Identity {
+                    String::new()
+                } else {
+                    format!("+{}", act.name())
+                }
             ),
             Op::Activation(a) => a.name().into(),
             Op::ActivationBackward(a) => format!("{}_backward", a.name()),
@@ -174,7 +189,14 @@ impl Graph {
     }
 
     /// Appends a node and returns its id.
-    pub fn push(&mut self, name: impl Into<String>, op: Op, inputs: Vec<NodeId>, shape: Vec<usize>, dtype: DType) -> NodeId {
+    pub fn push(
+        &mut self,
+        name: impl Into<String>,
+        op: Op,
+        inputs: Vec<NodeId>,
+        shape: Vec<usize>,
+        dtype: DType,
+    ) -> NodeId {
         self.nodes.push(Node {
             name: name.into(),
             op,
@@ -213,26 +235,73 @@ impl Graph {
 
     /// A batch of `rows` samples gathered from `data` ([n, cols] bytes) through `indices`.
     pub fn gather(&mut self, name: &str, data: NodeId, indices: NodeId, rows: usize) -> NodeId {
-        assert_eq!(self.nodes[data].dtype, DType::U8, "gather: data must be bytes");
-        assert_eq!(self.nodes[indices].dtype, DType::U32, "gather: indices must be u32");
+        assert_eq!(
+            self.nodes[data].dtype,
+            DType::U8,
+            "gather: data must be bytes"
+        );
+        assert_eq!(
+            self.nodes[indices].dtype,
+            DType::U32,
+            "gather: indices must be u32"
+        );
         let cols = self.shape(data)[1..].iter().product();
-        self.push(name, Op::Gather, vec![data, indices], vec![rows, cols], DType::F32)
+        self.push(
+            name,
+            Op::Gather,
+            vec![data, indices],
+            vec![rows, cols],
+            DType::F32,
+        )
     }
 
     /// act(op(a)·op(b) + bias).
     #[allow(clippy::too_many_arguments)]
-    pub fn matmul(&mut self, name: &str, a: NodeId, b: NodeId, bias: Option<NodeId>, trans_a: bool, trans_b: bool, act: Act) -> NodeId {
+    pub fn matmul(
+        &mut self,
+        name: &str,
+        a: NodeId,
+        b: NodeId,
+        bias: Option<NodeId>,
+        trans_a: bool,
+        trans_b: bool,
+        act: Act,
+    ) -> NodeId {
         let (sa, sb) = (self.shape(a).to_vec(), self.shape(b).to_vec());
-        assert!(sa.len() == 2 && sb.len() == 2, "matmul {name}: operands must be 2-D, got {sa:?} and {sb:?}");
-        let (m, ka) = if trans_a { (sa[1], sa[0]) } else { (sa[0], sa[1]) };
-        let (kb, n) = if trans_b { (sb[1], sb[0]) } else { (sb[0], sb[1]) };
-        assert_eq!(ka, kb, "matmul {name}: inner dimensions {sa:?}·{sb:?} (trans {trans_a},{trans_b}) disagree");
+        assert!(
+            sa.len() == 2 && sb.len() == 2,
+            "matmul {name}: operands must be 2-D, got {sa:?} and {sb:?}"
+        );
+        let (m, ka) = if trans_a {
+            (sa[1], sa[0])
+        } else {
+            (sa[0], sa[1])
+        };
+        let (kb, n) = if trans_b {
+            (sb[1], sb[0])
+        } else {
+            (sb[0], sb[1])
+        };
+        assert_eq!(
+            ka, kb,
+            "matmul {name}: inner dimensions {sa:?}·{sb:?} (trans {trans_a},{trans_b}) disagree"
+        );
         let mut inputs = vec![a, b];
         if let Some(bias) = bias {
             assert_eq!(self.shape(bias), [n], "matmul {name}: bias must be [{n}]");
             inputs.push(bias);
         }
-        self.push(name, Op::MatMul { trans_a, trans_b, act }, inputs, vec![m, n], DType::F32)
+        self.push(
+            name,
+            Op::MatMul {
+                trans_a,
+                trans_b,
+                act,
+            },
+            inputs,
+            vec![m, n],
+            DType::F32,
+        )
     }
 
     /// y = act(x).
@@ -243,20 +312,40 @@ impl Graph {
 
     /// Per-row reconstruction loss of `pred` against `target` (same shape [rows, cols]).
     pub fn loss(&mut self, name: &str, kind: LossKind, pred: NodeId, target: NodeId) -> NodeId {
-        assert_eq!(self.shape(pred), self.shape(target), "loss {name}: prediction and target shapes differ");
+        assert_eq!(
+            self.shape(pred),
+            self.shape(target),
+            "loss {name}: prediction and target shapes differ"
+        );
         let rows = self.shape(pred)[0];
-        self.push(name, Op::Loss(kind), vec![pred, target], vec![rows], DType::F32)
+        self.push(
+            name,
+            Op::Loss(kind),
+            vec![pred, target],
+            vec![rows],
+            DType::F32,
+        )
     }
 
-    /// scale · Σ x over the valid rows, as a [1] tensor.
+    /// scale · Σ x over the valid rows, as a \[1\] tensor.
     pub fn sum_all(&mut self, name: &str, x: NodeId, scale: f32) -> NodeId {
         self.push(name, Op::SumAll { scale }, vec![x], vec![1], DType::F32)
     }
 
-    /// acc += scale · Σ x over the valid rows (acc: a [1] state).
+    /// acc += scale · Σ x over the valid rows (acc: a \[1\] state).
     pub fn accumulate(&mut self, name: &str, acc: NodeId, x: NodeId, scale: f32) -> NodeId {
-        assert_eq!(self.shape(acc), [1], "accumulate {name}: accumulator must be [1]");
-        self.push(name, Op::Accumulate { scale }, vec![acc, x], vec![], DType::F32)
+        assert_eq!(
+            self.shape(acc),
+            [1],
+            "accumulate {name}: accumulator must be [1]"
+        );
+        self.push(
+            name,
+            Op::Accumulate { scale },
+            vec![acc, x],
+            vec![],
+            DType::F32,
+        )
     }
 
     /// Rows per "row" of a tensor for valid-row masking: elements per leading index.

@@ -17,7 +17,8 @@
 use super::{Graph, NodeId, Op};
 use crate::gpu::{Gpu, GpuError};
 use crate::ops::{
-    activation, elementwise, gather, loss, matmul, optimizer, reduce, Bind, KernelCall, StepUniform, Workgroups,
+    activation, elementwise, gather, loss, matmul, optimizer, reduce, Bind, KernelCall,
+    StepUniform, Workgroups,
 };
 use std::collections::HashMap;
 
@@ -35,7 +36,12 @@ impl Resources {
 
     /// The buffer named `name`, created (zeroed) at `bytes` if new; an error if it exists with
     /// another size (two graphs disagree about a tensor's shape).
-    pub fn get_or_create(&mut self, gpu: &Gpu, name: &str, bytes: u64) -> Result<wgpu::Buffer, GpuError> {
+    pub fn get_or_create(
+        &mut self,
+        gpu: &Gpu,
+        name: &str,
+        bytes: u64,
+    ) -> Result<wgpu::Buffer, GpuError> {
         check_binding_size(gpu, name, bytes)?;
         if let Some(b) = self.tensors.get(name) {
             if b.size() != bytes.max(16).div_ceil(4) * 4 {
@@ -70,7 +76,10 @@ impl Resources {
 }
 
 fn check_binding_size(gpu: &Gpu, name: &str, bytes: u64) -> Result<(), GpuError> {
-    let max = (gpu.limits.max_storage_buffer_binding_size as u64).min(gpu.limits.max_buffer_size);
+    let max = gpu
+        .limits
+        .max_storage_buffer_binding_size
+        .min(gpu.limits.max_buffer_size);
     if bytes > max {
         return Err(GpuError::Limit(format!(
             "tensor '{name}' needs {bytes} bytes, more than this device binds in one buffer ({max} bytes). \
@@ -139,10 +148,24 @@ pub fn kernel_call(g: &Graph, id: NodeId, opts: CompileOptions) -> KernelCall {
     let shape_of = |k: usize| g.shape(n.inputs[k]);
     match n.op {
         Op::Gather => gather::call(n.shape[0], n.shape[1], g.nodes[n.inputs[1]].len()),
-        Op::MatMul { trans_a, trans_b, act } => {
+        Op::MatMul {
+            trans_a,
+            trans_b,
+            act,
+        } => {
             let sa = shape_of(0);
-            let (m, k) = if trans_a { (sa[1], sa[0]) } else { (sa[0], sa[1]) };
-            let s = matmul::MatmulShape { m, n: n.shape[1], k, trans_a, trans_b };
+            let (m, k) = if trans_a {
+                (sa[1], sa[0])
+            } else {
+                (sa[0], sa[1])
+            };
+            let s = matmul::MatmulShape {
+                m,
+                n: n.shape[1],
+                k,
+                trans_a,
+                trans_b,
+            };
             matmul::call(s, n.inputs.len() == 3, act, opts.matmul)
         }
         Op::Activation(act) => activation::forward_call(act, n.len()),
@@ -169,12 +192,23 @@ pub fn kernel_call(g: &Graph, id: NodeId, opts: CompileOptions) -> KernelCall {
 impl Plan {
     /// Compiles `graph`: allocates (or finds) every buffer, creates every pipeline, uniform and
     /// bind group, and orders the dispatches. Nodes in `keep` stay readable after a step.
-    pub fn compile(graph: &Graph, gpu: &Gpu, res: &mut Resources, keep: &[NodeId]) -> Result<Plan, GpuError> {
+    pub fn compile(
+        graph: &Graph,
+        gpu: &Gpu,
+        res: &mut Resources,
+        keep: &[NodeId],
+    ) -> Result<Plan, GpuError> {
         Self::compile_with(graph, gpu, res, keep, CompileOptions::default())
     }
 
     /// [`Plan::compile`] with explicit kernel choices.
-    pub fn compile_with(graph: &Graph, gpu: &Gpu, res: &mut Resources, keep: &[NodeId], opts: CompileOptions) -> Result<Plan, GpuError> {
+    pub fn compile_with(
+        graph: &Graph,
+        gpu: &Gpu,
+        res: &mut Resources,
+        keep: &[NodeId],
+        opts: CompileOptions,
+    ) -> Result<Plan, GpuError> {
         let nodes = &graph.nodes;
         let count = nodes.len();
         // Last reader of each node (in node order, which is dispatch order).
@@ -224,7 +258,8 @@ impl Plan {
                 .map(|(k, _)| k);
             let slot = if let Some(k) = fit {
                 free.swap_remove(k)
-            } else if let Some((k, _)) = free.iter().enumerate().max_by_key(|(_, &s)| slot_bytes[s]) {
+            } else if let Some((k, _)) = free.iter().enumerate().max_by_key(|(_, &s)| slot_bytes[s])
+            {
                 let s = free.swap_remove(k);
                 slot_bytes[s] = need;
                 s
@@ -329,7 +364,8 @@ impl Plan {
 
     /// Writes the per-step uniform (takes effect at the next submission).
     pub fn set_step(&self, gpu: &Gpu, step: StepUniform) {
-        gpu.queue.write_buffer(&self.step_buffer, 0, bytemuck::bytes_of(&step));
+        gpu.queue
+            .write_buffer(&self.step_buffer, 0, bytemuck::bytes_of(&step));
     }
 
     /// Records every dispatch into an open compute pass (the benchmark wraps it in timestamps).
@@ -346,7 +382,9 @@ impl Plan {
     pub fn run(&self, gpu: &Gpu, step: StepUniform) -> wgpu::SubmissionIndex {
         let mut enc = gpu
             .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("step"),
+            });
         self.encode(gpu, &mut enc, step);
         gpu.queue.submit([enc.finish()])
     }
@@ -358,9 +396,9 @@ impl Plan {
 
     /// Reads node `id` back (blocking). Only meaningful for kept nodes and leaves.
     pub fn read(&self, gpu: &Gpu, graph: &Graph, id: NodeId) -> Result<Vec<f32>, GpuError> {
-        let b = self
-            .buffer(id)
-            .ok_or_else(|| GpuError::Limit(format!("node '{}' has no buffer", graph.nodes[id].name)))?;
+        let b = self.buffer(id).ok_or_else(|| {
+            GpuError::Limit(format!("node '{}' has no buffer", graph.nodes[id].name))
+        })?;
         gpu.read_f32(b, 0, graph.nodes[id].len())
     }
 

@@ -59,7 +59,7 @@ pub struct Built {
     pub logits: NodeId,
     /// The reconstruction in [0, 1] (only when asked for, or when the loss needs it).
     pub recon: Option<NodeId>,
-    /// Reconstruction loss per sample, summed over features: [batch].
+    /// Reconstruction loss per sample, summed over features: \[batch\].
     pub per_sample: NodeId,
 }
 

@@ -18,7 +18,13 @@ pub fn build(g: &mut Graph, cfg: &ModelConfig, x: NodeId, want_recon: bool) -> B
     widths.push(cfg.latent);
     let mut h = x;
     for i in 0..widths.len() - 1 {
-        let layer = Dense::new(g, &format!("encoder.{i}"), widths[i], widths[i + 1], Act::Relu);
+        let layer = Dense::new(
+            g,
+            &format!("encoder.{i}"),
+            widths[i],
+            widths[i + 1],
+            Act::Relu,
+        );
         h = layer.forward(g, h);
     }
     let latent = h;
@@ -37,8 +43,16 @@ pub fn build(g: &mut Graph, cfg: &ModelConfig, x: NodeId, want_recon: bool) -> B
         }
         LossKind::Mse => {
             let recon = g.activation("reconstruction", logits, Act::Sigmoid);
-            (Some(recon), g.loss("mse_per_sample", LossKind::Mse, recon, x))
+            (
+                Some(recon),
+                g.loss("mse_per_sample", LossKind::Mse, recon, x),
+            )
         }
     };
-    Built { latent, logits, recon, per_sample }
+    Built {
+        latent,
+        logits,
+        recon,
+        per_sample,
+    }
 }

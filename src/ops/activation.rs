@@ -1,6 +1,6 @@
 //! Element-wise activations (`shaders/act_fns.wgsl`, `shaders/activation.wgsl`).
 //!
-//! Each derivative is written in terms of the forward output y = f(x) — relu: 1[y>0],
+//! Each derivative is written in terms of the forward output y = f(x) — relu: 1\[y>0\],
 //! leaky relu: 1 or s, sigmoid: y(1−y), tanh: 1−y² — so the backward kernel reads the
 //! output the forward already stored, never the pre-activation.
 
@@ -50,7 +50,10 @@ impl Act {
 
     /// Override constants selecting this activation.
     pub fn constants(self) -> Vec<(&'static str, f64)> {
-        vec![("ACT", self.code() as f64), ("LEAKY_SLOPE", self.slope() as f64)]
+        vec![
+            ("ACT", self.code() as f64),
+            ("LEAKY_SLOPE", self.slope() as f64),
+        ]
     }
 
     /// CPU twin of `activate`.
@@ -123,7 +126,10 @@ pub fn forward_call(act: Act, n: usize) -> KernelCall {
         bindings: vec![Bind::Output, Bind::Input(0)],
         params: vec![n as u32],
         uses_step: false,
-        workgroups: Workgroups::Items { n: n as u64, wg: 256 },
+        workgroups: Workgroups::Items {
+            n: n as u64,
+            wg: 256,
+        },
         flops: 4 * n as u64,
         bytes: 8 * n as u64,
     }
@@ -138,7 +144,10 @@ pub fn backward_call(act: Act, n: usize) -> KernelCall {
         bindings: vec![Bind::Output, Bind::Input(0), Bind::Input(1)],
         params: vec![n as u32],
         uses_step: false,
-        workgroups: Workgroups::Items { n: n as u64, wg: 256 },
+        workgroups: Workgroups::Items {
+            n: n as u64,
+            wg: 256,
+        },
         flops: 3 * n as u64,
         bytes: 12 * n as u64,
     }

@@ -9,7 +9,7 @@ pub fn add_ref(a: &[f64], b: &[f64]) -> Vec<f64> {
     a.iter().zip(b).map(|(x, y)| x + y).collect()
 }
 
-/// CPU twin of `broadcast_scaled`: out[i] = scale·s[0].
+/// CPU twin of `broadcast_scaled`: out\[i\] = scale·s\[0\].
 pub fn broadcast_scaled_ref(s: f64, scale: f64, n: usize) -> Vec<f64> {
     vec![scale * s; n]
 }
@@ -23,7 +23,10 @@ pub fn add_call(n: usize) -> KernelCall {
         bindings: vec![Bind::Output, Bind::Input(0), Bind::Input(1)],
         params: vec![n as u32],
         uses_step: false,
-        workgroups: Workgroups::Items { n: n as u64, wg: 256 },
+        workgroups: Workgroups::Items {
+            n: n as u64,
+            wg: 256,
+        },
         flops: n as u64,
         bytes: 12 * n as u64,
     }
@@ -38,7 +41,10 @@ pub fn fill_call(n: usize, value: f32) -> KernelCall {
         bindings: vec![Bind::Output],
         params: vec![n as u32, f(value)],
         uses_step: false,
-        workgroups: Workgroups::Items { n: n as u64, wg: 256 },
+        workgroups: Workgroups::Items {
+            n: n as u64,
+            wg: 256,
+        },
         flops: 0,
         bytes: 4 * n as u64,
     }
@@ -53,7 +59,10 @@ pub fn broadcast_scaled_call(n: usize, scale: f32) -> KernelCall {
         bindings: vec![Bind::Output, Bind::Input(0)],
         params: vec![n as u32, f(scale)],
         uses_step: false,
-        workgroups: Workgroups::Items { n: n as u64, wg: 256 },
+        workgroups: Workgroups::Items {
+            n: n as u64,
+            wg: 256,
+        },
         flops: n as u64,
         bytes: 4 * n as u64 + 4,
     }

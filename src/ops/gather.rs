@@ -26,7 +26,10 @@ pub fn call(rows: usize, cols: usize, n_idx: usize) -> KernelCall {
         bindings: vec![Bind::Output, Bind::Input(0), Bind::Input(1)],
         params: vec![rows as u32, cols as u32, n_idx as u32],
         uses_step: true,
-        workgroups: Workgroups::Items { n: (rows * cols) as u64, wg: 256 },
+        workgroups: Workgroups::Items {
+            n: (rows * cols) as u64,
+            wg: 256,
+        },
         flops: (rows * cols) as u64,
         bytes: 5 * (rows * cols) as u64,
     }

@@ -53,11 +53,15 @@ pub fn bce_with_logits_scalar(z: f64, t: f64) -> f64 {
 /// CPU twin of `bce_with_logits_forward`: per-row sums.
 pub fn bce_forward_ref(z: &[f64], t: &[f64], rows: usize, cols: usize) -> Vec<f64> {
     (0..rows)
-        .map(|r| (0..cols).map(|c| bce_with_logits_scalar(z[r * cols + c], t[r * cols + c])).sum())
+        .map(|r| {
+            (0..cols)
+                .map(|c| bce_with_logits_scalar(z[r * cols + c], t[r * cols + c]))
+                .sum()
+        })
         .collect()
 }
 
-/// CPU twin of `bce_with_logits_backward`: d_z = d_loss[row]·(σ(z) − t).
+/// CPU twin of `bce_with_logits_backward`: d_z = d_loss\[row\]·(σ(z) − t).
 pub fn bce_backward_ref(z: &[f64], t: &[f64], d_loss: &[f64], cols: usize) -> Vec<f64> {
     z.iter()
         .zip(t)
@@ -69,11 +73,15 @@ pub fn bce_backward_ref(z: &[f64], t: &[f64], d_loss: &[f64], cols: usize) -> Ve
 /// CPU twin of `mse_forward`.
 pub fn mse_forward_ref(y: &[f64], t: &[f64], rows: usize, cols: usize) -> Vec<f64> {
     (0..rows)
-        .map(|r| (0..cols).map(|c| (y[r * cols + c] - t[r * cols + c]).powi(2)).sum())
+        .map(|r| {
+            (0..cols)
+                .map(|c| (y[r * cols + c] - t[r * cols + c]).powi(2))
+                .sum()
+        })
         .collect()
 }
 
-/// CPU twin of `mse_backward`: d_y = d_loss[row]·2(y − t).
+/// CPU twin of `mse_backward`: d_y = d_loss\[row\]·2(y − t).
 pub fn mse_backward_ref(y: &[f64], t: &[f64], d_loss: &[f64], cols: usize) -> Vec<f64> {
     y.iter()
         .zip(t)
@@ -94,7 +102,10 @@ pub fn forward_call(kind: LossKind, rows: usize, cols: usize) -> KernelCall {
         bindings: vec![Bind::Output, Bind::Input(0), Bind::Input(1)],
         params: vec![rows as u32, cols as u32],
         uses_step: false,
-        workgroups: Workgroups::Items { n: rows as u64 * 64, wg: 64 },
+        workgroups: Workgroups::Items {
+            n: rows as u64 * 64,
+            wg: 64,
+        },
         flops: 6 * (rows * cols) as u64,
         bytes: 4 * (2 * rows * cols + rows) as u64,
     }
@@ -112,7 +123,10 @@ pub fn backward_call(kind: LossKind, rows: usize, cols: usize) -> KernelCall {
         bindings: vec![Bind::Output, Bind::Input(0), Bind::Input(1), Bind::Input(2)],
         params: vec![rows as u32, cols as u32],
         uses_step: false,
-        workgroups: Workgroups::Items { n: (rows * cols) as u64, wg: 256 },
+        workgroups: Workgroups::Items {
+            n: (rows * cols) as u64,
+            wg: 256,
+        },
         flops: 6 * (rows * cols) as u64,
         bytes: 4 * (3 * rows * cols + rows) as u64,
     }

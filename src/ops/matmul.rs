@@ -4,16 +4,16 @@
 //!
 //! # Backward, derived
 //! Let P = op(A)·op(B) + bias be the pre-activation and dP = act'(C) ⊙ dC. For one element,
-//! P[m,n] = Σ_k op(A)[m,k]·op(B)[k,n], so ∂L/∂op(A)[m,k] = Σ_n dP[m,n]·op(B)[k,n], i.e.
+//! P\[m,n\] = Σ_k op(A)\[m,k\]·op(B)\[k,n\], so ∂L/∂op(A)\[m,k\] = Σ_n dP\[m,n\]·op(B)\[k,n\], i.e.
 //! d op(A) = dP · op(B)ᵀ, and likewise d op(B) = op(A)ᵀ · dP. Undoing the op:
 //!
 //! | stored    | gradient                                         | as one matmul call            |
 //! |-----------|--------------------------------------------------|-------------------------------|
-//! | A [M,K]   | dA = dP · op(B)ᵀ                                 | matmul(dP, B, tb = !TRANS_B)  |
-//! | A [K,M]   | dA = (dP · op(B)ᵀ)ᵀ = op(B) · dPᵀ                | matmul(B, dP, ta = TRANS_B, tb = true) |
-//! | B [K,N]   | dB = op(A)ᵀ · dP                                 | matmul(A, dP, ta = !TRANS_A)  |
-//! | B [N,K]   | dB = (op(A)ᵀ · dP)ᵀ = dPᵀ · op(A)                | matmul(dP, A, ta = true, tb = TRANS_A) |
-//! | bias [N]  | dbias[n] = Σ_m dP[m,n]                           | column_sum(dP)                |
+//! | A \[M,K\]   | dA = dP · op(B)ᵀ                                 | matmul(dP, B, tb = !TRANS_B)  |
+//! | A \[K,M\]   | dA = (dP · op(B)ᵀ)ᵀ = op(B) · dPᵀ                | matmul(B, dP, ta = TRANS_B, tb = true) |
+//! | B \[K,N\]   | dB = op(A)ᵀ · dP                                 | matmul(A, dP, ta = !TRANS_A)  |
+//! | B \[N,K\]   | dB = (op(A)ᵀ · dP)ᵀ = dPᵀ · op(A)                | matmul(dP, A, ta = true, tb = TRANS_A) |
+//! | bias \[N\]  | dbias\[n\] = Σ_m dP\[m,n\]                           | column_sum(dP)                |
 //!
 //! So backward is itself made of forward kernels: no transpose is ever copied.
 
@@ -50,12 +50,12 @@ pub enum Variant {
 impl Variant {
     /// Whether this variant can compute `s`.
     pub fn applies(self, s: &MatmulShape) -> bool {
-        self != Variant::Vec4 || (s.m % 4 == 0 && s.n % 4 == 0 && s.k % 4 == 0)
+        self != Variant::Vec4 || s.vec4_aligned()
     }
 
     /// The variant that will actually run for `s`.
     pub fn resolve(self, s: &MatmulShape) -> Variant {
-        let aligned = s.m % 4 == 0 && s.n % 4 == 0 && s.k % 4 == 0;
+        let aligned = s.vec4_aligned();
         match self {
             Variant::Auto if aligned => Variant::Vec4,
             Variant::Auto => Variant::Blocked,
@@ -78,6 +78,11 @@ pub struct MatmulShape {
 }
 
 impl MatmulShape {
+    /// True when M, N and K are multiples of 4 (what `matmul_vec4` needs).
+    pub fn vec4_aligned(&self) -> bool {
+        self.m.is_multiple_of(4) && self.n.is_multiple_of(4) && self.k.is_multiple_of(4)
+    }
+
     /// FLOPs of the product (2·M·N·K).
     pub fn flops(&self) -> u64 {
         2 * (self.m * self.n * self.k) as u64
@@ -85,15 +90,35 @@ impl MatmulShape {
 }
 
 /// CPU twin of `matmul`: C = act(op(A)·op(B) + bias), float64, row-major.
-pub fn forward_ref(a: &[f64], b: &[f64], bias: Option<&[f64]>, s: MatmulShape, act: Act) -> Vec<f64> {
-    let MatmulShape { m, n, k, trans_a, trans_b } = s;
+pub fn forward_ref(
+    a: &[f64],
+    b: &[f64],
+    bias: Option<&[f64]>,
+    s: MatmulShape,
+    act: Act,
+) -> Vec<f64> {
+    let MatmulShape {
+        m,
+        n,
+        k,
+        trans_a,
+        trans_b,
+    } = s;
     let mut c = vec![0.0; m * n];
     for i in 0..m {
         for j in 0..n {
             let mut acc = 0.0;
             for kk in 0..k {
-                let av = if trans_a { a[kk * m + i] } else { a[i * k + kk] };
-                let bv = if trans_b { b[j * k + kk] } else { b[kk * n + j] };
+                let av = if trans_a {
+                    a[kk * m + i]
+                } else {
+                    a[i * k + kk]
+                };
+                let bv = if trans_b {
+                    b[j * k + kk]
+                } else {
+                    b[kk * n + j]
+                };
                 acc += av * bv;
             }
             if let Some(bias) = bias {
@@ -113,23 +138,41 @@ pub fn call(s: MatmulShape, has_bias: bool, act: Act, variant: Variant) -> Kerne
     constants.push(("HAS_BIAS", has_bias as u8 as f64));
     let variant = variant.resolve(&s);
     assert!(
-        variant != Variant::Vec4 || (s.m % 4 == 0 && s.n % 4 == 0 && s.k % 4 == 0),
+        variant.applies(&s),
         "matmul_vec4 needs M, N, K multiples of 4, got {s:?}"
     );
     let (entry, workgroups) = match variant {
         Variant::Naive => (
             "matmul_naive",
-            [(s.n as u32).div_ceil(NAIVE_WG), (s.m as u32).div_ceil(NAIVE_WG), 1],
+            [
+                (s.n as u32).div_ceil(NAIVE_WG),
+                (s.m as u32).div_ceil(NAIVE_WG),
+                1,
+            ],
         ),
         Variant::Blocked => {
             let wg = blocked_wg(s.n);
             constants.push(("WG", wg as f64));
-            ("matmul", [(s.n as u32).div_ceil(wg * RB_N), (s.m as u32).div_ceil(RB_M), 1])
+            (
+                "matmul",
+                [
+                    (s.n as u32).div_ceil(wg * RB_N),
+                    (s.m as u32).div_ceil(RB_M),
+                    1,
+                ],
+            )
         }
         Variant::Vec4 => {
             let wg = (s.n as u32).div_ceil(V_N).next_power_of_two().clamp(8, 64);
             constants.push(("WG", wg as f64));
-            ("matmul_vec4", [(s.n as u32).div_ceil(wg * V_N), (s.m as u32).div_ceil(RB_M), 1])
+            (
+                "matmul_vec4",
+                [
+                    (s.n as u32).div_ceil(wg * V_N),
+                    (s.m as u32).div_ceil(RB_M),
+                    1,
+                ],
+            )
         }
         Variant::Auto => unreachable!("resolved above"),
     };
@@ -141,7 +184,11 @@ pub fn call(s: MatmulShape, has_bias: bool, act: Act, variant: Variant) -> Kerne
             Bind::Output,
             Bind::Input(0),
             Bind::Input(1),
-            if has_bias { Bind::Input(2) } else { Bind::Dummy },
+            if has_bias {
+                Bind::Input(2)
+            } else {
+                Bind::Dummy
+            },
         ],
         params: vec![s.m as u32, s.n as u32, s.k as u32],
         uses_step: false,

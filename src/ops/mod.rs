@@ -80,7 +80,9 @@ pub fn compare(got: &[f32], want: &[f64], atol: f64, rtol: f64) -> Result<f64, S
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let g = g as f64;
         let err = (g - w).abs();
-        if !(err <= atol + rtol * w.abs()) {
+        // NaN in either value fails too.
+        let within = err <= atol + rtol * w.abs();
+        if !within {
             return Err(format!(
                 "index {i}: got {g}, want {w} (|err| {err:.3e} > {atol:.1e} + {rtol:.1e}·|want|)"
             ));

@@ -2,7 +2,7 @@
 //!
 //! # Adam
 //! m and v are exponential moving averages of g and g², started at 0 and so biased toward
-//! 0 early on: E[m_t] = (1−β₁ᵗ)·E[g]. Dividing by (1−β₁ᵗ) and (1−β₂ᵗ) removes that bias;
+//! 0 early on: E\[m_t\] = (1−β₁ᵗ)·E\[g\]. Dividing by (1−β₁ᵗ) and (1−β₂ᵗ) removes that bias;
 //! the step is lr·m̂/(√v̂+ε), roughly lr·sign(g) where gradients are consistent.
 
 use super::{f, Bind, KernelCall, Workgroups};
@@ -11,14 +11,27 @@ use crate::gpu::Shader;
 /// Optimizer and its hyper-parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Optimizer {
-    Adam { lr: f32, beta1: f32, beta2: f32, eps: f32 },
-    Sgd { lr: f32, momentum: f32 },
+    Adam {
+        lr: f32,
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+    },
+    Sgd {
+        lr: f32,
+        momentum: f32,
+    },
 }
 
 impl Optimizer {
     /// Adam with Keras' defaults (β₁ 0.9, β₂ 0.999, ε 1e-7).
     pub fn adam(lr: f32) -> Self {
-        Optimizer::Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-7 }
+        Optimizer::Adam {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-7,
+        }
     }
 
     /// SGD with momentum 0.9.
@@ -45,7 +58,17 @@ impl Optimizer {
 
 /// CPU twin of `adam_update` at step t (1-based): updates param, m, v in place.
 #[allow(clippy::too_many_arguments)]
-pub fn adam_ref(param: &mut [f64], m: &mut [f64], v: &mut [f64], g: &[f64], t: u32, lr: f64, beta1: f64, beta2: f64, eps: f64) {
+pub fn adam_ref(
+    param: &mut [f64],
+    m: &mut [f64],
+    v: &mut [f64],
+    g: &[f64],
+    t: u32,
+    lr: f64,
+    beta1: f64,
+    beta2: f64,
+    eps: f64,
+) {
     for i in 0..param.len() {
         m[i] = beta1 * m[i] + (1.0 - beta1) * g[i];
         v[i] = beta2 * v[i] + (1.0 - beta2) * g[i] * g[i];
@@ -66,14 +89,27 @@ pub fn sgd_ref(param: &mut [f64], velocity: &mut [f64], g: &[f64], lr: f64, mome
 /// Dispatch of the update for `n` parameters. Inputs: 0 param, 1 grad, 2.. state.
 pub fn call(opt: Optimizer, n: usize) -> KernelCall {
     match opt {
-        Optimizer::Adam { lr, beta1, beta2, eps } => KernelCall {
+        Optimizer::Adam {
+            lr,
+            beta1,
+            beta2,
+            eps,
+        } => KernelCall {
             shader: Shader::Optimizer,
             entry: "adam_update",
             constants: vec![],
-            bindings: vec![Bind::Input(0), Bind::Input(2), Bind::Input(3), Bind::Input(1)],
+            bindings: vec![
+                Bind::Input(0),
+                Bind::Input(2),
+                Bind::Input(3),
+                Bind::Input(1),
+            ],
             params: vec![n as u32, f(lr), f(beta1), f(beta2), f(eps)],
             uses_step: true,
-            workgroups: Workgroups::Items { n: n as u64, wg: 256 },
+            workgroups: Workgroups::Items {
+                n: n as u64,
+                wg: 256,
+            },
             flops: 12 * n as u64,
             bytes: 28 * n as u64,
         },
@@ -84,7 +120,10 @@ pub fn call(opt: Optimizer, n: usize) -> KernelCall {
             bindings: vec![Bind::Input(0), Bind::Input(2), Bind::Input(1)],
             params: vec![n as u32, f(lr), f(momentum)],
             uses_step: false,
-            workgroups: Workgroups::Items { n: n as u64, wg: 256 },
+            workgroups: Workgroups::Items {
+                n: n as u64,
+                wg: 256,
+            },
             flops: 4 * n as u64,
             bytes: 20 * n as u64,
         },

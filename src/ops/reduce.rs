@@ -1,13 +1,13 @@
 //! Reductions (`shaders/reduce.wgsl`): the bias gradient's column sums and the loss sum.
 //!
 //! `sum_all` computes s = scale·Σ x over the first `valid_rows·row_len` elements. Its
-//! backward is the broadcast d_x[i] = scale·d_s (elementwise.rs), masked rows included: in
+//! backward is the broadcast d_x\[i\] = scale·d_s (elementwise.rs), masked rows included: in
 //! training every row is valid.
 
 use super::{f, Bind, KernelCall, Workgroups};
 use crate::gpu::Shader;
 
-/// CPU twin of `column_sum`: out[c] = Σ_r x[r, c].
+/// CPU twin of `column_sum`: out\[c\] = Σ_r x\[r, c\].
 pub fn column_sum_ref(x: &[f64], rows: usize, cols: usize) -> Vec<f64> {
     let mut out = vec![0.0; cols];
     for r in 0..rows {
@@ -32,7 +32,10 @@ pub fn column_sum_call(rows: usize, cols: usize) -> KernelCall {
         bindings: vec![Bind::Output, Bind::Input(0)],
         params: vec![rows as u32, cols as u32],
         uses_step: false,
-        workgroups: Workgroups::Items { n: cols as u64, wg: 256 },
+        workgroups: Workgroups::Items {
+            n: cols as u64,
+            wg: 256,
+        },
         flops: (rows * cols) as u64,
         bytes: 4 * (rows * cols + cols) as u64,
     }

@@ -13,7 +13,11 @@ pub fn backends() -> Vec<BackendChoice> {
     let list = std::env::var("SHADERPROP_TEST_BACKENDS").unwrap_or_else(|_| "vulkan,gl".into());
     list.split(',')
         .filter(|s| !s.trim().is_empty())
-        .map(|s| s.trim().parse().expect("SHADERPROP_TEST_BACKENDS holds an unknown backend"))
+        .map(|s| {
+            s.trim()
+                .parse()
+                .expect("SHADERPROP_TEST_BACKENDS holds an unknown backend")
+        })
         .collect()
 }
 
@@ -30,18 +34,29 @@ pub fn gpus() -> Vec<Gpu> {
 
 /// The first test backend only (for the heavier tests).
 pub fn gpu() -> Gpu {
-    gpus().into_iter().next().expect("at least one test backend")
+    gpus()
+        .into_iter()
+        .next()
+        .expect("at least one test backend")
 }
 
 /// Compiles `g`, feeds the f32 leaves, runs one step and reads `outs`.
-pub fn run(gpu: &Gpu, g: &Graph, feeds: &[(NodeId, Vec<f32>)], outs: &[NodeId], step: StepUniform) -> Vec<Vec<f32>> {
+pub fn run(
+    gpu: &Gpu,
+    g: &Graph,
+    feeds: &[(NodeId, Vec<f32>)],
+    outs: &[NodeId],
+    step: StepUniform,
+) -> Vec<Vec<f32>> {
     let mut res = Resources::new();
     let plan = Plan::compile(g, gpu, &mut res, outs).expect("compile");
     for (id, v) in feeds {
         plan.write_f32(gpu, *id, v);
     }
     plan.run(gpu, step);
-    outs.iter().map(|&o| plan.read(gpu, g, o).expect("read")).collect()
+    outs.iter()
+        .map(|&o| plan.read(gpu, g, o).expect("read"))
+        .collect()
 }
 
 /// f32 → f64.
@@ -51,5 +66,10 @@ pub fn f64s(v: &[f32]) -> Vec<f64> {
 
 /// A step uniform with every row valid.
 pub fn step(valid_rows: u32) -> StepUniform {
-    StepUniform { step: 1, batch_offset: 0, seed: 1, valid_rows }
+    StepUniform {
+        step: 1,
+        batch_offset: 0,
+        seed: 1,
+        valid_rows,
+    }
 }
