@@ -49,7 +49,7 @@ pub struct TrainArgs {
     /// Data set: digits (embedded, the default), mnist or fashion-mnist.
     #[arg(long, default_value = "digits")]
     pub dataset: DatasetSpec,
-    /// Folder with the IDX files (else $SHADERPROP_DATA, else /usr/share/datasets/<set>).
+    /// Folder with the IDX files (else $SHADERPROP_DATA, else /usr/share/datasets/NAME).
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Width of the code.
@@ -74,7 +74,7 @@ pub struct TrainArgs {
     pub loss: LossKind,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// The run's folder (default runs/<model>-<timestamp>).
+    /// The run's folder (default runs/MODEL-TIMESTAMP).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// No progress bar.

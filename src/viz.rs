@@ -1,7 +1,7 @@
 //! Pictures for humans: image grids, line plots, histograms and scatter plots, saved as PNG.
 //!
 //! Everything is drawn on the CPU straight into an [`image::RgbImage`]; there is no plotting
-//! or font crate. Text uses the small bitmap font embedded below ([`FONT`]), lines use
+//! or font crate. Text uses the small bitmap font embedded below (`FONT`), lines use
 //! Bresenham's algorithm. The drawing code is deliberately plain so that it is easy to read
 //! and to change.
 //!
