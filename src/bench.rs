@@ -299,17 +299,80 @@ pub fn table(gpu: &Gpu, quick: bool, filter: Option<&str>) -> Result<(Ceilings, 
     Ok((ceil, rows))
 }
 
+/// Times every dispatch of one training step of the vanilla autoencoder (784-32-784,
+/// batch 256) on its own: where a step's time goes.
+pub fn profile_train_step(gpu: &Gpu, ceil: &Ceilings) -> Result<Vec<BenchRow>> {
+    use crate::models::{ModelConfig, ModelKind};
+    let split = crate::data::load(&crate::data::DatasetSpec::Digits, None)?;
+    let cfg = ModelConfig {
+        kind: ModelKind::Vanilla,
+        input_dim: 784,
+        image: [1, 28, 28],
+        hidden: vec![],
+        latent: 32,
+        loss: crate::ops::loss::LossKind::Bce,
+    };
+    let trainer = crate::train::Trainer::new(
+        gpu,
+        &cfg,
+        &split.train,
+        256,
+        crate::ops::optimizer::Optimizer::adam(1e-3),
+        0,
+    )?;
+    let order: Vec<u32> = (0..split.train.n as u32).collect();
+    trainer.plan.write_u32(gpu, trainer.tg.indices, &order);
+    trainer.plan.set_step(
+        gpu,
+        StepUniform {
+            step: 1,
+            batch_offset: 0,
+            seed: 0,
+            valid_rows: 256,
+        },
+    );
+    let mut rows = Vec::new();
+    for (i, d) in trainer.plan.dispatches.iter().enumerate() {
+        let t = time_pass(gpu, 5, 3, &|pass| trainer.plan.record_one(pass, i))?;
+        let gflops = d.call.flops as f64 / t / 1e9;
+        let gbps = d.call.bytes as f64 / t / 1e9;
+        rows.push(BenchRow {
+            kernel: d.call.entry.to_string(),
+            shape: format!("step: {}", trainer.tg.graph.nodes[d.node].name),
+            variant: "-".into(),
+            median_ms: t * 1e3,
+            gflops,
+            gbps,
+            pct_of_ceiling: 100.0 * (gflops / ceil.fma_gflops).max(gbps / ceil.bandwidth_gbps),
+        });
+    }
+    Ok(rows)
+}
+
 /// Prints the table.
 pub fn print_table(gpu: &Gpu, rows: &[BenchRow]) {
     println!("device: {}", crate::gpu::describe_adapter(&gpu.info));
     println!(
-        "{:<16} {:<34} {:<8} {:>10} {:>9} {:>8} {:>8}",
+        "{:<24} {:<40} {:<8} {:>10} {:>9} {:>8} {:>8}",
         "kernel", "shape", "variant", "median ms", "GFLOP/s", "GB/s", "% ceil"
     );
+    let num = |v: f64, prec: usize| {
+        if v.is_finite() {
+            format!("{v:.prec$}")
+        } else {
+            "-".into()
+        }
+    };
     for r in rows {
         println!(
-            "{:<16} {:<34} {:<8} {:>10.3} {:>9.2} {:>8.2} {:>7.1}%",
-            r.kernel, r.shape, r.variant, r.median_ms, r.gflops, r.gbps, r.pct_of_ceiling
+            "{:<24} {:<40} {:<8} {:>10} {:>9} {:>8} {:>7}%",
+            r.kernel,
+            r.shape,
+            r.variant,
+            num(r.median_ms, 3),
+            num(r.gflops, 2),
+            num(r.gbps, 2),
+            num(r.pct_of_ceiling, 1)
         );
     }
 }
@@ -317,7 +380,21 @@ pub fn print_table(gpu: &Gpu, rows: &[BenchRow]) {
 /// `shaderprop bench`.
 pub fn run(args: &BenchArgs) -> Result<()> {
     let gpu = Gpu::new(args.device.backend, args.device.adapter)?;
-    let (ceil, rows) = table(&gpu, args.quick, args.filter.as_deref())?;
+    let (ceil, mut rows) = table(&gpu, args.quick, args.filter.as_deref())?;
+    if args.filter.as_deref().is_none_or(|f| "step".contains(f)) {
+        let step = profile_train_step(&gpu, &ceil)?;
+        let total: f64 = step.iter().map(|r| r.median_ms).sum();
+        rows.extend(step);
+        rows.push(BenchRow {
+            kernel: "(sum)".into(),
+            shape: "step: vanilla 784-32-784, batch 256".into(),
+            variant: "-".into(),
+            median_ms: total,
+            gflops: 0.0,
+            gbps: 0.0,
+            pct_of_ceiling: f64::NAN,
+        });
+    }
     print_table(&gpu, &rows);
     if let Some(path) = &args.json {
         let doc = serde_json::json!({

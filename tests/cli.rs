@@ -170,3 +170,40 @@ fn a_backend_without_an_adapter_names_what_was_found_and_the_fix() {
     assert!(!ok);
     assert!(stderr.contains("--adapter 99 does not exist"), "{stderr}");
 }
+
+#[test]
+fn bench_quick_prints_a_full_table_with_finite_positive_rates() {
+    let json = std::env::temp_dir().join(format!("shaderprop-bench-{}.json", std::process::id()));
+    let (ok, stdout, stderr) = run(&[
+        "bench",
+        "--backend",
+        "vulkan",
+        "--quick",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(ok, "bench failed: {stderr}");
+    assert!(
+        stdout.contains("fma_rate") && stdout.contains("copy_bandwidth"),
+        "{stdout}"
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let rows = doc["rows"].as_array().unwrap();
+    let matmuls: Vec<_> = rows
+        .iter()
+        .filter(|r| r["kernel"].as_str().unwrap().starts_with("matmul"))
+        .collect();
+    // 6 shapes: 1 square and 5 autoencoder products; naive, blocked and (aligned) vec4.
+    assert!(matmuls.len() >= 12, "only {} matmul rows", matmuls.len());
+    for r in &matmuls {
+        let g = r["gflops"].as_f64().unwrap();
+        assert!(g.is_finite() && g > 0.0, "bad GFLOP/s in {r}");
+    }
+    assert!(
+        rows.iter()
+            .any(|r| r["shape"].as_str().unwrap().starts_with("step:")),
+        "no per-dispatch step profile"
+    );
+    let _ = std::fs::remove_file(&json);
+}

@@ -378,6 +378,15 @@ impl Plan {
         }
     }
 
+    /// Records dispatch `i` alone (for per-dispatch timing).
+    pub fn record_one(&self, pass: &mut wgpu::ComputePass<'_>, i: usize) {
+        let d = &self.dispatches[i];
+        pass.set_pipeline(&d.pipeline);
+        pass.set_bind_group(0, &d.bind_group, &[]);
+        let [x, y, z] = d.workgroups;
+        pass.dispatch_workgroups(x, y, z);
+    }
+
     /// Runs one step: one uniform write, one compute pass, one submission.
     pub fn run(&self, gpu: &Gpu, step: StepUniform) -> wgpu::SubmissionIndex {
         let mut enc = gpu
