@@ -37,30 +37,26 @@ pub enum Command {
     Train(TrainArgs),
     /// Time the kernels and report GFLOP/s and GB/s against the device's measured ceilings.
     Bench(BenchArgs),
+    /// Print a model's compiled training step: forward graph, backward graph, dispatches,
+    /// memory plan.
+    Explain(ExplainArgs),
 }
 
+/// What fixes a model's graph (shared by train and explain).
 #[derive(Args, Debug, Clone)]
-pub struct TrainArgs {
-    #[command(flatten)]
-    pub device: DeviceArgs,
+pub struct ModelArgs {
     /// Model: vanilla.
     #[arg(long, default_value = "vanilla")]
     pub model: crate::models::ModelKind,
-    /// Data set: digits (embedded, the default), mnist or fashion-mnist.
-    #[arg(long, default_value = "digits")]
-    pub dataset: DatasetSpec,
-    /// Folder with the IDX files (else $SHADERPROP_DATA, else /usr/share/datasets/NAME).
-    #[arg(long)]
-    pub data: Option<PathBuf>,
     /// Width of the code.
     #[arg(long, default_value_t = 32)]
     pub latent: usize,
     /// Hidden layer widths between input and code, e.g. 128,64 (default: none).
     #[arg(long, value_delimiter = ',')]
     pub hidden: Vec<usize>,
-    /// Epochs (default: 20 on the embedded digits, 5 otherwise).
-    #[arg(long)]
-    pub epochs: Option<usize>,
+    /// bce (on logits, sigmoid fused) or mse (on the sigmoid output).
+    #[arg(long, default_value = "bce")]
+    pub loss: LossKind,
     #[arg(long, default_value_t = 256)]
     pub batch_size: usize,
     /// Learning rate.
@@ -69,9 +65,34 @@ pub struct TrainArgs {
     /// adam or sgd (momentum 0.9).
     #[arg(long, default_value = "adam")]
     pub optimizer: String,
-    /// bce (on logits, sigmoid fused) or mse (on the sigmoid output).
-    #[arg(long, default_value = "bce")]
-    pub loss: LossKind,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Also write the graph for Graphviz (`dot -Tsvg FILE`).
+    #[arg(long)]
+    pub dot: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Data set: digits (embedded, the default), mnist or fashion-mnist.
+    #[arg(long, default_value = "digits")]
+    pub dataset: DatasetSpec,
+    /// Folder with the IDX files (else $SHADERPROP_DATA, else /usr/share/datasets/NAME).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Epochs (default: 20 on the embedded digits, 5 otherwise).
+    #[arg(long)]
+    pub epochs: Option<usize>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// The run's folder (default runs/MODEL-TIMESTAMP).
@@ -95,4 +116,27 @@ pub struct BenchArgs {
     /// Small sizes and few repetitions (a smoke test).
     #[arg(long)]
     pub quick: bool,
+}
+
+impl ModelArgs {
+    /// The optimizer these flags name.
+    pub fn optimizer(&self) -> Result<crate::ops::optimizer::Optimizer, String> {
+        match self.optimizer.as_str() {
+            "adam" => Ok(crate::ops::optimizer::Optimizer::adam(self.lr)),
+            "sgd" => Ok(crate::ops::optimizer::Optimizer::sgd(self.lr)),
+            o => Err(format!("unknown optimizer '{o}': choose adam or sgd")),
+        }
+    }
+
+    /// The model config for samples of `[channels, rows, cols]`.
+    pub fn config(&self, image: [usize; 3]) -> crate::models::ModelConfig {
+        crate::models::ModelConfig {
+            kind: self.model,
+            input_dim: image.iter().product(),
+            image,
+            hidden: self.hidden.clone(),
+            latent: self.latent,
+            loss: self.loss,
+        }
+    }
 }

@@ -15,6 +15,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod cli;
 pub mod data;
+pub mod explain;
 pub mod fsio;
 pub mod gpu;
 pub mod graph;

@@ -5,8 +5,6 @@ use clap::Parser;
 use shaderprop::cli::{Cli, Command, TrainArgs};
 use shaderprop::data::DatasetSpec;
 use shaderprop::gpu::{self, Gpu};
-use shaderprop::models::ModelConfig;
-use shaderprop::ops::optimizer::Optimizer;
 use shaderprop::train::{self, TrainOptions};
 
 fn main() {
@@ -15,6 +13,7 @@ fn main() {
         Command::Devices { backend } => devices(backend),
         Command::Train(args) => run_train(args),
         Command::Bench(args) => shaderprop::bench::run(&args),
+        Command::Explain(args) => explain(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -56,31 +55,20 @@ fn run_train(a: TrainArgs) -> Result<()> {
     } else {
         5
     });
-    let optimizer = match a.optimizer.as_str() {
-        "adam" => Optimizer::adam(a.lr),
-        "sgd" => Optimizer::sgd(a.lr),
-        o => anyhow::bail!("unknown optimizer '{o}': choose adam or sgd"),
-    };
+    let optimizer = a.model.optimizer().map_err(anyhow::Error::msg)?;
     let t = &split.train;
-    let model = ModelConfig {
-        kind: a.model,
-        input_dim: t.sample_len(),
-        image: [t.channels, t.rows, t.cols],
-        hidden: a.hidden.clone(),
-        latent: a.latent,
-        loss: a.loss,
-    };
+    let model = a.model.config([t.channels, t.rows, t.cols]);
     let out = a.out.clone().unwrap_or_else(|| {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        std::path::PathBuf::from(format!("runs/{}-{stamp}", a.model.name()))
+        std::path::PathBuf::from(format!("runs/{}-{stamp}", a.model.model.name()))
     });
     let opts = TrainOptions {
         model: model.clone(),
         epochs,
-        batch_size: a.batch_size,
+        batch_size: a.model.batch_size,
         optimizer,
         seed: a.seed,
         out: out.clone(),
@@ -101,23 +89,51 @@ fn run_train(a: TrainArgs) -> Result<()> {
         model.input_dim,
         model.loss.name(),
         epochs,
-        a.batch_size,
+        a.model.batch_size,
         optimizer.name(),
-        a.lr
+        a.model.lr
     );
     let config = serde_json::json!({
         "model": model,
         "dataset": a.dataset.to_string(),
         "data": a.data,
         "epochs": epochs,
-        "batch_size": a.batch_size,
+        "batch_size": a.model.batch_size,
         "optimizer": optimizer.name(),
-        "lr": a.lr,
+        "lr": a.model.lr,
         "seed": a.seed,
         "device": gpu::describe_adapter(&gpu.info),
         "shaderprop_version": env!("CARGO_PKG_VERSION"),
     });
     train::train(&gpu, &split, &opts, &config).context("training failed")?;
     println!("wrote {}", out.display());
+    Ok(())
+}
+
+fn explain(a: shaderprop::cli::ExplainArgs) -> Result<()> {
+    // The graph's shapes come from the embedded digits (28×28, 9,000 training samples).
+    let split = shaderprop::data::load(&DatasetSpec::Digits, None)?;
+    let t = &split.train;
+    let cfg = a.model.config([t.channels, t.rows, t.cols]);
+    let opt = a.model.optimizer().map_err(anyhow::Error::msg)?;
+    if a.model.batch_size == 0 || a.model.batch_size > t.n {
+        anyhow::bail!("--batch-size must be between 1 and {}", t.n);
+    }
+    let gpu = Gpu::new(a.device.backend, a.device.adapter)?;
+    let tg = train::train_graph(&cfg, t.n, a.model.batch_size, opt);
+    let mut res = shaderprop::graph::plan::Resources::new();
+    let plan = shaderprop::graph::plan::Plan::compile(&tg.graph, &gpu, &mut res, &[tg.loss])?;
+    let title = format!(
+        "training step of the {} autoencoder, batch {}, {} (device: {})",
+        cfg.kind.name(),
+        a.model.batch_size,
+        opt.name(),
+        gpu::describe_adapter(&gpu.info)
+    );
+    print!("{}", shaderprop::explain::explain(&title, &tg.graph, &plan));
+    if let Some(path) = &a.dot {
+        shaderprop::fsio::write_atomic(path, shaderprop::explain::dot(&tg.graph).as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     Ok(())
 }

@@ -207,3 +207,104 @@ fn bench_quick_prints_a_full_table_with_finite_positive_rates() {
     );
     let _ = std::fs::remove_file(&json);
 }
+
+/// Splits an explain line into its columns (two or more spaces apart).
+fn columns(line: &str) -> Vec<String> {
+    line.split("  ")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn explain_shows_one_gradient_per_parameter_feeding_its_update_and_the_plans_peak() {
+    for hidden in ["", "64"] {
+        let mut args = vec!["explain", "--backend", "vulkan", "--batch-size", "64"];
+        if !hidden.is_empty() {
+            args.extend(["--hidden", hidden]);
+        }
+        let dot = std::env::temp_dir().join(format!(
+            "shaderprop-explain-{}-{hidden}.dot",
+            std::process::id()
+        ));
+        args.extend(["--dot", dot.to_str().unwrap()]);
+        let (ok, stdout, stderr) = run(&args);
+        assert!(ok, "explain failed: {stderr}");
+        let section = |title: &str| -> Vec<Vec<String>> {
+            let start = stdout
+                .find(title)
+                .unwrap_or_else(|| panic!("no section {title}"));
+            stdout[start..]
+                .lines()
+                .skip(3)
+                .take_while(|l| !l.trim().is_empty())
+                .map(columns)
+                .collect()
+        };
+        let forward = section("## 1. forward graph");
+        let backward = section("## 2. backward graph");
+        let params: Vec<&String> = forward
+            .iter()
+            .filter(|c| c[2] == "param")
+            .map(|c| &c[1])
+            .collect();
+        assert_eq!(
+            params.len(),
+            if hidden.is_empty() { 4 } else { 8 },
+            "{forward:?}"
+        );
+        for p in &params {
+            let updates: Vec<&Vec<String>> = backward
+                .iter()
+                .filter(|c| c[2] == "adam_update" && c[3].split(", ").next() == Some(p.as_str()))
+                .collect();
+            assert_eq!(
+                updates.len(),
+                1,
+                "parameter {p} must have exactly one update"
+            );
+            let grad = updates[0][3].split(", ").nth(1).unwrap().to_string();
+            let producers: Vec<&Vec<String>> = backward.iter().filter(|c| c[1] == grad).collect();
+            assert_eq!(
+                producers.len(),
+                1,
+                "gradient {grad} of {p} must be produced exactly once"
+            );
+            assert!(
+                producers[0].last().unwrap().contains("backward"),
+                "gradient {grad} names no backward rule: {:?}",
+                producers[0]
+            );
+        }
+        // The printed peak is the plan's: compile the same graph here and compare.
+        let split = shaderprop::data::load(&shaderprop::data::DatasetSpec::Digits, None).unwrap();
+        let cfg = shaderprop::models::ModelConfig {
+            kind: shaderprop::models::ModelKind::Vanilla,
+            input_dim: 784,
+            image: [1, 28, 28],
+            hidden: if hidden.is_empty() { vec![] } else { vec![64] },
+            latent: 32,
+            loss: shaderprop::ops::loss::LossKind::Bce,
+        };
+        let tg = shaderprop::train::train_graph(
+            &cfg,
+            split.train.n,
+            64,
+            shaderprop::ops::optimizer::Optimizer::adam(1e-3),
+        );
+        let gpu = shaderprop::gpu::Gpu::new(shaderprop::gpu::BackendChoice::Vulkan, None).unwrap();
+        let mut res = shaderprop::graph::plan::Resources::new();
+        let plan =
+            shaderprop::graph::plan::Plan::compile(&tg.graph, &gpu, &mut res, &[tg.loss]).unwrap();
+        let peak_line = stdout
+            .lines()
+            .find(|l| l.starts_with("peak bytes  "))
+            .expect("peak line");
+        assert_eq!(columns(peak_line)[1], plan.peak_bytes.to_string());
+        assert!(plan.peak_bytes <= plan.peak_without_reuse);
+        let dot_text = std::fs::read_to_string(&dot).unwrap();
+        assert!(dot_text.starts_with("digraph") && dot_text.contains("->"));
+        let _ = std::fs::remove_file(&dot);
+    }
+}

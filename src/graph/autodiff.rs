@@ -73,6 +73,7 @@ pub fn backward(g: &mut Graph, loss: NodeId) -> Vec<ParamGrad> {
     let rg = requires_grad(g);
     let mut grads: HashMap<NodeId, NodeId> = HashMap::new();
     let seed = g.push("d_loss", Op::Fill(1.0), vec![], vec![1], DType::F32);
+    g.backward_from.get_or_insert(seed);
     g.annotate(seed, "seed: dL/dL = 1");
     grads.insert(loss, seed);
 

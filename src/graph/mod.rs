@@ -170,6 +170,8 @@ impl Node {
 #[derive(Clone, Debug, Default)]
 pub struct Graph {
     pub nodes: Vec<Node>,
+    /// The first node written by [`autodiff::backward`] (its seed), if it ran.
+    pub backward_from: Option<NodeId>,
 }
 
 impl Graph {
