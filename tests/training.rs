@@ -122,3 +122,29 @@ fn training_on_the_embedded_digits_gets_well_below_the_mean_image_baseline() {
     }
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn the_same_seed_gives_bitwise_identical_losses() {
+    let gpu = gpu();
+    let split = data::load(&DatasetSpec::Digits, None).unwrap();
+    let run = |seed: u64| -> Vec<u64> {
+        let mut trainer =
+            Trainer::new(&gpu, &cfg(), &split.train, 256, Optimizer::adam(1e-3), seed).unwrap();
+        let mut rng = shaderprop::rng::Rng::new(seed);
+        let mut order: Vec<u32> = (0..split.train.n as u32).collect();
+        let bar = indicatif::ProgressBar::hidden();
+        (0..2)
+            .map(|_| {
+                rng.shuffle(&mut order);
+                trainer.epoch(&gpu, &order, &bar).unwrap().to_bits()
+            })
+            .collect()
+    };
+    let first = run(7);
+    assert_eq!(
+        first,
+        run(7),
+        "same seed, same adapter: the losses must match bit for bit"
+    );
+    assert_ne!(first, run(8), "a different seed must give a different run");
+}
