@@ -53,3 +53,18 @@ fn broadcast_scaled(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     }
     spread[i] = bp.value * s[0];
 }
+
+// scale_in_place:  x[i] = value · x[i]   (only for `--break-kernel`: a deliberately wrong
+//                  output, so gradcheck can be seen catching a broken backward kernel)
+
+@group(0) @binding(0) var<storage, read_write> scaled: array<f32>;
+@group(0) @binding(1) var<uniform> sp: Params;
+
+@compute @workgroup_size(256)
+fn scale_in_place(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    if i >= sp.n {
+        return;
+    }
+    scaled[i] = sp.value * scaled[i];
+}

@@ -174,7 +174,16 @@ pub fn bench_matmul(
     let bi = g.input("bias", &[s.n]);
     let c = g.matmul("c", a, b, bias.then_some(bi), s.trans_a, s.trans_b, act);
     let mut res = Resources::new();
-    let plan = Plan::compile_with(&g, gpu, &mut res, &[c], CompileOptions { matmul: variant })?;
+    let plan = Plan::compile_with(
+        &g,
+        gpu,
+        &mut res,
+        &[c],
+        CompileOptions {
+            matmul: variant,
+            ..Default::default()
+        },
+    )?;
     let mut rng = Rng::new(1);
     plan.write_f32(gpu, a, &rng.vec_f32(s.m * s.k, -1.0, 1.0));
     plan.write_f32(gpu, b, &rng.vec_f32(s.k * s.n, -1.0, 1.0));

@@ -40,6 +40,24 @@ pub enum Command {
     /// Print a model's compiled training step: forward graph, backward graph, dispatches,
     /// memory plan.
     Explain(ExplainArgs),
+    /// Compare a model's GPU gradients with finite differences of its GPU forward pass.
+    Gradcheck(GradcheckArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GradcheckArgs {
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Validation samples in the check's batch.
+    #[arg(long, default_value_t = 8)]
+    pub samples: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Break a kernel on purpose (its outputs ×1.05) to watch the check catch it, e.g. column_sum.
+    #[arg(long)]
+    pub break_kernel: Option<String>,
 }
 
 /// What fixes a model's graph (shared by train and explain).
@@ -101,6 +119,9 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Before training, check the gradients against finite differences (see `gradcheck`).
+    #[arg(long)]
+    pub check_gradients: bool,
 }
 
 #[derive(Args, Debug, Clone)]

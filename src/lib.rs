@@ -18,6 +18,7 @@ pub mod data;
 pub mod explain;
 pub mod fsio;
 pub mod gpu;
+pub mod gradcheck;
 pub mod graph;
 pub mod models;
 pub mod nn;

@@ -14,6 +14,7 @@ fn main() {
         Command::Train(args) => run_train(args),
         Command::Bench(args) => shaderprop::bench::run(&args),
         Command::Explain(args) => explain(args),
+        Command::Gradcheck(args) => gradcheck(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -105,6 +106,17 @@ fn run_train(a: TrainArgs) -> Result<()> {
         "device": gpu::describe_adapter(&gpu.info),
         "shaderprop_version": env!("CARGO_PKG_VERSION"),
     });
+    if a.check_gradients {
+        let checks = shaderprop::gradcheck::check(
+            &gpu,
+            &model,
+            &split.val,
+            8.min(split.val.n),
+            a.seed,
+            None,
+        )?;
+        shaderprop::gradcheck::report(&checks)?;
+    }
     train::train(&gpu, &split, &opts, &config).context("training failed")?;
     println!("wrote {}", out.display());
     Ok(())
@@ -136,4 +148,28 @@ fn explain(a: shaderprop::cli::ExplainArgs) -> Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+fn gradcheck(a: shaderprop::cli::GradcheckArgs) -> Result<()> {
+    let split = shaderprop::data::load(&DatasetSpec::Digits, None)?;
+    let v = &split.val;
+    let cfg = a.model.config([v.channels, v.rows, v.cols]);
+    let broken = a
+        .break_kernel
+        .as_deref()
+        .map(shaderprop::gradcheck::breakable)
+        .transpose()?;
+    let gpu = Gpu::new(a.device.backend, a.device.adapter)?;
+    println!(
+        "gradient check: {} autoencoder, {} validation digits, {} (device: {}){}",
+        cfg.kind.name(),
+        a.samples,
+        cfg.loss.name(),
+        gpu::describe_adapter(&gpu.info),
+        broken
+            .map(|k| format!(", kernel {k} deliberately broken"))
+            .unwrap_or_default()
+    );
+    let checks = shaderprop::gradcheck::check(&gpu, &cfg, v, a.samples, a.seed, broken)?;
+    shaderprop::gradcheck::report(&checks)
 }

@@ -308,3 +308,72 @@ fn explain_shows_one_gradient_per_parameter_feeding_its_update_and_the_plans_pea
         let _ = std::fs::remove_file(&dot);
     }
 }
+
+#[test]
+fn gradcheck_passes_on_the_device_and_names_the_tensor_when_a_backward_kernel_is_broken() {
+    for backend in ["vulkan", "gl"] {
+        for extra in [&[][..], &["--hidden", "64", "--loss", "mse"][..]] {
+            let mut args = vec!["gradcheck", "--backend", backend];
+            args.extend(extra);
+            let (ok, stdout, stderr) = run(&args);
+            assert!(
+                ok,
+                "{backend} {extra:?}: gradcheck failed on a correct model: {stdout}{stderr}"
+            );
+            assert!(stdout.contains("worst relative error"), "{stdout}");
+        }
+        // Bias gradients come from column_sum: breaking it must fail exactly those tensors.
+        let (ok, stdout, stderr) = run(&[
+            "gradcheck",
+            "--backend",
+            backend,
+            "--break-kernel",
+            "column_sum",
+        ]);
+        assert!(!ok, "{backend}: a broken column_sum passed: {stdout}");
+        assert!(
+            stderr.contains("encoder.0.bias") && stderr.contains("decoder.0.bias"),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("weight"),
+            "weights do not use column_sum: {stderr}"
+        );
+        // The ReLU backward feeds only the first layer's gradients.
+        let (ok, _, stderr) = run(&[
+            "gradcheck",
+            "--backend",
+            backend,
+            "--break-kernel",
+            "activation_backward",
+        ]);
+        assert!(!ok);
+        assert!(
+            stderr.contains("encoder.0.weight") && !stderr.contains("decoder.0"),
+            "{stderr}"
+        );
+    }
+    let (ok, _, stderr) = run(&["gradcheck", "--break-kernel", "nonsense"]);
+    assert!(!ok && stderr.contains("choose one of"), "{stderr}");
+}
+
+#[test]
+fn train_with_check_gradients_checks_before_training() {
+    let out = temp_dir("check-gradients");
+    let (ok, stdout, stderr) = run(&[
+        "train",
+        "--backend",
+        "vulkan",
+        "--epochs",
+        "1",
+        "--check-gradients",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    let check = stdout.find("worst relative error").expect("the check ran");
+    let epoch = stdout.find("epoch 1/1").expect("training ran");
+    assert!(check < epoch, "the check must come first: {stdout}");
+    let _ = std::fs::remove_dir_all(&out);
+}

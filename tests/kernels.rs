@@ -71,7 +71,10 @@ fn matmul_matches_twin_for_every_transpose_bias_activation_and_odd_shape() {
                         let biasn = g.input("bias", &[n]);
                         let c = g.matmul("c", an, bn, has_bias.then_some(biasn), ta, tb, act);
                         let mut res = shaderprop::graph::plan::Resources::new();
-                        let opts = shaderprop::graph::plan::CompileOptions { matmul: variant };
+                        let opts = shaderprop::graph::plan::CompileOptions {
+                            matmul: variant,
+                            ..Default::default()
+                        };
                         let plan = shaderprop::graph::plan::Plan::compile_with(
                             &g,
                             &gpu,

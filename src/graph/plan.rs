@@ -140,6 +140,9 @@ pub struct Plan {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CompileOptions {
     pub matmul: matmul::Variant,
+    /// Deliberately break a kernel: every dispatch of this entry point has its output
+    /// multiplied by the factor (a teaching aid for `gradcheck`).
+    pub break_kernel: Option<(&'static str, f32)>,
 }
 
 /// The kernel call of a (non-leaf) node.
@@ -330,6 +333,9 @@ impl Plan {
                     w
                 }
             };
+            let broken = opts
+                .break_kernel
+                .filter(|(entry, _)| *entry == call.entry && buffers[i].is_some());
             dispatches.push(Dispatch {
                 node: i,
                 call,
@@ -337,6 +343,22 @@ impl Plan {
                 pipeline,
                 bind_group,
             });
+            if let Some((_, factor)) = broken {
+                let call = elementwise::scale_in_place_call(n.len(), factor);
+                let pipeline = gpu.pipeline(call.shader, call.entry, &call.constants);
+                let params = gpu.uniform(&format!("{} broken", n.name), &call.params);
+                let out = buffers[i].as_ref().expect("output buffer");
+                let bind_group =
+                    gpu.bind_group(&format!("{} broken", n.name), &pipeline, &[out, &params]);
+                let workgroups = gpu.grid_1d(n.len() as u64, 256)?;
+                dispatches.push(Dispatch {
+                    node: i,
+                    call,
+                    workgroups,
+                    pipeline,
+                    bind_group,
+                });
+            }
         }
         let transient: u64 = slot_bytes.iter().sum();
         Ok(Plan {

@@ -67,3 +67,21 @@ pub fn broadcast_scaled_call(n: usize, scale: f32) -> KernelCall {
         bytes: 4 * n as u64 + 4,
     }
 }
+
+/// Dispatch of `scale_in_place` on the node's own output (`--break-kernel`).
+pub fn scale_in_place_call(n: usize, factor: f32) -> KernelCall {
+    KernelCall {
+        shader: Shader::Elementwise,
+        entry: "scale_in_place",
+        constants: vec![],
+        bindings: vec![Bind::Output],
+        params: vec![n as u32, f(factor)],
+        uses_step: false,
+        workgroups: Workgroups::Items {
+            n: n as u64,
+            wg: 256,
+        },
+        flops: n as u64,
+        bytes: 8 * n as u64,
+    }
+}
