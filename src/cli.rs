@@ -119,6 +119,10 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Continue the run in DIR from its checkpoint (weights, optimizer state, step, shuffle
+    /// order) up to --epochs in total; its config.json gives every other flag.
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
     /// Before training, check the gradients against finite differences (see `gradcheck`).
     #[arg(long)]
     pub check_gradients: bool,

@@ -49,7 +49,54 @@ fn devices(backend: gpu::BackendChoice) -> Result<()> {
     Ok(())
 }
 
-fn run_train(a: TrainArgs) -> Result<()> {
+/// Fills the flags of `a` from a run folder's config.json and checkpoint (`--resume DIR`).
+fn prepare_resume(a: &mut TrainArgs, dir: &std::path::Path) -> Result<train::Resume> {
+    let checkpoint = shaderprop::checkpoint::load(&dir.join("model.safetensors"))?;
+    let path = dir.join("config.json");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let c: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", path.display()))?;
+    let field = |k: &str| {
+        c.get(k)
+            .with_context(|| format!("{} has no '{k}'", path.display()))
+    };
+    a.dataset = field("dataset")?
+        .as_str()
+        .unwrap_or("")
+        .parse()
+        .map_err(anyhow::Error::msg)?;
+    a.data = field("data")?.as_str().map(std::path::PathBuf::from);
+    a.model.batch_size = field("batch_size")?.as_u64().context("batch_size")? as usize;
+    a.model.lr = field("lr")?.as_f64().context("lr")? as f32;
+    a.model.optimizer = field("optimizer")?
+        .as_str()
+        .context("optimizer")?
+        .to_string();
+    a.seed = field("seed")?.as_u64().context("seed")?;
+    a.model.model = checkpoint.config.kind;
+    a.model.latent = checkpoint.config.latent;
+    a.model.hidden = checkpoint.config.hidden.clone();
+    a.model.loss = checkpoint.config.loss;
+    a.out = Some(dir.to_path_buf());
+    if a.epochs.is_none() {
+        anyhow::bail!(
+            "--resume needs --epochs N: the total number of epochs (the run has {})",
+            checkpoint.epoch
+        );
+    }
+    let metrics = train::read_metrics(&dir.join("metrics.csv"))?;
+    Ok(train::Resume {
+        checkpoint,
+        metrics,
+    })
+}
+
+fn run_train(mut a: TrainArgs) -> Result<()> {
+    let resume = match a.resume.clone() {
+        Some(dir) => Some(prepare_resume(&mut a, &dir)?),
+        None => None,
+    };
     let split = shaderprop::data::load(&a.dataset, a.data.as_deref())?;
     let epochs = a.epochs.unwrap_or(if a.dataset == DatasetSpec::Digits {
         20
@@ -117,7 +164,7 @@ fn run_train(a: TrainArgs) -> Result<()> {
         )?;
         shaderprop::gradcheck::report(&checks)?;
     }
-    train::train(&gpu, &split, &opts, &config).context("training failed")?;
+    train::train_from(&gpu, &split, &opts, &config, resume).context("training failed")?;
     println!("wrote {}", out.display());
     Ok(())
 }

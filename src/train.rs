@@ -393,6 +393,65 @@ impl Trainer {
         })
     }
 
+    /// Parameters and optimizer state, by name: what a checkpoint needs to resume exactly.
+    pub fn state_tensors(&self, gpu: &Gpu) -> Result<std::collections::HashMap<String, Tensor>> {
+        let mut out = std::collections::HashMap::new();
+        for n in &self.tg.graph.nodes {
+            let keep = match n.op {
+                Op::Param(_) => true,
+                Op::State => n.name != "train/loss_sum",
+                _ => false,
+            };
+            if keep {
+                let buf = self.res.get(&n.name).context("persistent tensor")?;
+                out.insert(
+                    n.name.clone(),
+                    Tensor {
+                        shape: n.shape.clone(),
+                        data: gpu.read_f32(buf, 0, n.len())?,
+                    },
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// Loads parameters and optimizer state saved by [`Trainer::state_tensors`], and the
+    /// step counter, so training continues exactly where it stopped.
+    pub fn restore(
+        &mut self,
+        gpu: &Gpu,
+        tensors: &std::collections::HashMap<String, Tensor>,
+        step: u64,
+    ) -> Result<()> {
+        for n in &self.tg.graph.nodes {
+            let wanted = match n.op {
+                Op::Param(_) => true,
+                Op::State => n.name != "train/loss_sum",
+                _ => false,
+            };
+            if !wanted {
+                continue;
+            }
+            let t = tensors
+                .get(&n.name)
+                .with_context(|| format!("the checkpoint has no tensor '{}': it was not written by this model and optimizer", n.name))?;
+            if t.shape != n.shape {
+                bail!(
+                    "checkpoint tensor '{}' has shape {:?}, the model needs {:?}",
+                    n.name,
+                    t.shape,
+                    n.shape
+                );
+            }
+            let buf = self.res.get(&n.name).context("persistent tensor")?;
+            gpu.queue
+                .write_buffer(buf, 0, bytemuck::cast_slice(&t.data));
+        }
+        self.global_step = step;
+        Ok(())
+    }
+
     /// One pass over the training set in the order `order` (a permutation of the samples;
     /// the remainder past the last full batch waits for the next epoch's shuffle). Returns
     /// the mean training loss per feature. Per step: one uniform write, one submission.
@@ -442,6 +501,13 @@ impl Trainer {
             }
             if let Some(v) = self.readback.poll(gpu) {
                 let done = requested_at.iter().copied().max().unwrap_or(1).max(1);
+                if !v[0].is_finite() {
+                    bail!(
+                        "the reconstruction loss became non-finite by step {done} of this epoch (optimizer step {}); \
+                         training stopped and the last checkpoint is kept. Hint: try a smaller --lr",
+                        self.global_step
+                    );
+                }
                 bar.set_message(format!("loss {:.4}", v[0] as f64 / done as f64));
             }
             bar.set_position(s as u64 + 1);
@@ -458,6 +524,55 @@ pub fn train(
     opts: &TrainOptions,
     config_json: &serde_json::Value,
 ) -> Result<Vec<EpochMetrics>> {
+    train_from(gpu, split, opts, config_json, None)
+}
+
+/// A run to continue: its checkpoint and the metrics rows written so far.
+pub struct Resume {
+    pub checkpoint: Checkpoint,
+    pub metrics: Vec<EpochMetrics>,
+}
+
+/// Reads a run folder's metrics.csv.
+pub fn read_metrics(path: &Path) -> Result<Vec<EpochMetrics>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let v: Vec<f64> = line
+            .split(',')
+            .map(|x| x.trim().parse::<f64>())
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("{} line {}: not a row of numbers", path.display(), i + 1))?;
+        if v.len() != 5 {
+            bail!(
+                "{} line {}: expected 5 columns, found {}",
+                path.display(),
+                i + 1,
+                v.len()
+            );
+        }
+        rows.push(EpochMetrics {
+            epoch: v[0] as usize,
+            train_loss: v[1],
+            val_loss: v[2],
+            seconds: v[3],
+            samples_per_s: v[4],
+        });
+    }
+    Ok(rows)
+}
+
+/// [`train`], optionally continuing a run: parameters, optimizer state, step counter and the
+/// shuffle sequence pick up where the checkpoint left them, so the losses are those of an
+/// uninterrupted run with the same seed.
+pub fn train_from(
+    gpu: &Gpu,
+    split: &Split,
+    opts: &TrainOptions,
+    config_json: &serde_json::Value,
+    resume: Option<Resume>,
+) -> Result<Vec<EpochMetrics>> {
     validate(opts, split)?;
     let cfg = &opts.model;
     std::fs::create_dir_all(&opts.out)
@@ -471,6 +586,28 @@ pub fn train(
     let batch = opts.batch_size;
     let mut trainer = Trainer::new(gpu, cfg, &split.train, batch, opts.optimizer, opts.seed)?;
     let mut val = Evaluator::new(gpu, &mut trainer.res, cfg, &split.val, "val", batch)?;
+    let (first_epoch, mut metrics) = match resume {
+        Some(r) => {
+            if r.checkpoint.config != *cfg {
+                bail!(
+                    "the checkpoint holds a {:?} model but this run asks for {:?}",
+                    r.checkpoint.config,
+                    cfg
+                );
+            }
+            trainer.restore(gpu, &r.checkpoint.tensors, r.checkpoint.step)?;
+            let mut kept = r.metrics;
+            kept.truncate(r.checkpoint.epoch);
+            (r.checkpoint.epoch + 1, kept)
+        }
+        None => (1, Vec::new()),
+    };
+    if first_epoch > opts.epochs {
+        bail!(
+            "the run already has {} epochs; ask for more with --epochs",
+            first_epoch - 1
+        );
+    }
     gpu.wait()?;
     eprintln!(
         "plan: {} dispatches per step, peak GPU memory {:.1} MiB ({:.1} MiB without buffer reuse), ready in {:.2} s",
@@ -483,9 +620,13 @@ pub fn train(
     let steps = trainer.steps_per_epoch;
     let mut rng = Rng::new(opts.seed.wrapping_add(0x5eed));
     let mut order: Vec<u32> = (0..split.train.n as u32).collect();
-    let mut metrics = Vec::new();
+    // Replay the shuffles of the epochs already done, so epoch e sees the same order as in
+    // an uninterrupted run.
+    for _ in 1..first_epoch {
+        rng.shuffle(&mut order);
+    }
     let mut stdout = std::io::stdout();
-    for epoch in 1..=opts.epochs {
+    for epoch in first_epoch..=opts.epochs {
         let start = Instant::now();
         rng.shuffle(&mut order);
         let bar = progress_bar(opts.progress, steps as u64, epoch, opts.epochs);
@@ -494,7 +635,11 @@ pub fn train(
         bar.finish_and_clear();
         let val_loss = val.loss(gpu, cfg)?;
         if !train_loss.is_finite() || !val_loss.is_finite() {
-            bail!("the loss became non-finite in epoch {epoch} (train {train_loss}, validation {val_loss}); try a smaller --lr");
+            bail!(
+                "the reconstruction loss became non-finite in epoch {epoch} (by optimizer step {}; train {train_loss}, \
+                 validation {val_loss}); training stopped and the last checkpoint is kept. Hint: try a smaller --lr",
+                trainer.global_step
+            );
         }
         let row = EpochMetrics {
             epoch,
@@ -512,7 +657,7 @@ pub fn train(
         write_metrics(&opts.out.join("metrics.csv"), &metrics)?;
         let ck = Checkpoint {
             config: cfg.clone(),
-            tensors: read_params(gpu, &trainer.tg.graph, &trainer.res)?,
+            tensors: trainer.state_tensors(gpu)?,
             epoch,
             step: trainer.global_step,
         };

@@ -72,7 +72,9 @@ fn train_writes_a_complete_run_folder() {
     assert_eq!(ck.tensors["encoder.0.weight"].shape, vec![784, 16]);
     assert_eq!(ck.tensors["decoder.0.weight"].shape, vec![16, 784]);
     assert_eq!(ck.tensors["decoder.0.bias"].shape, vec![784]);
-    assert_eq!(ck.tensors.len(), 4);
+    // 4 parameters and Adam's two moments for each, so a run can resume exactly.
+    assert_eq!(ck.tensors.len(), 12);
+    assert_eq!(ck.tensors["encoder.0.weight.adam_v"].shape, vec![784, 16]);
     // Pictures decode and have the sizes people can see.
     let recon = image::open(out.join("reconstructions.png")).unwrap();
     assert!(
@@ -375,5 +377,105 @@ fn train_with_check_gradients_checks_before_training() {
     let check = stdout.find("worst relative error").expect("the check ran");
     let epoch = stdout.find("epoch 1/1").expect("training ran");
     assert!(check < epoch, "the check must come first: {stdout}");
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn resume_continues_exactly_like_an_uninterrupted_run() {
+    let straight = temp_dir("straight");
+    let resumed = temp_dir("resumed");
+    let common = [
+        "--backend",
+        "vulkan",
+        "--batch-size",
+        "256",
+        "--seed",
+        "5",
+        "--quiet",
+    ];
+    let mut args = vec![
+        "train",
+        "--epochs",
+        "3",
+        "--out",
+        straight.to_str().unwrap(),
+    ];
+    args.extend(common);
+    let (ok, _, stderr) = run(&args);
+    assert!(ok, "{stderr}");
+    let mut args = vec!["train", "--epochs", "1", "--out", resumed.to_str().unwrap()];
+    args.extend(common);
+    let (ok, _, stderr) = run(&args);
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = run(&[
+        "train",
+        "--resume",
+        resumed.to_str().unwrap(),
+        "--backend",
+        "vulkan",
+        "--quiet",
+    ]);
+    assert!(
+        !ok && stderr.contains("--resume needs --epochs"),
+        "{stderr}"
+    );
+    let (ok, stdout, stderr) = run(&[
+        "train",
+        "--resume",
+        resumed.to_str().unwrap(),
+        "--epochs",
+        "3",
+        "--backend",
+        "vulkan",
+        "--quiet",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("epoch 2/3") && !stdout.contains("epoch 1/3"),
+        "{stdout}"
+    );
+    let losses = |dir: &PathBuf| -> Vec<String> {
+        std::fs::read_to_string(dir.join("metrics.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').take(3).collect::<Vec<_>>().join(","))
+            .collect()
+    };
+    assert_eq!(losses(&straight).len(), 3);
+    assert_eq!(
+        losses(&straight),
+        losses(&resumed),
+        "epoch, train_loss, val_loss must match"
+    );
+    let _ = std::fs::remove_dir_all(&straight);
+    let _ = std::fs::remove_dir_all(&resumed);
+}
+
+#[test]
+fn a_diverging_run_stops_naming_the_loss_term_and_step_and_writes_no_broken_checkpoint() {
+    let out = temp_dir("diverge");
+    let (ok, _, stderr) = run(&[
+        "train",
+        "--backend",
+        "vulkan",
+        "--lr",
+        "1e30",
+        "--epochs",
+        "2",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!ok, "a learning rate of 1e30 must not train quietly");
+    assert!(
+        stderr.contains("reconstruction loss became non-finite"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("step"), "{stderr}");
+    assert!(
+        !out.join("model.safetensors").exists(),
+        "no checkpoint of a diverged model"
+    );
     let _ = std::fs::remove_dir_all(&out);
 }
