@@ -12,6 +12,7 @@ pub enum Shader {
     Loss,
     Optimizer,
     Gather,
+    Random,
     Bench,
 }
 
@@ -19,7 +20,7 @@ const ACT_FNS: &str = include_str!("../../shaders/act_fns.wgsl");
 
 impl Shader {
     /// Every shader, for tests that compile them all.
-    pub const ALL: [Shader; 8] = [
+    pub const ALL: [Shader; 9] = [
         Shader::Matmul,
         Shader::Activation,
         Shader::Reduce,
@@ -27,6 +28,7 @@ impl Shader {
         Shader::Loss,
         Shader::Optimizer,
         Shader::Gather,
+        Shader::Random,
         Shader::Bench,
     ];
 
@@ -40,6 +42,7 @@ impl Shader {
             Shader::Loss => "loss.wgsl",
             Shader::Optimizer => "optimizer.wgsl",
             Shader::Gather => "gather.wgsl",
+            Shader::Random => "random.wgsl",
             Shader::Bench => "bench.wgsl",
         }
     }
@@ -53,6 +56,7 @@ impl Shader {
             Shader::Loss => include_str!("../../shaders/loss.wgsl"),
             Shader::Optimizer => include_str!("../../shaders/optimizer.wgsl"),
             Shader::Gather => include_str!("../../shaders/gather.wgsl"),
+            Shader::Random => include_str!("../../shaders/random.wgsl"),
             Shader::Bench => include_str!("../../shaders/bench.wgsl"),
         }
     }

@@ -33,7 +33,7 @@ fn requires_grad(g: &Graph) -> Vec<bool> {
     for (i, n) in g.nodes.iter().enumerate() {
         rg[i] = match n.op {
             Op::Param(_) => true,
-            Op::Input | Op::State | Op::Fill(_) | Op::Gather => false,
+            Op::Input | Op::State | Op::Fill(_) | Op::Random { .. } | Op::Gather => false,
             _ => n.inputs.iter().any(|&j| rg[j]),
         };
     }
@@ -229,7 +229,8 @@ pub fn backward(g: &mut Graph, loss: NodeId) -> Vec<ParamGrad> {
                     }
                 }
             }
-            Op::Param(_) | Op::Input | Op::State | Op::Fill(_) | Op::Gather => {}
+            Op::Param(_) | Op::Input | Op::State | Op::Fill(_) | Op::Random { .. } | Op::Gather => {
+            }
             other => panic!("backward: no rule for {} (node {name})", other.name()),
         }
     }

@@ -64,6 +64,9 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<usize, Vec<f64>>, step: StepUniform) 
             }
             Op::Add => ops::elementwise::add_ref(inp(0), inp(1)),
             Op::Fill(v) => vec![v as f64; n.len()],
+            Op::Random { dist, stream } => {
+                ops::random::draws_ref(dist, n.len(), step.seed, step.step, stream)
+            }
             Op::Loss(kind) => {
                 let s = g.shape(n.inputs[0]);
                 match kind {

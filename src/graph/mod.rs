@@ -81,6 +81,11 @@ pub enum Op {
     Add,
     /// Constant: no inputs.
     Fill(f32),
+    /// Random draws of a stream (a constant of the graph, new every step): no inputs.
+    Random {
+        dist: crate::ops::random::Distribution,
+        stream: u32,
+    },
     /// Per-row reconstruction loss: inputs \[pred, target\] → \[rows\].
     Loss(LossKind),
     /// Gradient of the per-row loss: inputs [pred, target, d_loss].
@@ -119,6 +124,7 @@ impl Op {
             Op::BroadcastScaled { .. } => "broadcast_scaled".into(),
             Op::Add => "add".into(),
             Op::Fill(_) => "fill".into(),
+            Op::Random { dist, .. } => format!("random_{dist:?}").to_lowercase(),
             Op::Loss(k) => format!("{}_loss", k.name()),
             Op::LossBackward(k) => format!("{}_loss_backward", k.name()),
             Op::Update(o) => format!("{}_update", o.name()),
@@ -325,6 +331,23 @@ impl Graph {
             Op::Loss(kind),
             vec![pred, target],
             vec![rows],
+            DType::F32,
+        )
+    }
+
+    /// Draws of `dist` from stream `stream`, different at every step and seed.
+    pub fn random(
+        &mut self,
+        name: &str,
+        dist: crate::ops::random::Distribution,
+        stream: u32,
+        shape: &[usize],
+    ) -> NodeId {
+        self.push(
+            name,
+            Op::Random { dist, stream },
+            vec![],
+            shape.to_vec(),
             DType::F32,
         )
     }

@@ -185,6 +185,7 @@ pub fn kernel_call(g: &Graph, id: NodeId, opts: CompileOptions) -> KernelCall {
         Op::BroadcastScaled { scale } => elementwise::broadcast_scaled_call(n.len(), scale),
         Op::Add => elementwise::add_call(n.len()),
         Op::Fill(v) => elementwise::fill_call(n.len(), v),
+        Op::Random { dist, stream } => crate::ops::random::call(dist, n.len(), stream),
         Op::Loss(kind) => loss::forward_call(kind, shape_of(0)[0], shape_of(0)[1]),
         Op::LossBackward(kind) => loss::backward_call(kind, shape_of(0)[0], shape_of(0)[1]),
         Op::Update(opt) => optimizer::call(opt, g.nodes[n.inputs[0]].len()),

@@ -11,6 +11,7 @@ pub mod gather;
 pub mod loss;
 pub mod matmul;
 pub mod optimizer;
+pub mod random;
 pub mod reduce;
 
 pub use activation::Act;
