@@ -1,6 +1,8 @@
 // Small element-wise kernels the graph needs around the big ones.
 //
-//   add:               out[i] = a[i] + b[i]                 (sums the gradients of a node used twice)
+//   add:               out[i] = a[i] + α·b[i]               (α = 1 sums the gradients of a node used
+//                                                          twice; α = β weighs a loss term)
+//   scale:             out[i] = α·x[i]                      (backward of add's second operand)
 //   fill:              out[i] = value                       (the seed d_loss = 1 of backward)
 //   broadcast_scaled:  out[i] = scale · s[0]                (backward of sum_all)
 //
@@ -26,7 +28,20 @@ fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
     if i >= p.n {
         return;
     }
-    out[i] = a[i] + b[i];
+    out[i] = a[i] + p.value * b[i];
+}
+
+@group(0) @binding(0) var<storage, read_write> scaled_out: array<f32>;
+@group(0) @binding(1) var<storage, read> scale_in: array<f32>;
+@group(0) @binding(2) var<uniform> sc: Params;
+
+@compute @workgroup_size(256)
+fn scale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    if i >= sc.n {
+        return;
+    }
+    scaled_out[i] = sc.value * scale_in[i];
 }
 
 @group(0) @binding(0) var<storage, read_write> filled: array<f32>;

@@ -320,6 +320,7 @@ pub fn profile_train_step(gpu: &Gpu, ceil: &Ceilings) -> Result<Vec<BenchRow>> {
         hidden: vec![],
         latent: 32,
         loss: crate::ops::loss::LossKind::Bce,
+        beta: 1.0,
     };
     let trainer = crate::train::Trainer::new(
         gpu,

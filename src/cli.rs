@@ -63,20 +63,25 @@ pub struct GradcheckArgs {
 /// What fixes a model's graph (shared by train and explain).
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
-    /// Model: vanilla.
+    /// Model: vanilla or vae.
     #[arg(long, default_value = "vanilla")]
     pub model: crate::models::ModelKind,
-    /// Width of the code.
-    #[arg(long, default_value_t = 32)]
-    pub latent: usize,
-    /// Hidden layer widths between input and code, e.g. 128,64 (default: none).
+    /// Width of the code (default: 32 for vanilla, 20 for vae).
+    #[arg(long)]
+    pub latent: Option<usize>,
+    /// Hidden layer widths between input and code, e.g. 128,64 (default: none for vanilla,
+    /// 400 for vae).
     #[arg(long, value_delimiter = ',')]
     pub hidden: Vec<usize>,
+    /// Weight β of the VAE's KL term.
+    #[arg(long, default_value_t = 1.0)]
+    pub beta: f32,
     /// bce (on logits, sigmoid fused) or mse (on the sigmoid output).
     #[arg(long, default_value = "bce")]
     pub loss: LossKind,
-    #[arg(long, default_value_t = 256)]
-    pub batch_size: usize,
+    /// Batch size (default: 256 for vanilla, 128 for vae).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
     /// Learning rate.
     #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     pub lr: f32,
@@ -153,15 +158,35 @@ impl ModelArgs {
         }
     }
 
-    /// The model config for samples of `[channels, rows, cols]`.
+    /// The batch size, or the model's recipe default.
+    pub fn batch(&self) -> usize {
+        use crate::models::ModelKind;
+        self.batch_size.unwrap_or(match self.model {
+            ModelKind::Vanilla => 256,
+            ModelKind::Vae => 128,
+        })
+    }
+
+    /// The model config for samples of `[channels, rows, cols]`, with each model's recipe
+    /// defaults (vanilla: 784-32-784; vae: 784-400-20, as pytorch/examples).
     pub fn config(&self, image: [usize; 3]) -> crate::models::ModelConfig {
+        use crate::models::ModelKind;
+        let (latent, hidden) = match self.model {
+            ModelKind::Vanilla => (32, vec![]),
+            ModelKind::Vae => (20, vec![400]),
+        };
         crate::models::ModelConfig {
             kind: self.model,
             input_dim: image.iter().product(),
             image,
-            hidden: self.hidden.clone(),
-            latent: self.latent,
+            hidden: if self.hidden.is_empty() {
+                hidden
+            } else {
+                self.hidden.clone()
+            },
+            latent: self.latent.unwrap_or(latent),
             loss: self.loss,
+            beta: self.beta,
         }
     }
 }

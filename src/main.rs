@@ -67,7 +67,7 @@ fn prepare_resume(a: &mut TrainArgs, dir: &std::path::Path) -> Result<train::Res
         .parse()
         .map_err(anyhow::Error::msg)?;
     a.data = field("data")?.as_str().map(std::path::PathBuf::from);
-    a.model.batch_size = field("batch_size")?.as_u64().context("batch_size")? as usize;
+    a.model.batch_size = Some(field("batch_size")?.as_u64().context("batch_size")? as usize);
     a.model.lr = field("lr")?.as_f64().context("lr")? as f32;
     a.model.optimizer = field("optimizer")?
         .as_str()
@@ -75,7 +75,8 @@ fn prepare_resume(a: &mut TrainArgs, dir: &std::path::Path) -> Result<train::Res
         .to_string();
     a.seed = field("seed")?.as_u64().context("seed")?;
     a.model.model = checkpoint.config.kind;
-    a.model.latent = checkpoint.config.latent;
+    a.model.latent = Some(checkpoint.config.latent);
+    a.model.beta = checkpoint.config.beta;
     a.model.hidden = checkpoint.config.hidden.clone();
     a.model.loss = checkpoint.config.loss;
     a.out = Some(dir.to_path_buf());
@@ -116,7 +117,7 @@ fn run_train(mut a: TrainArgs) -> Result<()> {
     let opts = TrainOptions {
         model: model.clone(),
         epochs,
-        batch_size: a.model.batch_size,
+        batch_size: a.model.batch(),
         optimizer,
         seed: a.seed,
         out: out.clone(),
@@ -137,7 +138,7 @@ fn run_train(mut a: TrainArgs) -> Result<()> {
         model.input_dim,
         model.loss.name(),
         epochs,
-        a.model.batch_size,
+        a.model.batch(),
         optimizer.name(),
         a.model.lr
     );
@@ -146,7 +147,7 @@ fn run_train(mut a: TrainArgs) -> Result<()> {
         "dataset": a.dataset.to_string(),
         "data": a.data,
         "epochs": epochs,
-        "batch_size": a.model.batch_size,
+        "batch_size": a.model.batch(),
         "optimizer": optimizer.name(),
         "lr": a.model.lr,
         "seed": a.seed,
@@ -175,17 +176,17 @@ fn explain(a: shaderprop::cli::ExplainArgs) -> Result<()> {
     let t = &split.train;
     let cfg = a.model.config([t.channels, t.rows, t.cols]);
     let opt = a.model.optimizer().map_err(anyhow::Error::msg)?;
-    if a.model.batch_size == 0 || a.model.batch_size > t.n {
+    if a.model.batch() == 0 || a.model.batch() > t.n {
         anyhow::bail!("--batch-size must be between 1 and {}", t.n);
     }
     let gpu = Gpu::new(a.device.backend, a.device.adapter)?;
-    let tg = train::train_graph(&cfg, t.n, a.model.batch_size, opt);
+    let tg = train::train_graph(&cfg, t.n, a.model.batch(), opt);
     let mut res = shaderprop::graph::plan::Resources::new();
     let plan = shaderprop::graph::plan::Plan::compile(&tg.graph, &gpu, &mut res, &[tg.loss])?;
     let title = format!(
         "training step of the {} autoencoder, batch {}, {} (device: {})",
         cfg.kind.name(),
-        a.model.batch_size,
+        a.model.batch(),
         opt.name(),
         gpu::describe_adapter(&gpu.info)
     );

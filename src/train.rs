@@ -39,12 +39,15 @@ pub struct TrainOptions {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct EpochMetrics {
     pub epoch: usize,
-    /// Mean training loss per feature (per pixel), over the epoch's steps.
+    /// Mean training loss over the epoch's steps, per feature (per pixel) or, for the VAE,
+    /// per sample ([`ModelConfig::loss_unit`]).
     pub train_loss: f64,
-    /// Validation loss per feature over the whole validation split.
+    /// Validation loss over the whole validation split, in the same unit.
     pub val_loss: f64,
     pub seconds: f64,
     pub samples_per_s: f64,
+    /// The validation loss's terms when it has several (the VAE's reconstruction and KL).
+    pub val_terms: Vec<(String, f64)>,
 }
 
 /// Checks the flags against the data before anything runs.
@@ -130,7 +133,7 @@ pub fn train_graph(cfg: &ModelConfig, n_train: usize, batch: usize, opt: Optimiz
     let loss = g.sum_all(
         "loss",
         built.per_sample,
-        1.0 / (batch * cfg.input_dim) as f32,
+        1.0 / (batch * loss_divisor(cfg)) as f32,
     );
     let grads = backward(&mut g, loss);
     add_optimizer(&mut g, &grads, opt);
@@ -145,6 +148,15 @@ pub fn train_graph(cfg: &ModelConfig, n_train: usize, batch: usize, opt: Optimiz
     }
 }
 
+/// Features the reported loss is averaged over: 1 for per-sample losses, else the input width.
+pub fn loss_divisor(cfg: &ModelConfig) -> usize {
+    if cfg.loss_per_sample() {
+        1
+    } else {
+        cfg.input_dim
+    }
+}
+
 /// The evaluation graph: gather → model (with the reconstruction) → summed per-sample loss.
 pub struct EvalGraph {
     pub graph: Graph,
@@ -155,6 +167,8 @@ pub struct EvalGraph {
     pub latent: NodeId,
     pub per_sample: NodeId,
     pub loss_sum: NodeId,
+    /// Accumulators of the loss's terms, when it has several.
+    pub term_sums: Vec<(String, NodeId)>,
 }
 
 /// Builds the evaluation graph over `prefix`'s data (`n` samples).
@@ -167,7 +181,16 @@ pub fn eval_graph(cfg: &ModelConfig, prefix: &str, n: usize, batch: usize) -> Ev
     let built = models::build(&mut g, cfg, x, true);
     let loss_sum = g.state(&format!("{prefix}/loss_sum"), &[1]);
     g.accumulate("accumulate_loss", loss_sum, built.per_sample, 1.0);
+    let mut term_sums = Vec::new();
+    if built.terms.len() > 1 {
+        for (name, node) in &built.terms {
+            let acc = g.state(&format!("{prefix}/{name}_sum"), &[1]);
+            g.accumulate(&format!("accumulate_{name}"), acc, *node, 1.0);
+            term_sums.push((name.to_string(), acc));
+        }
+    }
     EvalGraph {
+        term_sums,
         graph: g,
         data,
         indices,
@@ -220,8 +243,8 @@ impl Evaluator {
         })
     }
 
-    /// Mean loss per feature over the whole set.
-    pub fn loss(&mut self, gpu: &Gpu, cfg: &ModelConfig) -> Result<f64> {
+    /// Mean loss over the whole set (per feature, or per sample for the VAE), and its terms.
+    pub fn loss(&mut self, gpu: &Gpu, cfg: &ModelConfig) -> Result<(f64, Vec<(String, f64)>)> {
         let acc = self
             .plan
             .buffer(self.eg.loss_sum)
@@ -229,6 +252,10 @@ impl Evaluator {
             .clone();
         gpu.queue
             .write_buffer(&acc, 0, bytemuck::cast_slice(&[0f32]));
+        for (_, t) in &self.eg.term_sums {
+            let b = self.plan.buffer(*t).context("term accumulator")?;
+            gpu.queue.write_buffer(b, 0, bytemuck::cast_slice(&[0f32]));
+        }
         let batches = self.n.div_ceil(self.batch);
         for b in 0..batches {
             let valid = (self.n - b * self.batch).min(self.batch) as u32;
@@ -242,8 +269,17 @@ impl Evaluator {
                 },
             );
         }
+        let norm = (self.n * loss_divisor(cfg)) as f64;
         let sum = self.readback.read_blocking(gpu, &acc)?[0] as f64;
-        Ok(sum / (self.n * cfg.input_dim) as f64)
+        let mut terms = Vec::new();
+        for (name, t) in &self.eg.term_sums {
+            let b = self.plan.buffer(*t).context("term accumulator")?.clone();
+            terms.push((
+                name.clone(),
+                self.readback.read_blocking(gpu, &b)?[0] as f64 / norm,
+            ));
+        }
+        Ok((sum / norm, terms))
     }
 
     /// Runs batch `b` and returns (inputs, reconstructions) of its valid rows.
@@ -290,18 +326,28 @@ pub fn read_params(
 }
 
 fn write_metrics(path: &Path, rows: &[EpochMetrics]) -> Result<()> {
-    let mut s = String::from("epoch,train_loss,val_loss,seconds,samples_per_s\n");
+    let mut s = String::from("epoch,train_loss,val_loss,seconds,samples_per_s");
+    if let Some(first) = rows.first() {
+        for (name, _) in &first.val_terms {
+            s.push_str(&format!(",val_{name}"));
+        }
+    }
+    s.push('\n');
     for r in rows {
         s.push_str(&format!(
-            "{},{:.6},{:.6},{:.3},{:.1}\n",
+            "{},{:.6},{:.6},{:.3},{:.1}",
             r.epoch, r.train_loss, r.val_loss, r.seconds, r.samples_per_s
         ));
+        for (_, v) in &r.val_terms {
+            s.push_str(&format!(",{v:.6}"));
+        }
+        s.push('\n');
     }
     crate::fsio::write_atomic(path, s.as_bytes())
         .with_context(|| format!("writing {}", path.display()))
 }
 
-fn loss_plot(path: &Path, rows: &[EpochMetrics], loss_name: &str) -> Result<()> {
+fn loss_plot(path: &Path, rows: &[EpochMetrics], cfg: &ModelConfig) -> Result<()> {
     use crate::viz::{line_plot, save_png, Series};
     let train = Series {
         name: "train",
@@ -314,15 +360,12 @@ fn loss_plot(path: &Path, rows: &[EpochMetrics], loss_name: &str) -> Result<()> 
         name: "validation",
         points: rows.iter().map(|r| (r.epoch as f64, r.val_loss)).collect(),
     };
-    let img = line_plot(
-        &format!("{loss_name} per pixel"),
-        "epoch",
-        "loss",
-        &[train, val],
-        false,
-        800,
-        500,
-    );
+    let title = if cfg.loss_per_sample() {
+        format!("{} + KL per sample", cfg.loss.name())
+    } else {
+        format!("{} per pixel", cfg.loss.name())
+    };
+    let img = line_plot(&title, "epoch", "loss", &[train, val], false, 800, 500);
     save_png(&img, path)
 }
 
@@ -537,6 +580,13 @@ pub struct Resume {
 pub fn read_metrics(path: &Path) -> Result<Vec<EpochMetrics>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let header: Vec<String> = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .map(|h| h.trim().trim_start_matches("val_").to_string())
+        .collect();
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate().skip(1) {
         let v: Vec<f64> = line
@@ -544,20 +594,27 @@ pub fn read_metrics(path: &Path) -> Result<Vec<EpochMetrics>> {
             .map(|x| x.trim().parse::<f64>())
             .collect::<Result<_, _>>()
             .with_context(|| format!("{} line {}: not a row of numbers", path.display(), i + 1))?;
-        if v.len() != 5 {
+        if v.len() != header.len() || v.len() < 5 {
             bail!(
-                "{} line {}: expected 5 columns, found {}",
+                "{} line {}: expected {} columns, found {}",
                 path.display(),
                 i + 1,
+                header.len(),
                 v.len()
             );
         }
+        let val_terms = header[5..]
+            .iter()
+            .cloned()
+            .zip(v[5..].iter().copied())
+            .collect();
         rows.push(EpochMetrics {
             epoch: v[0] as usize,
             train_loss: v[1],
             val_loss: v[2],
             seconds: v[3],
             samples_per_s: v[4],
+            val_terms,
         });
     }
     Ok(rows)
@@ -633,10 +690,15 @@ pub fn train_from(
         let train_loss = trainer.epoch(gpu, &order, &bar)?;
         let seconds = start.elapsed().as_secs_f64();
         bar.finish_and_clear();
-        let val_loss = val.loss(gpu, cfg)?;
+        let (val_loss, val_terms) = val.loss(gpu, cfg)?;
         if !train_loss.is_finite() || !val_loss.is_finite() {
+            let term = val_terms
+                .iter()
+                .find(|(_, v)| !v.is_finite())
+                .map(|(n, _)| n.as_str())
+                .unwrap_or("reconstruction");
             bail!(
-                "the reconstruction loss became non-finite in epoch {epoch} (by optimizer step {}; train {train_loss}, \
+                "the {term} loss became non-finite in epoch {epoch} (by optimizer step {}; train {train_loss}, \
                  validation {val_loss}); training stopped and the last checkpoint is kept. Hint: try a smaller --lr",
                 trainer.global_step
             );
@@ -647,10 +709,16 @@ pub fn train_from(
             val_loss,
             seconds,
             samples_per_s: (steps * batch) as f64 / seconds,
+            val_terms,
         };
+        let terms: String = row
+            .val_terms
+            .iter()
+            .map(|(n, v)| format!(" (val_{n} {v:.4})"))
+            .collect();
         let _ = writeln!(
             stdout,
-            "epoch {epoch}/{}  train_loss {:.4}  val_loss {:.4}  {:.2} s  {:.0} samples/s",
+            "epoch {epoch}/{}  train_loss {:.4}  val_loss {:.4}{terms}  {:.2} s  {:.0} samples/s",
             opts.epochs, row.train_loss, row.val_loss, row.seconds, row.samples_per_s
         );
         metrics.push(row);
@@ -662,7 +730,7 @@ pub fn train_from(
             step: trainer.global_step,
         };
         checkpoint::save(&opts.out.join("model.safetensors"), &ck)?;
-        loss_plot(&opts.out.join("loss.png"), &metrics, cfg.loss.name())?;
+        loss_plot(&opts.out.join("loss.png"), &metrics, cfg)?;
     }
     reconstruction_picture(gpu, &val, cfg, &opts.out.join("reconstructions.png"))?;
     Ok(metrics)

@@ -288,6 +288,7 @@ fn explain_shows_one_gradient_per_parameter_feeding_its_update_and_the_plans_pea
             hidden: if hidden.is_empty() { vec![] } else { vec![64] },
             latent: 32,
             loss: shaderprop::ops::loss::LossKind::Bce,
+            beta: 1.0,
         };
         let tg = shaderprop::train::train_graph(
             &cfg,

@@ -246,6 +246,7 @@ fn tiny_model(
         hidden: vec![7],
         latent: 3,
         loss: kind_loss,
+        beta: 1.0,
     };
     let batch = 5;
     let mut g = Graph::new();

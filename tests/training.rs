@@ -16,6 +16,7 @@ fn cfg() -> ModelConfig {
         hidden: vec![],
         latent: 32,
         loss: LossKind::Bce,
+        beta: 1.0,
     }
 }
 

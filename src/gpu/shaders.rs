@@ -13,6 +13,7 @@ pub enum Shader {
     Optimizer,
     Gather,
     Random,
+    Vae,
     Bench,
 }
 
@@ -20,7 +21,7 @@ const ACT_FNS: &str = include_str!("../../shaders/act_fns.wgsl");
 
 impl Shader {
     /// Every shader, for tests that compile them all.
-    pub const ALL: [Shader; 9] = [
+    pub const ALL: [Shader; 10] = [
         Shader::Matmul,
         Shader::Activation,
         Shader::Reduce,
@@ -29,6 +30,7 @@ impl Shader {
         Shader::Optimizer,
         Shader::Gather,
         Shader::Random,
+        Shader::Vae,
         Shader::Bench,
     ];
 
@@ -43,6 +45,7 @@ impl Shader {
             Shader::Optimizer => "optimizer.wgsl",
             Shader::Gather => "gather.wgsl",
             Shader::Random => "random.wgsl",
+            Shader::Vae => "vae.wgsl",
             Shader::Bench => "bench.wgsl",
         }
     }
@@ -57,6 +60,7 @@ impl Shader {
             Shader::Optimizer => include_str!("../../shaders/optimizer.wgsl"),
             Shader::Gather => include_str!("../../shaders/gather.wgsl"),
             Shader::Random => include_str!("../../shaders/random.wgsl"),
+            Shader::Vae => include_str!("../../shaders/vae.wgsl"),
             Shader::Bench => include_str!("../../shaders/bench.wgsl"),
         }
     }

@@ -229,6 +229,90 @@ pub fn backward(g: &mut Graph, loss: NodeId) -> Vec<ParamGrad> {
                     }
                 }
             }
+            Op::AddScaled { alpha } => {
+                let (a, b) = (node.inputs[0], node.inputs[1]);
+                if rg[a] {
+                    contribute(g, &mut grads, a, d_out);
+                }
+                if rg[b] {
+                    let bn = g.nodes[b].name.clone();
+                    let d = g.push(
+                        format!("d_{bn}"),
+                        Op::Scale { alpha },
+                        vec![d_out],
+                        node.shape.clone(),
+                        DType::F32,
+                    );
+                    g.annotate(
+                        d,
+                        format!("add backward, second operand of {name}: ×{alpha}"),
+                    );
+                    contribute(g, &mut grads, b, d);
+                }
+            }
+            Op::Scale { alpha } => {
+                let x = node.inputs[0];
+                let xn = g.nodes[x].name.clone();
+                let d = g.push(
+                    format!("d_{xn}"),
+                    Op::Scale { alpha },
+                    vec![d_out],
+                    node.shape.clone(),
+                    DType::F32,
+                );
+                g.annotate(d, format!("scale backward of {name}: ×{alpha}"));
+                contribute(g, &mut grads, x, d);
+            }
+            Op::Reparameterize => {
+                let (mu, logvar, eps) = (node.inputs[0], node.inputs[1], node.inputs[2]);
+                if rg[mu] {
+                    // ∂z/∂μ = 1: the gradient passes through unchanged.
+                    contribute(g, &mut grads, mu, d_out);
+                }
+                if rg[logvar] {
+                    let ln = g.nodes[logvar].name.clone();
+                    let d = g.push(
+                        format!("d_{ln}"),
+                        Op::ReparameterizeBackwardLogvar,
+                        vec![logvar, eps, d_out],
+                        node.shape.clone(),
+                        DType::F32,
+                    );
+                    g.annotate(
+                        d,
+                        format!("reparameterisation backward of {name}: ½·ε·exp(½·logvar)·dz"),
+                    );
+                    contribute(g, &mut grads, logvar, d);
+                }
+            }
+            Op::Kl => {
+                for (k, of_logvar) in [(0, false), (1, true)] {
+                    let x = node.inputs[k];
+                    if rg[x] {
+                        let xn = g.nodes[x].name.clone();
+                        let shape = g.nodes[x].shape.clone();
+                        let d = g.push(
+                            format!("d_{xn}"),
+                            Op::KlBackward { of_logvar },
+                            vec![x, d_out],
+                            shape,
+                            DType::F32,
+                        );
+                        g.annotate(
+                            d,
+                            format!(
+                                "KL backward of {name}: {}",
+                                if of_logvar {
+                                    "½(exp(logvar) − 1)·dKL"
+                                } else {
+                                    "μ·dKL"
+                                }
+                            ),
+                        );
+                        contribute(g, &mut grads, x, d);
+                    }
+                }
+            }
             Op::Param(_) | Op::Input | Op::State | Op::Fill(_) | Op::Random { .. } | Op::Gather => {
             }
             other => panic!("backward: no rule for {} (node {name})", other.name()),

@@ -63,6 +63,26 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<usize, Vec<f64>>, step: StepUniform) 
                 ops::elementwise::broadcast_scaled_ref(inp(0)[0], scale as f64, n.len())
             }
             Op::Add => ops::elementwise::add_ref(inp(0), inp(1)),
+            Op::AddScaled { alpha } => {
+                ops::elementwise::add_scaled_ref(inp(0), inp(1), alpha as f64)
+            }
+            Op::Scale { alpha } => ops::elementwise::scale_ref(inp(0), alpha as f64),
+            Op::Reparameterize => ops::vae::reparameterize_ref(inp(0), inp(1), inp(2)),
+            Op::ReparameterizeBackwardLogvar => {
+                ops::vae::reparameterize_backward_logvar_ref(inp(0), inp(1), inp(2))
+            }
+            Op::Kl => {
+                let s = g.shape(n.inputs[0]);
+                ops::vae::kl_ref(inp(0), inp(1), s[0], g.row_len(n.inputs[0]))
+            }
+            Op::KlBackward { of_logvar } => {
+                let cols = g.row_len(n.inputs[0]);
+                if of_logvar {
+                    ops::vae::kl_backward_logvar_ref(inp(0), inp(1), cols)
+                } else {
+                    ops::vae::kl_backward_mu_ref(inp(0), inp(1), cols)
+                }
+            }
             Op::Fill(v) => vec![v as f64; n.len()],
             Op::Random { dist, stream } => {
                 ops::random::draws_ref(dist, n.len(), step.seed, step.step, stream)

@@ -79,6 +79,18 @@ pub enum Op {
     BroadcastScaled { scale: f32 },
     /// a + b: inputs [a, b].
     Add,
+    /// a + α·b: inputs [a, b].
+    AddScaled { alpha: f32 },
+    /// α·x: inputs [x].
+    Scale { alpha: f32 },
+    /// z = μ + ε·exp(½·logvar): inputs [mu, logvar, eps].
+    Reparameterize,
+    /// d_logvar of the reparameterisation: inputs [logvar, eps, d_z].
+    ReparameterizeBackwardLogvar,
+    /// Per-row KL(N(μ, σ²) ‖ N(0, I)): inputs [mu, logvar] → [rows].
+    Kl,
+    /// Gradient of the KL term: inputs [mu or logvar, d_kl].
+    KlBackward { of_logvar: bool },
     /// Constant: no inputs.
     Fill(f32),
     /// Random draws of a stream (a constant of the graph, new every step): no inputs.
@@ -123,6 +135,18 @@ impl Op {
             Op::Accumulate { .. } => "accumulate".into(),
             Op::BroadcastScaled { .. } => "broadcast_scaled".into(),
             Op::Add => "add".into(),
+            Op::AddScaled { .. } => "add_scaled".into(),
+            Op::Scale { .. } => "scale".into(),
+            Op::Reparameterize => "reparameterize".into(),
+            Op::ReparameterizeBackwardLogvar => "reparameterize_backward_logvar".into(),
+            Op::Kl => "kl".into(),
+            Op::KlBackward { of_logvar } => {
+                if *of_logvar {
+                    "kl_backward_logvar".into()
+                } else {
+                    "kl_backward_mu".into()
+                }
+            }
             Op::Fill(_) => "fill".into(),
             Op::Random { dist, .. } => format!("random_{dist:?}").to_lowercase(),
             Op::Loss(k) => format!("{}_loss", k.name()),
@@ -333,6 +357,57 @@ impl Graph {
             vec![rows],
             DType::F32,
         )
+    }
+
+    /// a + α·b (same shapes).
+    pub fn add_scaled(&mut self, name: &str, a: NodeId, b: NodeId, alpha: f32) -> NodeId {
+        assert_eq!(
+            self.shape(a),
+            self.shape(b),
+            "add_scaled {name}: shapes differ"
+        );
+        let shape = self.shape(a).to_vec();
+        self.push(name, Op::AddScaled { alpha }, vec![a, b], shape, DType::F32)
+    }
+
+    /// z = μ + ε·exp(½·logvar), ε a standard normal draw of stream `stream`.
+    pub fn reparameterize(
+        &mut self,
+        name: &str,
+        mu: NodeId,
+        logvar: NodeId,
+        stream: u32,
+    ) -> NodeId {
+        assert_eq!(
+            self.shape(mu),
+            self.shape(logvar),
+            "reparameterize {name}: mu and logvar differ"
+        );
+        let shape = self.shape(mu).to_vec();
+        let eps = self.random(
+            &format!("{name}.eps"),
+            crate::ops::random::Distribution::Normal,
+            stream,
+            &shape,
+        );
+        self.push(
+            name,
+            Op::Reparameterize,
+            vec![mu, logvar, eps],
+            shape,
+            DType::F32,
+        )
+    }
+
+    /// Per-row KL divergence of N(μ, exp(logvar)) from N(0, I).
+    pub fn kl(&mut self, name: &str, mu: NodeId, logvar: NodeId) -> NodeId {
+        assert_eq!(
+            self.shape(mu),
+            self.shape(logvar),
+            "kl {name}: mu and logvar differ"
+        );
+        let rows = self.shape(mu)[0];
+        self.push(name, Op::Kl, vec![mu, logvar], vec![rows], DType::F32)
     }
 
     /// Draws of `dist` from stream `stream`, different at every step and seed.

@@ -184,6 +184,18 @@ pub fn kernel_call(g: &Graph, id: NodeId, opts: CompileOptions) -> KernelCall {
         }
         Op::BroadcastScaled { scale } => elementwise::broadcast_scaled_call(n.len(), scale),
         Op::Add => elementwise::add_call(n.len()),
+        Op::AddScaled { alpha } => elementwise::add_scaled_call(n.len(), alpha),
+        Op::Scale { alpha } => elementwise::scale_call(n.len(), alpha),
+        Op::Reparameterize => {
+            crate::ops::vae::reparameterize_call(n.shape[0], n.len() / n.shape[0])
+        }
+        Op::ReparameterizeBackwardLogvar => {
+            crate::ops::vae::reparameterize_backward_logvar_call(n.shape[0], n.len() / n.shape[0])
+        }
+        Op::Kl => crate::ops::vae::kl_call(shape_of(0)[0], g.row_len(n.inputs[0])),
+        Op::KlBackward { of_logvar } => {
+            crate::ops::vae::kl_backward_call(of_logvar, n.shape[0], n.len() / n.shape[0])
+        }
         Op::Fill(v) => elementwise::fill_call(n.len(), v),
         Op::Random { dist, stream } => crate::ops::random::call(dist, n.len(), stream),
         Op::Loss(kind) => loss::forward_call(kind, shape_of(0)[0], shape_of(0)[1]),

@@ -1,6 +1,7 @@
 //! The autoencoders. Each writes its forward graph from layers, ending in a per-sample loss;
 //! training, evaluation and the other commands add what they need around it.
 
+pub mod vae;
 pub mod vanilla;
 
 use crate::graph::{Graph, NodeId};
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "lowercase")]
 pub enum ModelKind {
     Vanilla,
+    Vae,
 }
 
 impl std::str::FromStr for ModelKind {
@@ -19,10 +21,11 @@ impl std::str::FromStr for ModelKind {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "vanilla" | "dense" => Ok(ModelKind::Vanilla),
-            "conv" | "denoising" | "sparse" | "vae" => Err(format!(
-                "model '{s}' is not built yet: this version trains the vanilla (dense) autoencoder"
+            "vae" | "variational" => Ok(ModelKind::Vae),
+            "conv" | "denoising" | "sparse" => Err(format!(
+                "model '{s}' is not built yet: this version trains vanilla and vae"
             )),
-            o => Err(format!("unknown model '{o}': choose vanilla")),
+            o => Err(format!("unknown model '{o}': choose vanilla or vae")),
         }
     }
 }
@@ -32,6 +35,7 @@ impl ModelKind {
     pub fn name(self) -> &'static str {
         match self {
             ModelKind::Vanilla => "vanilla",
+            ModelKind::Vae => "vae",
         }
     }
 }
@@ -48,10 +52,34 @@ pub struct ModelConfig {
     pub hidden: Vec<usize>,
     pub latent: usize,
     pub loss: LossKind,
+    /// Weight of the KL term (VAE only).
+    #[serde(default = "one")]
+    pub beta: f32,
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+impl ModelConfig {
+    /// Whether the loss is reported per sample (the VAE's, summed over features as in the
+    /// papers) rather than per feature (per pixel).
+    pub fn loss_per_sample(&self) -> bool {
+        self.kind == ModelKind::Vae
+    }
+
+    /// What one unit of the reported loss is.
+    pub fn loss_unit(&self) -> &'static str {
+        if self.loss_per_sample() {
+            "per sample"
+        } else {
+            "per pixel"
+        }
+    }
 }
 
 /// The nodes a model exposes.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Built {
     /// The code z: [batch, latent].
     pub latent: NodeId,
@@ -59,14 +87,17 @@ pub struct Built {
     pub logits: NodeId,
     /// The reconstruction in [0, 1] (only when asked for, or when the loss needs it).
     pub recon: Option<NodeId>,
-    /// Reconstruction loss per sample, summed over features: \[batch\].
+    /// The training loss per sample (all terms): \[batch\].
     pub per_sample: NodeId,
+    /// Its terms, each per sample (\[batch\]): ("reconstruction", ..) and for the VAE ("kl", ..).
+    pub terms: Vec<(&'static str, NodeId)>,
 }
 
 /// Writes the model's forward graph for input batch `x` ([batch, input_dim], also the target).
 pub fn build(g: &mut Graph, cfg: &ModelConfig, x: NodeId, want_recon: bool) -> Built {
     match cfg.kind {
         ModelKind::Vanilla => vanilla::build(g, cfg, x, want_recon),
+        ModelKind::Vae => vae::build(g, cfg, x, want_recon),
     }
 }
 

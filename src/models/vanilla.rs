@@ -54,5 +54,6 @@ pub fn build(g: &mut Graph, cfg: &ModelConfig, x: NodeId, want_recon: bool) -> B
         logits,
         recon,
         per_sample,
+        terms: vec![("reconstruction", per_sample)],
     }
 }

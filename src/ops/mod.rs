@@ -13,6 +13,7 @@ pub mod matmul;
 pub mod optimizer;
 pub mod random;
 pub mod reduce;
+pub mod vae;
 
 pub use activation::Act;
 

@@ -1,0 +1,72 @@
+//! The variational autoencoder (Kingma & Welling 2014), as pytorch/examples' `vae`:
+//! 784 → 400 ReLU → (μ, logvar) ∈ ℝ²⁰ × ℝ²⁰; z = μ + ε·exp(½·logvar); 20 → 400 ReLU → 784
+//! logits. Loss per sample: binary cross-entropy summed over pixels plus β·KL(q(z|x) ‖ N(0, I)).
+//!
+//! The code a trained VAE gives for an input is μ (no noise); sampling happens only in the
+//! training and evaluation graphs, with ε from the WGSL Philox stream 1.
+
+use super::{Built, ModelConfig};
+use crate::graph::{Graph, NodeId};
+use crate::nn::Dense;
+use crate::ops::loss::LossKind;
+use crate::ops::Act;
+
+/// Random stream of the reparameterisation's ε.
+pub const EPS_STREAM: u32 = 1;
+
+/// Writes encoder, reparameterisation, decoder and the two loss terms.
+pub fn build(g: &mut Graph, cfg: &ModelConfig, x: NodeId, want_recon: bool) -> Built {
+    let mut widths = vec![cfg.input_dim];
+    widths.extend(&cfg.hidden);
+    let mut h = x;
+    for i in 0..widths.len() - 1 {
+        h = Dense::new(
+            g,
+            &format!("encoder.{i}"),
+            widths[i],
+            widths[i + 1],
+            Act::Relu,
+        )
+        .forward(g, h);
+    }
+    let last = *widths.last().expect("input width");
+    let mu = Dense::new(g, "mu", last, cfg.latent, Act::Identity).forward(g, h);
+    let logvar = Dense::new(g, "logvar", last, cfg.latent, Act::Identity).forward(g, h);
+    let z = g.reparameterize("z", mu, logvar, EPS_STREAM);
+    let back: Vec<usize> = std::iter::once(cfg.latent)
+        .chain(cfg.hidden.iter().rev().copied())
+        .chain([cfg.input_dim])
+        .collect();
+    let mut h = z;
+    for i in 0..back.len() - 1 {
+        let act = if i == back.len() - 2 {
+            Act::Identity
+        } else {
+            Act::Relu
+        };
+        h = Dense::new(g, &format!("decoder.{i}"), back[i], back[i + 1], act).forward(g, h);
+    }
+    let logits = h;
+    let (recon, reconstruction) = match cfg.loss {
+        LossKind::Bce => {
+            let recon = want_recon.then(|| g.activation("reconstruction", logits, Act::Sigmoid));
+            (recon, g.loss("bce_per_sample", LossKind::Bce, logits, x))
+        }
+        LossKind::Mse => {
+            let recon = g.activation("reconstruction", logits, Act::Sigmoid);
+            (
+                Some(recon),
+                g.loss("mse_per_sample", LossKind::Mse, recon, x),
+            )
+        }
+    };
+    let kl = g.kl("kl_per_sample", mu, logvar);
+    let per_sample = g.add_scaled("loss_per_sample", reconstruction, kl, cfg.beta);
+    Built {
+        latent: mu,
+        logits,
+        recon,
+        per_sample,
+        terms: vec![("reconstruction", reconstruction), ("kl", kl)],
+    }
+}
