@@ -42,6 +42,29 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Compare a model's GPU gradients with finite differences of its GPU forward pass.
     Gradcheck(GradcheckArgs),
+    /// Pictures from a trained VAE: samples, interpolations, and the latent plane when 2-D.
+    Generate(GenerateArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GenerateArgs {
+    /// A VAE run folder, or its model.safetensors.
+    pub run: PathBuf,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Samples in samples.png.
+    #[arg(long, default_value_t = 64)]
+    pub count: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u32,
+    /// Where the pictures go (default: the run folder).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Data set for the interpolation's end points (default: the run's).
+    #[arg(long)]
+    pub dataset: Option<DatasetSpec>,
+    #[arg(long)]
+    pub data: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]

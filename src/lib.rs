@@ -17,6 +17,7 @@ pub mod cli;
 pub mod data;
 pub mod explain;
 pub mod fsio;
+pub mod generate;
 pub mod gpu;
 pub mod gradcheck;
 pub mod graph;

@@ -15,6 +15,7 @@ fn main() {
         Command::Bench(args) => shaderprop::bench::run(&args),
         Command::Explain(args) => explain(args),
         Command::Gradcheck(args) => gradcheck(args),
+        Command::Generate(args) => generate(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -220,4 +221,44 @@ fn gradcheck(a: shaderprop::cli::GradcheckArgs) -> Result<()> {
     );
     let checks = shaderprop::gradcheck::check(&gpu, &cfg, v, a.samples, a.seed, broken)?;
     shaderprop::gradcheck::report(&checks)
+}
+
+fn generate(a: shaderprop::cli::GenerateArgs) -> Result<()> {
+    let (dir, ck_path) = if a.run.is_dir() {
+        (a.run.clone(), a.run.join("model.safetensors"))
+    } else {
+        (
+            a.run.parent().map(|p| p.to_path_buf()).unwrap_or_default(),
+            a.run.clone(),
+        )
+    };
+    let ck = shaderprop::checkpoint::load(&ck_path)?;
+    let (dataset, data) = match a.dataset {
+        Some(d) => (d, a.data.clone()),
+        None => {
+            let text = std::fs::read_to_string(dir.join("config.json")).unwrap_or_default();
+            let c: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            let d = c
+                .get("dataset")
+                .and_then(|v| v.as_str())
+                .unwrap_or("digits")
+                .parse()
+                .map_err(anyhow::Error::msg)?;
+            (
+                d,
+                a.data.clone().or_else(|| {
+                    c.get("data")
+                        .and_then(|v| v.as_str())
+                        .map(std::path::PathBuf::from)
+                }),
+            )
+        }
+    };
+    let split = shaderprop::data::load(&dataset, data.as_deref())?;
+    let gpu = Gpu::new(a.device.backend, a.device.adapter)?;
+    let out = a.out.clone().unwrap_or(dir);
+    for p in shaderprop::generate::generate(&gpu, &ck, &split.val, a.count, a.seed, &out)? {
+        println!("wrote {}", p.display());
+    }
+    Ok(())
 }

@@ -480,3 +480,76 @@ fn a_diverging_run_stops_naming_the_loss_term_and_step_and_writes_no_broken_chec
     );
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn a_vae_trains_and_generate_writes_samples_interpolations_and_the_latent_plane() {
+    let out = temp_dir("vae");
+    let (ok, stdout, stderr) = run(&[
+        "train",
+        "--backend",
+        "vulkan",
+        "--model",
+        "vae",
+        "--latent",
+        "2",
+        "--hidden",
+        "64",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("val_kl") && stdout.contains("val_reconstruction"),
+        "terms not reported: {stdout}"
+    );
+    let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert!(
+        csv.starts_with(
+            "epoch,train_loss,val_loss,seconds,samples_per_s,val_reconstruction,val_kl\n"
+        ),
+        "{csv}"
+    );
+    let (ok, stdout, stderr) = run(&[
+        "generate",
+        out.to_str().unwrap(),
+        "--backend",
+        "vulkan",
+        "--count",
+        "16",
+    ]);
+    assert!(ok, "{stderr}");
+    for (f, cols, rows) in [
+        ("samples.png", 4, 4),
+        ("interpolation.png", 10, 5),
+        ("manifold.png", 15, 15),
+    ] {
+        assert!(stdout.contains(f), "{f} not reported: {stdout}");
+        let img = image::open(out.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        // 28×28 cells at 2×, plus gutters.
+        assert!(
+            img.width() >= cols * 56 && img.height() >= rows * 56,
+            "{f} is {}x{}",
+            img.width(),
+            img.height()
+        );
+    }
+    let vanilla = temp_dir("vanilla-for-generate");
+    let (ok, _, stderr) = run(&[
+        "train",
+        "--backend",
+        "vulkan",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        vanilla.to_str().unwrap(),
+    ]);
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = run(&["generate", vanilla.to_str().unwrap(), "--backend", "vulkan"]);
+    assert!(!ok && stderr.contains("needs a VAE checkpoint"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&out);
+    let _ = std::fs::remove_dir_all(&vanilla);
+}

@@ -14,8 +14,8 @@ use crate::ops::Act;
 /// Random stream of the reparameterisation's ε.
 pub const EPS_STREAM: u32 = 1;
 
-/// Writes encoder, reparameterisation, decoder and the two loss terms.
-pub fn build(g: &mut Graph, cfg: &ModelConfig, x: NodeId, want_recon: bool) -> Built {
+/// The encoder: x → (μ, logvar).
+pub fn encoder(g: &mut Graph, cfg: &ModelConfig, x: NodeId) -> (NodeId, NodeId) {
     let mut widths = vec![cfg.input_dim];
     widths.extend(&cfg.hidden);
     let mut h = x;
@@ -32,7 +32,11 @@ pub fn build(g: &mut Graph, cfg: &ModelConfig, x: NodeId, want_recon: bool) -> B
     let last = *widths.last().expect("input width");
     let mu = Dense::new(g, "mu", last, cfg.latent, Act::Identity).forward(g, h);
     let logvar = Dense::new(g, "logvar", last, cfg.latent, Act::Identity).forward(g, h);
-    let z = g.reparameterize("z", mu, logvar, EPS_STREAM);
+    (mu, logvar)
+}
+
+/// The decoder: z → logits (a sigmoid gives pixels).
+pub fn decoder(g: &mut Graph, cfg: &ModelConfig, z: NodeId) -> NodeId {
     let back: Vec<usize> = std::iter::once(cfg.latent)
         .chain(cfg.hidden.iter().rev().copied())
         .chain([cfg.input_dim])
@@ -46,7 +50,14 @@ pub fn build(g: &mut Graph, cfg: &ModelConfig, x: NodeId, want_recon: bool) -> B
         };
         h = Dense::new(g, &format!("decoder.{i}"), back[i], back[i + 1], act).forward(g, h);
     }
-    let logits = h;
+    h
+}
+
+/// Writes encoder, reparameterisation, decoder and the two loss terms.
+pub fn build(g: &mut Graph, cfg: &ModelConfig, x: NodeId, want_recon: bool) -> Built {
+    let (mu, logvar) = encoder(g, cfg, x);
+    let z = g.reparameterize("z", mu, logvar, EPS_STREAM);
+    let logits = decoder(g, cfg, z);
     let (recon, reconstruction) = match cfg.loss {
         LossKind::Bce => {
             let recon = want_recon.then(|| g.activation("reconstruction", logits, Act::Sigmoid));
