@@ -81,13 +81,13 @@ pub enum Op {
     Add,
     /// a + α·b: inputs [a, b].
     AddScaled { alpha: f32 },
-    /// α·x: inputs [x].
+    /// α·x: inputs \[x\].
     Scale { alpha: f32 },
     /// z = μ + ε·exp(½·logvar): inputs [mu, logvar, eps].
     Reparameterize,
     /// d_logvar of the reparameterisation: inputs [logvar, eps, d_z].
     ReparameterizeBackwardLogvar,
-    /// Per-row KL(N(μ, σ²) ‖ N(0, I)): inputs [mu, logvar] → [rows].
+    /// Per-row KL(N(μ, σ²) ‖ N(0, I)): inputs \[mu, logvar\] → \[rows\].
     Kl,
     /// Gradient of the KL term: inputs [mu or logvar, d_kl].
     KlBackward { of_logvar: bool },

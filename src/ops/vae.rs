@@ -93,7 +93,7 @@ pub fn reparameterize_backward_logvar_call(rows: usize, cols: usize) -> KernelCa
     elementwise("reparameterize_backward_logvar", rows, cols, 3)
 }
 
-/// `kl_forward`: inputs (mu, logvar) → [rows].
+/// `kl_forward`: inputs (mu, logvar) → \[rows\].
 pub fn kl_call(rows: usize, cols: usize) -> KernelCall {
     KernelCall {
         workgroups: Workgroups::Items {
