@@ -21,24 +21,9 @@ use std::path::{Path, PathBuf};
 pub const SAMPLE_STREAM: u32 = 2;
 
 fn load_params(gpu: &Gpu, g: &Graph, res: &Resources, ck: &Checkpoint) -> Result<()> {
-    for p in g.params() {
-        let n = &g.nodes[p];
-        let t = ck
-            .tensors
-            .get(&n.name)
-            .with_context(|| format!("the checkpoint has no tensor '{}'", n.name))?;
-        if t.shape != n.shape {
-            bail!(
-                "checkpoint tensor '{}' has shape {:?}, the model needs {:?}",
-                n.name,
-                t.shape,
-                n.shape
-            );
-        }
-        let b = res.get(&n.name).context("parameter buffer")?;
-        gpu.queue.write_buffer(b, 0, bytemuck::cast_slice(&t.data));
-    }
-    Ok(())
+    crate::train::load_tensors(gpu, g, res, &ck.tensors, |n| {
+        matches!(n.op, crate::graph::Op::Param(_))
+    })
 }
 
 /// A compiled decoder: z [count, latent] (an input, or a prior draw) → pixels.

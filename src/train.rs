@@ -388,6 +388,47 @@ pub fn reconstruction_picture(
     crate::viz::save_png(&img, path)
 }
 
+/// Writes the named `tensors` into the buffers of the nodes of `g` that `select` picks,
+/// checking that each exists with the node's shape.
+pub fn load_tensors(
+    gpu: &Gpu,
+    g: &Graph,
+    res: &Resources,
+    tensors: &std::collections::HashMap<String, Tensor>,
+    select: impl Fn(&crate::graph::Node) -> bool,
+) -> Result<()> {
+    for n in g.nodes.iter().filter(|n| select(n)) {
+        let t = tensors.get(&n.name).with_context(|| {
+            format!(
+                "the checkpoint has no tensor '{}': it was not written by this model and optimizer",
+                n.name
+            )
+        })?;
+        if t.shape != n.shape {
+            bail!(
+                "checkpoint tensor '{}' has shape {:?}, the model needs {:?}",
+                n.name,
+                t.shape,
+                n.shape
+            );
+        }
+        let buf = res.get(&n.name).context("persistent tensor")?;
+        gpu.queue
+            .write_buffer(buf, 0, bytemuck::cast_slice(&t.data));
+    }
+    Ok(())
+}
+
+/// Whether a node of the training graph goes into checkpoints: parameters and optimizer
+/// state (not the data, the indices or the loss accumulator).
+fn checkpointed(n: &crate::graph::Node) -> bool {
+    match n.op {
+        Op::Param(_) => true,
+        Op::State => n.name != "train/loss_sum",
+        _ => false,
+    }
+}
+
 /// A compiled training step with its data on the GPU: what one epoch needs.
 pub struct Trainer {
     pub tg: TrainGraph,
@@ -440,12 +481,7 @@ impl Trainer {
     pub fn state_tensors(&self, gpu: &Gpu) -> Result<std::collections::HashMap<String, Tensor>> {
         let mut out = std::collections::HashMap::new();
         for n in &self.tg.graph.nodes {
-            let keep = match n.op {
-                Op::Param(_) => true,
-                Op::State => n.name != "train/loss_sum",
-                _ => false,
-            };
-            if keep {
+            if checkpointed(n) {
                 let buf = self.res.get(&n.name).context("persistent tensor")?;
                 out.insert(
                     n.name.clone(),
@@ -467,30 +503,7 @@ impl Trainer {
         tensors: &std::collections::HashMap<String, Tensor>,
         step: u64,
     ) -> Result<()> {
-        for n in &self.tg.graph.nodes {
-            let wanted = match n.op {
-                Op::Param(_) => true,
-                Op::State => n.name != "train/loss_sum",
-                _ => false,
-            };
-            if !wanted {
-                continue;
-            }
-            let t = tensors
-                .get(&n.name)
-                .with_context(|| format!("the checkpoint has no tensor '{}': it was not written by this model and optimizer", n.name))?;
-            if t.shape != n.shape {
-                bail!(
-                    "checkpoint tensor '{}' has shape {:?}, the model needs {:?}",
-                    n.name,
-                    t.shape,
-                    n.shape
-                );
-            }
-            let buf = self.res.get(&n.name).context("persistent tensor")?;
-            gpu.queue
-                .write_buffer(buf, 0, bytemuck::cast_slice(&t.data));
-        }
+        load_tensors(gpu, &self.tg.graph, &self.res, tensors, checkpointed)?;
         self.global_step = step;
         Ok(())
     }

@@ -93,6 +93,32 @@ pub struct Built {
     pub terms: Vec<(&'static str, NodeId)>,
 }
 
+/// The reconstruction term every model shares: per-sample BCE on the decoder's logits (the
+/// sigmoid fused into the loss; a `reconstruction` sigmoid node only when asked for), or MSE
+/// on the sigmoid output. Returns (reconstruction node if any, per-sample loss).
+pub fn reconstruction_loss(
+    g: &mut Graph,
+    cfg: &ModelConfig,
+    logits: NodeId,
+    x: NodeId,
+    want_recon: bool,
+) -> (Option<NodeId>, NodeId) {
+    use crate::ops::Act;
+    match cfg.loss {
+        LossKind::Bce => {
+            let recon = want_recon.then(|| g.activation("reconstruction", logits, Act::Sigmoid));
+            (recon, g.loss("bce_per_sample", LossKind::Bce, logits, x))
+        }
+        LossKind::Mse => {
+            let recon = g.activation("reconstruction", logits, Act::Sigmoid);
+            (
+                Some(recon),
+                g.loss("mse_per_sample", LossKind::Mse, recon, x),
+            )
+        }
+    }
+}
+
 /// Writes the model's forward graph for input batch `x` ([batch, input_dim], also the target).
 pub fn build(g: &mut Graph, cfg: &ModelConfig, x: NodeId, want_recon: bool) -> Built {
     match cfg.kind {

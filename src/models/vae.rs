@@ -8,7 +8,6 @@
 use super::{Built, ModelConfig};
 use crate::graph::{Graph, NodeId};
 use crate::nn::Dense;
-use crate::ops::loss::LossKind;
 use crate::ops::Act;
 
 /// Random stream of the reparameterisation's ε.
@@ -58,19 +57,7 @@ pub fn build(g: &mut Graph, cfg: &ModelConfig, x: NodeId, want_recon: bool) -> B
     let (mu, logvar) = encoder(g, cfg, x);
     let z = g.reparameterize("z", mu, logvar, EPS_STREAM);
     let logits = decoder(g, cfg, z);
-    let (recon, reconstruction) = match cfg.loss {
-        LossKind::Bce => {
-            let recon = want_recon.then(|| g.activation("reconstruction", logits, Act::Sigmoid));
-            (recon, g.loss("bce_per_sample", LossKind::Bce, logits, x))
-        }
-        LossKind::Mse => {
-            let recon = g.activation("reconstruction", logits, Act::Sigmoid);
-            (
-                Some(recon),
-                g.loss("mse_per_sample", LossKind::Mse, recon, x),
-            )
-        }
-    };
+    let (recon, reconstruction) = super::reconstruction_loss(g, cfg, logits, x, want_recon);
     let kl = g.kl("kl_per_sample", mu, logvar);
     let per_sample = g.add_scaled("loss_per_sample", reconstruction, kl, cfg.beta);
     Built {

@@ -8,7 +8,6 @@
 use super::{Built, ModelConfig};
 use crate::graph::{Graph, NodeId};
 use crate::nn::Dense;
-use crate::ops::loss::LossKind;
 use crate::ops::Act;
 
 /// Writes encoder, decoder and per-sample loss.
@@ -36,19 +35,7 @@ pub fn build(g: &mut Graph, cfg: &ModelConfig, x: NodeId, want_recon: bool) -> B
         h = layer.forward(g, h);
     }
     let logits = h;
-    let (recon, per_sample) = match cfg.loss {
-        LossKind::Bce => {
-            let recon = want_recon.then(|| g.activation("reconstruction", logits, Act::Sigmoid));
-            (recon, g.loss("bce_per_sample", LossKind::Bce, logits, x))
-        }
-        LossKind::Mse => {
-            let recon = g.activation("reconstruction", logits, Act::Sigmoid);
-            (
-                Some(recon),
-                g.loss("mse_per_sample", LossKind::Mse, recon, x),
-            )
-        }
-    };
+    let (recon, per_sample) = super::reconstruction_loss(g, cfg, logits, x, want_recon);
     Built {
         latent,
         logits,
