@@ -27,6 +27,7 @@ fn main() -> anyhow::Result<()> {
         latent: 32,
         loss: LossKind::Bce,
         beta: 1.0,
+        init: Default::default(),
     };
     let t0 = Instant::now();
     let mut trainer = Trainer::new(&gpu, &cfg, &split.train, 256, Optimizer::adam(1e-3), 0)?;

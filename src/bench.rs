@@ -321,6 +321,7 @@ pub fn profile_train_step(gpu: &Gpu, ceil: &Ceilings) -> Result<Vec<BenchRow>> {
         latent: 32,
         loss: crate::ops::loss::LossKind::Bce,
         beta: 1.0,
+        init: Default::default(),
     };
     let trainer = crate::train::Trainer::new(
         gpu,

@@ -99,6 +99,10 @@ pub struct ModelArgs {
     /// Weight β of the VAE's KL term.
     #[arg(long, default_value_t = 1.0)]
     pub beta: f32,
+    /// Layer initialisation: glorot (Keras) or torch (PyTorch's nn.Linear); default: each
+    /// model's reference recipe (vanilla: glorot, vae: torch).
+    #[arg(long)]
+    pub init: Option<crate::nn::InitScheme>,
     /// bce (on logits, sigmoid fused) or mse (on the sigmoid output).
     #[arg(long, default_value = "bce")]
     pub loss: LossKind,
@@ -210,6 +214,10 @@ impl ModelArgs {
             latent: self.latent.unwrap_or(latent),
             loss: self.loss,
             beta: self.beta,
+            init: self.init.unwrap_or(match self.model {
+                ModelKind::Vanilla => crate::nn::InitScheme::Glorot,
+                ModelKind::Vae => crate::nn::InitScheme::Torch,
+            }),
         }
     }
 }

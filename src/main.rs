@@ -78,6 +78,7 @@ fn prepare_resume(a: &mut TrainArgs, dir: &std::path::Path) -> Result<train::Res
     a.model.model = checkpoint.config.kind;
     a.model.latent = Some(checkpoint.config.latent);
     a.model.beta = checkpoint.config.beta;
+    a.model.init = Some(checkpoint.config.init);
     a.model.hidden = checkpoint.config.hidden.clone();
     a.model.loss = checkpoint.config.loss;
     a.out = Some(dir.to_path_buf());

@@ -100,6 +100,10 @@ pub fn init_values(init: Init, len: usize, seed: u64, name: &str) -> Vec<f32> {
             let limit = (6.0 / (fan_in + fan_out) as f64).sqrt();
             rng.vec_f32(len, -limit, limit)
         }
+        Init::FanInUniform { fan_in } => {
+            let limit = 1.0 / (fan_in as f64).sqrt();
+            rng.vec_f32(len, -limit, limit)
+        }
     }
 }
 

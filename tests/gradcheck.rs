@@ -247,6 +247,7 @@ fn tiny_model(
         latent: 3,
         loss: kind_loss,
         beta: 1.0,
+        init: Default::default(),
     };
     let batch = 5;
     let mut g = Graph::new();

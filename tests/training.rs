@@ -17,6 +17,7 @@ fn cfg() -> ModelConfig {
         latent: 32,
         loss: LossKind::Bce,
         beta: 1.0,
+        init: Default::default(),
     }
 }
 

@@ -45,6 +45,10 @@ pub enum Init {
         fan_in: usize,
         fan_out: usize,
     },
+    /// U(−1/√fan_in, 1/√fan_in): PyTorch's `nn.Linear` default, for weights and biases.
+    FanInUniform {
+        fan_in: usize,
+    },
 }
 
 /// What a node computes. Leaves (`Input`, `Param`, `State`) hold persistent buffers named

@@ -55,6 +55,9 @@ pub struct ModelConfig {
     /// Weight of the KL term (VAE only).
     #[serde(default = "one")]
     pub beta: f32,
+    /// How the dense layers start.
+    #[serde(default)]
+    pub init: crate::nn::InitScheme,
 }
 
 fn one() -> f32 {

@@ -19,18 +19,20 @@ pub fn encoder(g: &mut Graph, cfg: &ModelConfig, x: NodeId) -> (NodeId, NodeId) 
     widths.extend(&cfg.hidden);
     let mut h = x;
     for i in 0..widths.len() - 1 {
-        h = Dense::new(
+        h = Dense::with_init(
             g,
             &format!("encoder.{i}"),
             widths[i],
             widths[i + 1],
             Act::Relu,
+            cfg.init,
         )
         .forward(g, h);
     }
     let last = *widths.last().expect("input width");
-    let mu = Dense::new(g, "mu", last, cfg.latent, Act::Identity).forward(g, h);
-    let logvar = Dense::new(g, "logvar", last, cfg.latent, Act::Identity).forward(g, h);
+    let mu = Dense::with_init(g, "mu", last, cfg.latent, Act::Identity, cfg.init).forward(g, h);
+    let logvar =
+        Dense::with_init(g, "logvar", last, cfg.latent, Act::Identity, cfg.init).forward(g, h);
     (mu, logvar)
 }
 
@@ -47,7 +49,15 @@ pub fn decoder(g: &mut Graph, cfg: &ModelConfig, z: NodeId) -> NodeId {
         } else {
             Act::Relu
         };
-        h = Dense::new(g, &format!("decoder.{i}"), back[i], back[i + 1], act).forward(g, h);
+        h = Dense::with_init(
+            g,
+            &format!("decoder.{i}"),
+            back[i],
+            back[i + 1],
+            act,
+            cfg.init,
+        )
+        .forward(g, h);
     }
     h
 }

@@ -17,12 +17,13 @@ pub fn build(g: &mut Graph, cfg: &ModelConfig, x: NodeId, want_recon: bool) -> B
     widths.push(cfg.latent);
     let mut h = x;
     for i in 0..widths.len() - 1 {
-        let layer = Dense::new(
+        let layer = Dense::with_init(
             g,
             &format!("encoder.{i}"),
             widths[i],
             widths[i + 1],
             Act::Relu,
+            cfg.init,
         );
         h = layer.forward(g, h);
     }
@@ -31,7 +32,14 @@ pub fn build(g: &mut Graph, cfg: &ModelConfig, x: NodeId, want_recon: bool) -> B
     for i in 0..back.len() - 1 {
         let last = i == back.len() - 2;
         let act = if last { Act::Identity } else { Act::Relu };
-        let layer = Dense::new(g, &format!("decoder.{i}"), back[i], back[i + 1], act);
+        let layer = Dense::with_init(
+            g,
+            &format!("decoder.{i}"),
+            back[i],
+            back[i + 1],
+            act,
+            cfg.init,
+        );
         h = layer.forward(g, h);
     }
     let logits = h;

@@ -4,6 +4,28 @@
 use crate::graph::{Graph, Init, NodeId};
 use crate::ops::Act;
 
+/// How a model's dense layers start (`--init`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InitScheme {
+    /// Keras: Glorot-uniform weights, zero biases.
+    #[default]
+    Glorot,
+    /// PyTorch's `nn.Linear`: weights and biases U(−1/√fan_in, 1/√fan_in).
+    Torch,
+}
+
+impl std::str::FromStr for InitScheme {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "glorot" | "keras" => Ok(Self::Glorot),
+            "torch" | "pytorch" => Ok(Self::Torch),
+            o => Err(format!("unknown --init '{o}': choose glorot or torch")),
+        }
+    }
+}
+
 /// A fully connected layer: y = act(x·W + b), W: \[in, out\] (Glorot-uniform), b: \[out\] (zeros),
 /// Keras' defaults. One matmul dispatch: bias and activation are its epilogue.
 #[derive(Clone, Debug)]
@@ -17,14 +39,27 @@ pub struct Dense {
 }
 
 impl Dense {
-    /// Creates the layer's parameters `{name}.weight` and `{name}.bias`.
+    /// Creates the layer's parameters `{name}.weight` and `{name}.bias`, initialised as
+    /// Keras does (Glorot-uniform weights, zero biases).
     pub fn new(g: &mut Graph, name: &str, fan_in: usize, fan_out: usize, act: Act) -> Dense {
-        let w = g.param(
-            &format!("{name}.weight"),
-            &[fan_in, fan_out],
-            Init::GlorotUniform { fan_in, fan_out },
-        );
-        let b = g.param(&format!("{name}.bias"), &[fan_out], Init::Zeros);
+        Self::with_init(g, name, fan_in, fan_out, act, InitScheme::Glorot)
+    }
+
+    /// As [`Dense::new`] with the given initialisation.
+    pub fn with_init(
+        g: &mut Graph,
+        name: &str,
+        fan_in: usize,
+        fan_out: usize,
+        act: Act,
+        init: InitScheme,
+    ) -> Dense {
+        let (wi, bi) = match init {
+            InitScheme::Glorot => (Init::GlorotUniform { fan_in, fan_out }, Init::Zeros),
+            InitScheme::Torch => (Init::FanInUniform { fan_in }, Init::FanInUniform { fan_in }),
+        };
+        let w = g.param(&format!("{name}.weight"), &[fan_in, fan_out], wi);
+        let b = g.param(&format!("{name}.bias"), &[fan_out], bi);
         Dense {
             name: name.to_string(),
             w,
