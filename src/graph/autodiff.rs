@@ -41,22 +41,40 @@ fn requires_grad(g: &Graph) -> Vec<bool> {
 }
 
 /// Adds `grad` to the gradient of `target`, summing with an `add` node when one exists.
+/// Partial gradients made for a node used k times are renamed `d_x.1`, `d_x.2`, ... (a
+/// gradient passed through unchanged keeps its own name) so every name in `explain` is
+/// unique; the running sum carries `d_x`.
 fn contribute(g: &mut Graph, grads: &mut HashMap<NodeId, NodeId>, target: NodeId, grad: NodeId) {
+    let base = format!("d_{}", g.nodes[target].name);
     match grads.get(&target).copied() {
         None => {
             grads.insert(target, grad);
         }
         Some(prev) => {
-            let name = format!("d_{}", g.nodes[target].name);
+            // Contributions so far: 1 for a plain partial, k for the k-th running sum.
+            let k = match g.nodes[prev].op {
+                Op::Add if g.nodes[prev].name == base => {
+                    let n = g.nodes[prev].inputs.len();
+                    g.nodes[prev].name = format!("{base}.sum");
+                    n
+                }
+                _ => {
+                    if g.nodes[prev].name == base {
+                        g.nodes[prev].name = format!("{base}.1");
+                    }
+                    1
+                }
+            };
+            if g.nodes[grad].name == base {
+                g.nodes[grad].name = format!("{base}.{}", k + 1);
+            }
             let shape = g.nodes[target].shape.clone();
-            let sum = g.push(name, Op::Add, vec![prev, grad], shape, DType::F32);
-            g.annotate(
-                sum,
-                format!(
-                    "sum of the gradients of {} (used twice)",
-                    g.nodes[target].name
-                ),
+            let sum = g.push(base, Op::Add, vec![prev, grad], shape, DType::F32);
+            let note = format!(
+                "sum of the gradients of {} (used more than once)",
+                g.nodes[target].name
             );
+            g.annotate(sum, note);
             grads.insert(target, sum);
         }
     }
@@ -234,7 +252,9 @@ pub fn backward(g: &mut Graph, loss: NodeId) -> Vec<ParamGrad> {
                 if rg[a] {
                     contribute(g, &mut grads, a, d_out);
                 }
-                if rg[b] {
+                if rg[b] && alpha == 1.0 {
+                    contribute(g, &mut grads, b, d_out);
+                } else if rg[b] {
                     let bn = g.nodes[b].name.clone();
                     let d = g.push(
                         format!("d_{bn}"),
