@@ -5,8 +5,7 @@
 
 use shaderprop::data::{self, DatasetSpec};
 use shaderprop::gpu::{BackendChoice, Gpu};
-use shaderprop::models::{ModelConfig, ModelKind};
-use shaderprop::ops::loss::LossKind;
+use shaderprop::models::ModelConfig;
 use shaderprop::ops::optimizer::Optimizer;
 use shaderprop::rng::Rng;
 use shaderprop::train::Trainer;
@@ -19,16 +18,7 @@ fn main() -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?;
     let gpu = Gpu::new(backend, None)?;
     let split = data::load(&DatasetSpec::FashionMnist, None)?;
-    let cfg = ModelConfig {
-        kind: ModelKind::Vanilla,
-        input_dim: 784,
-        image: [1, 28, 28],
-        hidden: vec![],
-        latent: 32,
-        loss: LossKind::Bce,
-        beta: 1.0,
-        init: Default::default(),
-    };
+    let cfg = ModelConfig::dense_reference();
     let t0 = Instant::now();
     let mut trainer = Trainer::new(&gpu, &cfg, &split.train, 256, Optimizer::adam(1e-3), 0)?;
     gpu.wait()?;

@@ -311,18 +311,9 @@ pub fn table(gpu: &Gpu, quick: bool, filter: Option<&str>) -> Result<(Ceilings, 
 /// Times every dispatch of one training step of the vanilla autoencoder (784-32-784,
 /// batch 256) on its own: where a step's time goes.
 pub fn profile_train_step(gpu: &Gpu, ceil: &Ceilings) -> Result<Vec<BenchRow>> {
-    use crate::models::{ModelConfig, ModelKind};
+    use crate::models::ModelConfig;
     let split = crate::data::load(&crate::data::DatasetSpec::Digits, None)?;
-    let cfg = ModelConfig {
-        kind: ModelKind::Vanilla,
-        input_dim: 784,
-        image: [1, 28, 28],
-        hidden: vec![],
-        latent: 32,
-        loss: crate::ops::loss::LossKind::Bce,
-        beta: 1.0,
-        init: Default::default(),
-    };
+    let cfg = ModelConfig::dense_reference();
     let trainer = crate::train::Trainer::new(
         gpu,
         &cfg,

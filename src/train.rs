@@ -308,27 +308,6 @@ impl Evaluator {
     }
 }
 
-/// Reads every parameter of `g` back from the GPU.
-pub fn read_params(
-    gpu: &Gpu,
-    g: &Graph,
-    res: &Resources,
-) -> Result<std::collections::HashMap<String, Tensor>> {
-    let mut out = std::collections::HashMap::new();
-    for p in g.params() {
-        let n = &g.nodes[p];
-        let buf = res.get(&n.name).context("parameter buffer")?;
-        out.insert(
-            n.name.clone(),
-            Tensor {
-                shape: n.shape.clone(),
-                data: gpu.read_f32(buf, 0, n.len())?,
-            },
-        );
-    }
-    Ok(out)
-}
-
 fn write_metrics(path: &Path, rows: &[EpochMetrics]) -> Result<()> {
     let mut s = String::from("epoch,train_loss,val_loss,seconds,samples_per_s");
     if let Some(first) = rows.first() {

@@ -3,22 +3,13 @@
 mod common;
 use common::*;
 use shaderprop::data::{self, DatasetSpec};
-use shaderprop::models::{ModelConfig, ModelKind};
-use shaderprop::ops::loss::{bce_with_logits_scalar, LossKind};
+use shaderprop::models::ModelConfig;
+use shaderprop::ops::loss::bce_with_logits_scalar;
 use shaderprop::ops::optimizer::Optimizer;
 use shaderprop::train::{self, TrainOptions, Trainer};
 
 fn cfg() -> ModelConfig {
-    ModelConfig {
-        kind: ModelKind::Vanilla,
-        input_dim: 784,
-        image: [1, 28, 28],
-        hidden: vec![],
-        latent: 32,
-        loss: LossKind::Bce,
-        beta: 1.0,
-        init: Default::default(),
-    }
+    ModelConfig::dense_reference()
 }
 
 fn temp_dir(name: &str) -> std::path::PathBuf {

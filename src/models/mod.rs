@@ -65,6 +65,20 @@ fn one() -> f32 {
 }
 
 impl ModelConfig {
+    /// The reference dense autoencoder: 784 → 32 ReLU → 784, BCE, Keras' initialisation.
+    pub fn dense_reference() -> Self {
+        ModelConfig {
+            kind: ModelKind::Vanilla,
+            input_dim: 784,
+            image: [1, 28, 28],
+            hidden: vec![],
+            latent: 32,
+            loss: LossKind::Bce,
+            beta: 1.0,
+            init: crate::nn::InitScheme::Glorot,
+        }
+    }
+
     /// Whether the loss is reported per sample (the VAE's, summed over features as in the
     /// papers) rather than per feature (per pixel).
     pub fn loss_per_sample(&self) -> bool {
