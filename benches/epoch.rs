@@ -4,7 +4,7 @@
 //! Backend from $SHADERPROP_BENCH_BACKEND (default vulkan).
 
 use shaderprop::data::{self, DatasetSpec};
-use shaderprop::gpu::{BackendChoice, Gpu};
+use shaderprop::gpu::Gpu;
 use shaderprop::models::ModelConfig;
 use shaderprop::ops::optimizer::Optimizer;
 use shaderprop::rng::Rng;
@@ -12,10 +12,7 @@ use shaderprop::train::Trainer;
 use std::time::Instant;
 
 fn main() -> anyhow::Result<()> {
-    let backend: BackendChoice = std::env::var("SHADERPROP_BENCH_BACKEND")
-        .unwrap_or_else(|_| "vulkan".into())
-        .parse()
-        .map_err(anyhow::Error::msg)?;
+    let backend = shaderprop::bench::backend_from_env()?;
     let gpu = Gpu::new(backend, None)?;
     let split = data::load(&DatasetSpec::FashionMnist, None)?;
     let cfg = ModelConfig::dense_reference();

@@ -3,13 +3,10 @@
 //! device's measured FMA ceiling. Backend from $SHADERPROP_BENCH_BACKEND (default vulkan).
 
 use shaderprop::bench;
-use shaderprop::gpu::{BackendChoice, Gpu};
+use shaderprop::gpu::Gpu;
 
 fn main() -> anyhow::Result<()> {
-    let backend: BackendChoice = std::env::var("SHADERPROP_BENCH_BACKEND")
-        .unwrap_or_else(|_| "vulkan".into())
-        .parse()
-        .map_err(anyhow::Error::msg)?;
+    let backend = shaderprop::bench::backend_from_env()?;
     let gpu = Gpu::new(backend, None)?;
     let (_, rows) = bench::table(&gpu, false, Some("matmul"))?;
     bench::print_table(&gpu, &rows);

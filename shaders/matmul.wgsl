@@ -16,15 +16,17 @@
 //
 // Buffers: c: [M, N] (overwritten), a, b as above, bias: [N] (a 4-byte dummy when !HAS_BIAS).
 //
-// Two variants share the bindings:
+// Three variants compute the same product (src/ops/matmul.rs picks one per shape):
 //   matmul_naive  one invocation per output element, K-loop straight from global memory.
 //                 The reference: short enough to read as the definition.
-//   matmul        register-blocked: each invocation keeps a 4×4 block of C in registers,
-//                 so every loaded value of A is reused 4 times and every value of B 4 times
-//                 (16 FMAs per 8 loads instead of 1 per 2). Its columns are strided by the
-//                 workgroup width (col = tx + 16·j), so neighbouring invocations read
-//                 neighbouring addresses of B and C: coalesced on GPUs, vector lanes on CPUs
-//                 (lavapipe). A workgroup covers a 64×64 tile of C.
+//   matmul        register-blocked, any shape: each invocation keeps an 8×4 block of C
+//                 (RB_M rows × RB_N consecutive columns) in registers, so every loaded value
+//                 of A is reused 4 times and every value of B 8 times (32 FMAs per 12 loads
+//                 instead of 1 per 2). All invocations of a workgroup share its 8 rows.
+//   matmul_vec4   (below) M, N, K multiples of 4: an 8×8 block per invocation, 16-byte loads
+//                 and stores, K walked four at a time (256 FMAs per 16 vec4 loads).
+// Shader runtime checks are off for every module (src/gpu/mod.rs): out-of-range rows and
+// columns read a clamped, valid address and are never stored.
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;

@@ -379,6 +379,14 @@ pub fn print_table(gpu: &Gpu, rows: &[BenchRow]) {
     }
 }
 
+/// The backend named by `$SHADERPROP_BENCH_BACKEND` (default vulkan), for `benches/`.
+pub fn backend_from_env() -> Result<crate::gpu::BackendChoice> {
+    std::env::var("SHADERPROP_BENCH_BACKEND")
+        .unwrap_or_else(|_| "vulkan".into())
+        .parse()
+        .map_err(anyhow::Error::msg)
+}
+
 /// `shaderprop bench`.
 pub fn run(args: &BenchArgs) -> Result<()> {
     let gpu = Gpu::new(args.device.backend, args.device.adapter)?;

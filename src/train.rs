@@ -260,18 +260,8 @@ impl Evaluator {
             let b = self.plan.buffer(*t).context("term accumulator")?;
             gpu.queue.write_buffer(b, 0, bytemuck::cast_slice(&[0f32]));
         }
-        let batches = self.n.div_ceil(self.batch);
-        for b in 0..batches {
-            let valid = (self.n - b * self.batch).min(self.batch) as u32;
-            self.plan.run(
-                gpu,
-                StepUniform {
-                    step: 1,
-                    batch_offset: (b * self.batch) as u32,
-                    seed: 0,
-                    valid_rows: valid,
-                },
-            );
+        for b in 0..self.n.div_ceil(self.batch) {
+            self.run_batch(gpu, b);
         }
         let norm = (self.n * loss_divisor(cfg)) as f64;
         let sum = self.readback.read_blocking(gpu, &acc)?[0] as f64;
@@ -286,18 +276,23 @@ impl Evaluator {
         Ok((sum / norm, terms))
     }
 
+    /// Runs the plan on batch `b` (the last one padded, its padding masked); returns the
+    /// number of real rows. The step is fixed, so the VAE's ε is the same every evaluation.
+    fn run_batch(&self, gpu: &Gpu, b: usize) -> u32 {
+        let valid = (self.n - b * self.batch).min(self.batch) as u32;
+        let step = StepUniform {
+            step: 1,
+            batch_offset: (b * self.batch) as u32,
+            seed: 0,
+            valid_rows: valid,
+        };
+        self.plan.run(gpu, step);
+        valid
+    }
+
     /// Runs batch `b` and returns (inputs, reconstructions) of its valid rows.
     pub fn reconstruct_batch(&self, gpu: &Gpu, b: usize) -> Result<(Vec<f32>, Vec<f32>)> {
-        let valid = (self.n - b * self.batch).min(self.batch) as u32;
-        self.plan.run(
-            gpu,
-            StepUniform {
-                step: 1,
-                batch_offset: (b * self.batch) as u32,
-                seed: 0,
-                valid_rows: valid,
-            },
-        );
+        let valid = self.run_batch(gpu, b);
         let x = self.plan.read(gpu, &self.eg.graph, self.eg.x)?;
         let r = self.plan.read(gpu, &self.eg.graph, self.eg.recon)?;
         let d = self.eg.graph.nodes[self.eg.x].shape[1];

@@ -452,7 +452,7 @@ impl Graph {
         )
     }
 
-    /// Rows per "row" of a tensor for valid-row masking: elements per leading index.
+    /// Elements per leading index (per row), for valid-row masking and per-row kernels.
     pub fn row_len(&self, id: NodeId) -> usize {
         self.shape(id)[1..].iter().product::<usize>().max(1)
     }
