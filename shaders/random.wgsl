@@ -9,7 +9,13 @@
 //   random_uniform: out[i] = ((w0 >> 9) + 0.5) / 2^23     ∈ (0, 1), never 0 or 1 (exact in f32)
 //   random_normal:  out[i] = √(−2·ln u1) · cos(2π·u2)                   (Box–Muller)
 //                   u1, u2 from w0, w1 as above
-// Outputs are overwritten. No backward: random draws are constants of the graph.
+//
+// Noise for the denoising autoencoder, drawn afresh every step from the same streams:
+//   noise_gaussian: out[i] = clamp(x[i] + amount·g_i, 0, 1)      g_i standard normal as above
+//                   (the Keras recipe: amount 0.5, clipped back to pixel range)
+//   noise_mask:     out[i] = x[i] if u_i ≥ amount else 0          (drops a fraction `amount`)
+// Outputs are overwritten. No backward: random draws are constants of the graph, and noise is
+// applied to the data, which needs no gradient.
 
 struct Params {
     n: u32,
@@ -71,6 +77,10 @@ fn draw(i: u32) -> vec4<u32> {
     return philox4x32_10(vec4<u32>(i, step.step, 0u, 0u), vec2<u32>(step.seed, p.stream));
 }
 
+fn box_muller(w: vec4<u32>) -> f32 {
+    return sqrt(-2.0 * log(to_unit(w.x))) * cos(6.283185307179586 * to_unit(w.y));
+}
+
 @compute @workgroup_size(256)
 fn random_uniform(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * WG;
@@ -86,8 +96,39 @@ fn random_normal(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     if i >= p.n {
         return;
     }
-    let w = draw(i);
-    let u1 = to_unit(w.x);
-    let u2 = to_unit(w.y);
-    out[i] = sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+    out[i] = box_muller(draw(i));
+}
+
+struct NoiseParams {
+    n: u32,
+    stream: u32,
+    amount: f32,
+    _p0: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> noisy: array<f32>;
+@group(0) @binding(1) var<storage, read> clean: array<f32>;
+@group(0) @binding(2) var<uniform> np: NoiseParams;
+@group(0) @binding(3) var<uniform> nstep: Step;
+
+fn noise_draw(i: u32) -> vec4<u32> {
+    return philox4x32_10(vec4<u32>(i, nstep.step, 0u, 0u), vec2<u32>(nstep.seed, np.stream));
+}
+
+@compute @workgroup_size(256)
+fn noise_gaussian(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    if i >= np.n {
+        return;
+    }
+    noisy[i] = clamp(clean[i] + np.amount * box_muller(noise_draw(i)), 0.0, 1.0);
+}
+
+@compute @workgroup_size(256)
+fn noise_mask(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    if i >= np.n {
+        return;
+    }
+    noisy[i] = select(0.0, clean[i], to_unit(noise_draw(i).x) >= np.amount);
 }

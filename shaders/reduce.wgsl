@@ -4,6 +4,10 @@
 //                      (the bias gradient: d_bias = Σ over the batch of d_pre). One invocation
 //                      per column walks the rows in order, so the sum is deterministic.
 //
+//   row_sum:           out[r] = Σ_{j < cols} x[r, j]           x: [rows, cols], out: [rows] overwritten
+//                      (a conv bias gradient's first half: the sum over each channel's pixels;
+//                      column_sum over the samples follows). One invocation per row, in order.
+//
 //   sum_all:           s = scale · Σ_{i < L} x[i],  L = min(n, step.valid_rows · row_len)
 //                      out[0] = s            (ACCUMULATE = false: the loss of this step)
 //                      out[0] = out[0] + s   (ACCUMULATE = true: running totals for metrics)
@@ -54,6 +58,23 @@ fn column_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
         acc += x[r * cp.cols + col];
     }
     out[col] = acc;
+}
+
+@group(0) @binding(0) var<storage, read_write> row_out: array<f32>;
+@group(0) @binding(1) var<storage, read> row_in: array<f32>;
+@group(0) @binding(2) var<uniform> rp: ColParams;
+
+@compute @workgroup_size(256)
+fn row_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let r = gid.x + gid.y * nwg.x * WG;
+    if r >= rp.rows {
+        return;
+    }
+    var acc = 0.0;
+    for (var j = 0u; j < rp.cols; j++) {
+        acc += row_in[r * rp.cols + j];
+    }
+    row_out[r] = acc;
 }
 
 @group(0) @binding(0) var<storage, read_write> total: array<f32>;

@@ -308,17 +308,20 @@ pub fn table(gpu: &Gpu, quick: bool, filter: Option<&str>) -> Result<(Ceilings, 
     Ok((ceil, rows))
 }
 
-/// Times every dispatch of one training step of the vanilla autoencoder (784-32-784,
-/// batch 256) on its own: where a step's time goes.
-pub fn profile_train_step(gpu: &Gpu, ceil: &Ceilings) -> Result<Vec<BenchRow>> {
-    use crate::models::ModelConfig;
+/// Times every dispatch of one training step of `cfg` at `batch` on its own: where a
+/// step's time goes.
+pub fn profile_train_step(
+    gpu: &Gpu,
+    ceil: &Ceilings,
+    cfg: &crate::models::ModelConfig,
+    batch: usize,
+) -> Result<Vec<BenchRow>> {
     let split = crate::data::load(&crate::data::DatasetSpec::Digits, None)?;
-    let cfg = ModelConfig::dense_reference();
     let trainer = crate::train::Trainer::new(
         gpu,
-        &cfg,
+        cfg,
         &split.train,
-        256,
+        batch,
         crate::ops::optimizer::Optimizer::adam(1e-3),
         0,
     )?;
@@ -330,7 +333,7 @@ pub fn profile_train_step(gpu: &Gpu, ceil: &Ceilings) -> Result<Vec<BenchRow>> {
             step: 1,
             batch_offset: 0,
             seed: 0,
-            valid_rows: 256,
+            valid_rows: batch as u32,
         },
     );
     let mut rows = Vec::new();
@@ -391,13 +394,21 @@ pub fn backend_from_env() -> Result<crate::gpu::BackendChoice> {
 pub fn run(args: &BenchArgs) -> Result<()> {
     let gpu = Gpu::new(args.device.backend, args.device.adapter)?;
     let (ceil, mut rows) = table(&gpu, args.quick, args.filter.as_deref())?;
-    if args.filter.as_deref().is_none_or(|f| "step".contains(f)) {
-        let step = profile_train_step(&gpu, &ceil)?;
+    use crate::models::ModelConfig;
+    let steps = [
+        ("step-vanilla", ModelConfig::dense_reference(), 256),
+        ("step-conv", ModelConfig::conv_reference(), 128),
+    ];
+    for (name, cfg, batch) in steps {
+        if !args.filter.as_deref().is_none_or(|f| name.contains(f)) {
+            continue;
+        }
+        let step = profile_train_step(&gpu, &ceil, &cfg, batch)?;
         let total: f64 = step.iter().map(|r| r.median_ms).sum();
         rows.extend(step);
         rows.push(BenchRow {
             kernel: "(sum)".into(),
-            shape: "step: vanilla 784-32-784, batch 256".into(),
+            shape: format!("{name}: {}, batch {batch}", cfg.describe()),
             variant: "-".into(),
             median_ms: total,
             gflops: 0.0,

@@ -86,10 +86,22 @@ pub struct GradcheckArgs {
 /// What fixes a model's graph (shared by train and explain).
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
-    /// Model: vanilla or vae.
+    /// Model: vanilla (dense), conv, denoising or vae.
     #[arg(long, default_value = "vanilla")]
     pub model: crate::models::ModelKind,
-    /// Width of the code (default: 32 for vanilla, 20 for vae).
+    /// Network of the denoising model: dense or conv (default conv; conv models are conv).
+    #[arg(long)]
+    pub arch: Option<crate::models::Arch>,
+    /// The conv encoder's three widths (default 16,8,8; the decoder mirrors them).
+    #[arg(long, value_delimiter = ',')]
+    pub channels: Vec<usize>,
+    /// How the conv decoder upsamples: upsample (nearest ×2) or transpose (learned, stride 2).
+    #[arg(long, default_value = "upsample")]
+    pub decoder: crate::models::Decoder,
+    /// The denoising model's corruption: gaussian:STD (clipped to [0, 1]) or mask:P.
+    #[arg(long)]
+    pub noise: Option<crate::ops::random::Noise>,
+    /// Width of the code (default: 32 for vanilla, 20 for vae; conv: set by --channels).
     #[arg(long)]
     pub latent: Option<usize>,
     /// Hidden layer widths between input and code, e.g. 128,64 (default: none for vanilla,
@@ -190,19 +202,25 @@ impl ModelArgs {
         use crate::models::ModelKind;
         self.batch_size.unwrap_or(match self.model {
             ModelKind::Vanilla => 256,
-            ModelKind::Vae => 128,
+            ModelKind::Conv | ModelKind::Denoising | ModelKind::Vae => 128,
         })
     }
 
     /// The model config for samples of `[channels, rows, cols]`, with each model's recipe
-    /// defaults (vanilla: 784-32-784; vae: 784-400-20, as pytorch/examples).
+    /// defaults (vanilla: 784-32-784; conv: the Keras conv stack; denoising: conv with
+    /// gaussian:0.5; vae: 784-400-20, as pytorch/examples).
     pub fn config(&self, image: [usize; 3]) -> crate::models::ModelConfig {
-        use crate::models::ModelKind;
+        use crate::models::{Arch, ModelKind};
         let (latent, hidden) = match self.model {
-            ModelKind::Vanilla => (32, vec![]),
             ModelKind::Vae => (20, vec![400]),
+            _ => (32, vec![]),
         };
-        crate::models::ModelConfig {
+        let arch = match self.model {
+            ModelKind::Conv => Arch::Conv,
+            ModelKind::Denoising => self.arch.unwrap_or(Arch::Conv),
+            _ => self.arch.unwrap_or(Arch::Dense),
+        };
+        let mut cfg = crate::models::ModelConfig {
             kind: self.model,
             input_dim: image.iter().product(),
             image,
@@ -215,9 +233,23 @@ impl ModelArgs {
             loss: self.loss,
             beta: self.beta,
             init: self.init.unwrap_or(match self.model {
-                ModelKind::Vanilla => crate::nn::InitScheme::Glorot,
                 ModelKind::Vae => crate::nn::InitScheme::Torch,
+                _ => crate::nn::InitScheme::Glorot,
             }),
+            arch,
+            channels: self.channels.clone(),
+            decoder: self.decoder,
+            noise: match self.model {
+                ModelKind::Denoising => Some(
+                    self.noise
+                        .unwrap_or(crate::ops::random::Noise::Gaussian(0.5)),
+                ),
+                _ => self.noise,
+            },
+        };
+        if cfg.is_conv() && self.latent.is_none() {
+            cfg.latent = crate::models::conv::code_shape(&cfg).iter().product();
         }
+        cfg
     }
 }

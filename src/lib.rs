@@ -35,6 +35,7 @@
 //! let cfg = ModelConfig {
 //!     kind: ModelKind::Vae, input_dim: 784, image: [1, 28, 28], hidden: vec![400],
 //!     latent: 20, loss: LossKind::Bce, beta: 1.0, init: Default::default(),
+//!     ..ModelConfig::dense_reference()
 //! };
 //! let mut g = Graph::new();
 //! let x = g.input("x", &[128, 784]);

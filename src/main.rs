@@ -81,6 +81,10 @@ fn prepare_resume(a: &mut TrainArgs, dir: &std::path::Path) -> Result<train::Res
     a.model.init = Some(checkpoint.config.init);
     a.model.hidden = checkpoint.config.hidden.clone();
     a.model.loss = checkpoint.config.loss;
+    a.model.arch = Some(checkpoint.config.arch);
+    a.model.channels = checkpoint.config.channels.clone();
+    a.model.decoder = checkpoint.config.decoder;
+    a.model.noise = checkpoint.config.noise;
     a.out = Some(dir.to_path_buf());
     if a.epochs.is_none() {
         anyhow::bail!(
@@ -128,16 +132,12 @@ fn run_train(mut a: TrainArgs) -> Result<()> {
     train::validate(&opts, &split)?;
     let gpu = Gpu::new(a.device.backend, a.device.adapter)?;
     eprintln!(
-        "device: {}; data: {} ({} train / {} validation); model: {} {}-{}{}-{}, loss {}, {} epochs, batch {}, {} lr {}",
+        "device: {}; data: {} ({} train / {} validation); model: {}, loss {}, {} epochs, batch {}, {} lr {}",
         gpu::describe_adapter(&gpu.info),
         a.dataset,
         t.n,
         split.val.n,
-        model.kind.name(),
-        model.input_dim,
-        model.hidden.iter().map(|h| format!("{h}-")).collect::<String>(),
-        model.latent,
-        model.input_dim,
+        model.describe(),
         model.loss.name(),
         epochs,
         a.model.batch(),

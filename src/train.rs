@@ -75,6 +75,22 @@ pub fn validate(opts: &TrainOptions, split: &Split) -> Result<()> {
     if !(lr.is_finite() && lr > 0.0) {
         bail!("--lr must be a positive finite number, got {lr}");
     }
+    let cfg = &opts.model;
+    if cfg.noise.is_some() && cfg.kind != models::ModelKind::Denoising {
+        bail!("--noise applies to --model denoising only");
+    }
+    if cfg.is_conv() {
+        if cfg.kind == models::ModelKind::Vae {
+            bail!("--arch conv for the VAE is not built yet: use --arch dense");
+        }
+        models::conv::check(cfg).map_err(anyhow::Error::msg)?;
+        let code: usize = models::conv::code_shape(cfg).iter().product();
+        if cfg.latent != code {
+            bail!(
+                "the convolutional code is {code} values (channels × ⌈H/8⌉ × ⌈W/8⌉);                  --latent does not apply, change --channels instead"
+            );
+        }
+    }
     if split.train.sample_len() != opts.model.input_dim
         || split.val.sample_len() != opts.model.input_dim
     {
@@ -167,6 +183,8 @@ pub struct EvalGraph {
     pub data: NodeId,
     pub indices: NodeId,
     pub x: NodeId,
+    /// What the encoder sees (x, or its corrupted copy for the denoising model).
+    pub input: NodeId,
     pub recon: NodeId,
     pub latent: NodeId,
     pub per_sample: NodeId,
@@ -199,6 +217,7 @@ pub fn eval_graph(cfg: &ModelConfig, prefix: &str, n: usize, batch: usize) -> Ev
         data,
         indices,
         x,
+        input: built.input,
         recon: built.recon.expect("eval graph builds the reconstruction"),
         latent: built.latent,
         per_sample: built.per_sample,
@@ -230,7 +249,7 @@ impl Evaluator {
             &eg.graph,
             gpu,
             res,
-            &[eg.x, eg.recon, eg.latent, eg.per_sample],
+            &[eg.x, eg.input, eg.recon, eg.latent, eg.per_sample],
         )?;
         plan.write_u32(gpu, eg.data, &pack_bytes(&set.images));
         let idx: Vec<u32> = (0..eg.graph.nodes[eg.indices].len() as u32)
@@ -292,14 +311,21 @@ impl Evaluator {
 
     /// Runs batch `b` and returns (inputs, reconstructions) of its valid rows.
     pub fn reconstruct_batch(&self, gpu: &Gpu, b: usize) -> Result<(Vec<f32>, Vec<f32>)> {
-        let valid = self.run_batch(gpu, b);
-        let x = self.plan.read(gpu, &self.eg.graph, self.eg.x)?;
-        let r = self.plan.read(gpu, &self.eg.graph, self.eg.recon)?;
-        let d = self.eg.graph.nodes[self.eg.x].shape[1];
-        Ok((
-            x[..valid as usize * d].to_vec(),
-            r[..valid as usize * d].to_vec(),
-        ))
+        let [x, _, r] = self.batch_views(gpu, b)?;
+        Ok((x, r))
+    }
+
+    /// Runs batch `b` and returns (clean inputs, what the encoder saw, reconstructions) of
+    /// its valid rows; the middle one is the noisy copy for the denoising model.
+    pub fn batch_views(&self, gpu: &Gpu, b: usize) -> Result<[Vec<f32>; 3]> {
+        let valid = self.run_batch(gpu, b) as usize;
+        let d = self.eg.graph.row_len(self.eg.x);
+        let read = |id| -> Result<Vec<f32>> {
+            let mut v = self.plan.read(gpu, &self.eg.graph, id)?;
+            v.truncate(valid * d);
+            Ok(v)
+        };
+        Ok([read(self.eg.x)?, read(self.eg.input)?, read(self.eg.recon)?])
     }
 }
 
@@ -681,7 +707,8 @@ pub fn train_from(
         let train_loss = trainer.epoch(gpu, &order, &bar)?;
         let seconds = start.elapsed().as_secs_f64();
         bar.finish_and_clear();
-        let (val_loss, val_terms) = val.loss(gpu, cfg)?;
+        let (val_loss, mut val_terms) = val.loss(gpu, cfg)?;
+        add_psnr(&mut val_terms);
         if !train_loss.is_finite() || !val_loss.is_finite() {
             let term = val_terms
                 .iter()
@@ -724,7 +751,44 @@ pub fn train_from(
         loss_plot(&opts.out.join("loss.png"), &metrics, cfg)?;
     }
     reconstruction_picture(gpu, &val, cfg, &opts.out.join("reconstructions.png"))?;
+    if cfg.kind == models::ModelKind::Denoising {
+        denoising_picture(gpu, &val, cfg, &opts.out.join("denoising.png"))?;
+    }
     Ok(metrics)
+}
+
+/// Peak signal-to-noise ratio in dB of a mean squared error on \[0, 1\] pixels:
+/// 10·log₁₀(1 / MSE).
+pub fn psnr(mse: f64) -> f64 {
+    10.0 * (1.0 / mse).log10()
+}
+
+/// Adds psnr_noisy and psnr_denoised after the denoising model's squared-error terms.
+fn add_psnr(terms: &mut Vec<(String, f64)>) {
+    let get = |name: &str| terms.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+    if let (Some(noisy), Some(out)) = (get("mse_noisy"), get("mse_denoised")) {
+        terms.push(("psnr_noisy".into(), psnr(noisy)));
+        terms.push(("psnr_denoised".into(), psnr(out)));
+    }
+}
+
+/// Writes denoising.png: validation images with their noise, the model's output, and the
+/// clean originals, one row each.
+pub fn denoising_picture(gpu: &Gpu, ev: &Evaluator, cfg: &ModelConfig, path: &Path) -> Result<()> {
+    let [clean, noisy, out] = ev.batch_views(gpu, 0)?;
+    let d = cfg.input_dim;
+    let count = (clean.len() / d).min(10);
+    let [c, h, w] = cfg.image;
+    let row = |v: &[f32]| {
+        let imgs: Vec<&[f32]> = (0..count).map(|i| &v[i * d..(i + 1) * d]).collect();
+        crate::viz::image_grid_chw(&imgs, c, h, w, count, 4)
+    };
+    let img = crate::viz::labelled_rows(&[
+        ("noisy", row(&noisy)),
+        ("denoised", row(&out)),
+        ("clean", row(&clean)),
+    ]);
+    crate::viz::save_png(&img, path)
 }
 
 pub fn progress_bar(

@@ -290,6 +290,7 @@ fn explain_shows_one_gradient_per_parameter_feeding_its_update_and_the_plans_pea
             loss: shaderprop::ops::loss::LossKind::Bce,
             beta: 1.0,
             init: Default::default(),
+            ..shaderprop::models::ModelConfig::dense_reference()
         };
         let tg = shaderprop::train::train_graph(
             &cfg,

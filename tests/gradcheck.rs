@@ -248,6 +248,7 @@ fn tiny_model(
         loss: kind_loss,
         beta: 1.0,
         init: Default::default(),
+        ..ModelConfig::dense_reference()
     };
     let batch = 5;
     let mut g = Graph::new();

@@ -225,6 +225,7 @@ fn tiny_vae_gpu_gradients_match_finite_differences_of_the_cpu_twin() {
         loss: LossKind::Bce,
         beta: 0.7,
         init: shaderprop::nn::InitScheme::Torch,
+        ..ModelConfig::dense_reference()
     };
     let batch = 4;
     let mut g = Graph::new();

@@ -1,5 +1,5 @@
 //! Every WGSL source of the project, embedded with `include_str!`: the one list a reader
-//! needs to find any kernel. Files that use an activation get `act_fns.wgsl` prepended, so
+//! needs to find any kernel. Files that use an activation (matmul, activation, conv) get `act_fns.wgsl` prepended, so
 //! the activation formulas live in one place.
 
 /// One WGSL file: a family of kernels, forward and backward side by side.
@@ -14,6 +14,8 @@ pub enum Shader {
     Gather,
     Random,
     Vae,
+    Conv,
+    Pool,
     Bench,
 }
 
@@ -21,7 +23,7 @@ const ACT_FNS: &str = include_str!("../../shaders/act_fns.wgsl");
 
 impl Shader {
     /// Every shader, for tests that compile them all.
-    pub const ALL: [Shader; 10] = [
+    pub const ALL: [Shader; 12] = [
         Shader::Matmul,
         Shader::Activation,
         Shader::Reduce,
@@ -31,6 +33,8 @@ impl Shader {
         Shader::Gather,
         Shader::Random,
         Shader::Vae,
+        Shader::Conv,
+        Shader::Pool,
         Shader::Bench,
     ];
 
@@ -46,6 +50,8 @@ impl Shader {
             Shader::Gather => "gather.wgsl",
             Shader::Random => "random.wgsl",
             Shader::Vae => "vae.wgsl",
+            Shader::Conv => "conv.wgsl",
+            Shader::Pool => "pool.wgsl",
             Shader::Bench => "bench.wgsl",
         }
     }
@@ -61,6 +67,8 @@ impl Shader {
             Shader::Gather => include_str!("../../shaders/gather.wgsl"),
             Shader::Random => include_str!("../../shaders/random.wgsl"),
             Shader::Vae => include_str!("../../shaders/vae.wgsl"),
+            Shader::Conv => include_str!("../../shaders/conv.wgsl"),
+            Shader::Pool => include_str!("../../shaders/pool.wgsl"),
             Shader::Bench => include_str!("../../shaders/bench.wgsl"),
         }
     }
@@ -68,7 +76,9 @@ impl Shader {
     /// The full WGSL text handed to the driver.
     pub fn source(self) -> String {
         match self {
-            Shader::Matmul | Shader::Activation => format!("{ACT_FNS}\n{}", self.own_source()),
+            Shader::Matmul | Shader::Activation | Shader::Conv => {
+                format!("{ACT_FNS}\n{}", self.own_source())
+            }
             _ => self.own_source().to_string(),
         }
     }

@@ -15,6 +15,10 @@
 //! | ℓ = loss(pred, target) per row | dpred = loss_backward(pred, target, dℓ)                    |
 //! | s = scale·Σx                   | dx = scale·ds broadcast                                    |
 //! | a + b                          | da = db = d(a+b)                                           |
+//! | y = act(conv(x, w) + b)        | dP = act'(y)⊙dy; dx = convᵀ(dP); dw = Σ_n weight_grad(x, dP); db = Σ pixels of dP ([`crate::ops::conv`]) |
+//! | y = act(convᵀ(x, w) + b)       | dP = act'(y)⊙dy; dx = conv(dP); dw = Σ_n weight_grad(dP, x); db as above |
+//! | y = maxpool(x)                 | dx\[i\] = dy\[window of i\] if i is its argmax, else 0 ([`crate::ops::pool`]) |
+//! | y = upsample(x)                | dx = sum of dy over each 2×2 block                         |
 
 use super::{DType, Graph, NodeId, Op};
 use crate::ops::optimizer::Optimizer;
@@ -33,7 +37,14 @@ fn requires_grad(g: &Graph) -> Vec<bool> {
     for (i, n) in g.nodes.iter().enumerate() {
         rg[i] = match n.op {
             Op::Param(_) => true,
-            Op::Input | Op::State | Op::Fill(_) | Op::Random { .. } | Op::Gather => false,
+            // The argmax is an integer index and noise corrupts data: neither carries a gradient.
+            Op::Input
+            | Op::State
+            | Op::Fill(_)
+            | Op::Random { .. }
+            | Op::Gather
+            | Op::MaxPoolArgmax
+            | Op::Noise { .. } => false,
             _ => n.inputs.iter().any(|&j| rg[j]),
         };
     }
@@ -333,6 +344,40 @@ pub fn backward(g: &mut Graph, loss: NodeId) -> Vec<ParamGrad> {
                     }
                 }
             }
+            Op::Conv2d { geom, act } | Op::ConvTranspose2d { geom, act } => {
+                conv_backward(g, &mut grads, &rg, id, d_out, geom, act);
+            }
+            Op::MaxPool => {
+                let (x, argmax) = (node.inputs[0], node.inputs[1]);
+                let xn = g.nodes[x].name.clone();
+                let shape = g.nodes[x].shape.clone();
+                let d = g.push(
+                    format!("d_{xn}"),
+                    Op::MaxPoolBackward,
+                    vec![argmax, d_out],
+                    shape,
+                    DType::F32,
+                );
+                g.annotate(
+                    d,
+                    format!("max pool backward of {name}: each window's gradient to its argmax"),
+                );
+                contribute(g, &mut grads, x, d);
+            }
+            Op::Upsample => {
+                let x = node.inputs[0];
+                let xn = g.nodes[x].name.clone();
+                let shape = g.nodes[x].shape.clone();
+                let d = g.push(
+                    format!("d_{xn}"),
+                    Op::UpsampleBackward,
+                    vec![d_out],
+                    shape,
+                    DType::F32,
+                );
+                g.annotate(d, format!("upsample backward of {name}: 2×2 block sums"));
+                contribute(g, &mut grads, x, d);
+            }
             Op::Param(_) | Op::Input | Op::State | Op::Fill(_) | Op::Random { .. } | Op::Gather => {
             }
             other => panic!("backward: no rule for {} (node {name})", other.name()),
@@ -342,6 +387,109 @@ pub fn backward(g: &mut Graph, loss: NodeId) -> Vec<ParamGrad> {
         .into_iter()
         .filter_map(|p| grads.get(&p).map(|&grad| ParamGrad { param: p, grad }))
         .collect()
+}
+
+/// The backward of a convolution or a transposed convolution (`id`): the activation's
+/// derivative, then the input gradient (the other of the two maps: a transposed convolution
+/// for a convolution and vice versa), the weight gradient (per sample, then summed over
+/// samples) and the bias gradient (per sample and channel, then summed over samples).
+fn conv_backward(
+    g: &mut Graph,
+    grads: &mut HashMap<NodeId, NodeId>,
+    rg: &[bool],
+    id: NodeId,
+    d_out: NodeId,
+    geom: crate::ops::conv::ConvGeom,
+    act: Act,
+) {
+    let node = g.nodes[id].clone();
+    let name = node.name.clone();
+    let transposed = matches!(node.op, Op::ConvTranspose2d { .. });
+    let (x, w) = (node.inputs[0], node.inputs[1]);
+    let d_pre = if act == Act::Identity {
+        d_out
+    } else {
+        let d = g.push(
+            format!("d_{name}_pre"),
+            Op::ActivationBackward(act),
+            vec![id, d_out],
+            node.shape.clone(),
+            DType::F32,
+        );
+        g.annotate(
+            d,
+            format!("{} backward (fused epilogue of {name})", act.name()),
+        );
+        d
+    };
+    if rg[x] {
+        let xn = format!("d_{}", g.nodes[x].name);
+        let dx = if transposed {
+            g.conv2d(&xn, d_pre, w, None, geom, Act::Identity)
+        } else {
+            g.conv_transpose2d(&xn, d_pre, w, None, geom, Act::Identity)
+        };
+        g.nodes[dx].shape = g.nodes[x].shape.clone();
+        let rule = if transposed {
+            "a convolution of the output gradient with the same weights"
+        } else {
+            "the transposed convolution of the output gradient"
+        };
+        g.annotate(dx, format!("input gradient of {name}: {rule}"));
+        contribute(g, grads, x, dx);
+    }
+    if rg[w] {
+        let wn = g.nodes[w].name.clone();
+        // The weight gradient pairs the convolution's input side with its output side.
+        let (conv_x, conv_dp) = if transposed { (d_pre, x) } else { (x, d_pre) };
+        let part = g.push(
+            format!("d_{wn}.per_sample"),
+            Op::ConvWeightGrad { geom },
+            vec![conv_x, conv_dp],
+            vec![geom.n, geom.weight_len()],
+            DType::F32,
+        );
+        g.annotate(
+            part,
+            format!("weight gradient of {name}, one slice per sample"),
+        );
+        let shape = g.nodes[w].shape.clone();
+        let dw = g.push(
+            format!("d_{wn}"),
+            Op::ColumnSum,
+            vec![part],
+            shape,
+            DType::F32,
+        );
+        g.annotate(dw, format!("weight gradient of {name}: sum over samples"));
+        contribute(g, grads, w, dw);
+    }
+    if let Some(&b) = node.inputs.get(2) {
+        if rg[b] {
+            let bn = g.nodes[b].name.clone();
+            let channels = g.nodes[b].shape[0];
+            let part = g.push(
+                format!("d_{bn}.per_sample"),
+                Op::RowSum,
+                vec![d_pre],
+                vec![geom.n, channels],
+                DType::F32,
+            );
+            g.annotate(
+                part,
+                format!("bias gradient of {name}: sum over each channel's pixels"),
+            );
+            let db = g.push(
+                format!("d_{bn}"),
+                Op::ColumnSum,
+                vec![part],
+                vec![channels],
+                DType::F32,
+            );
+            g.annotate(db, format!("bias gradient of {name}: sum over samples"));
+            contribute(g, grads, b, db);
+        }
+    }
 }
 
 /// Appends one optimizer update per parameter (with its persistent state tensors, named

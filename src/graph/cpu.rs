@@ -88,18 +88,19 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<usize, Vec<f64>>, step: StepUniform) 
                 ops::random::draws_ref(dist, n.len(), step.seed, step.step, stream)
             }
             Op::Loss(kind) => {
-                let s = g.shape(n.inputs[0]);
+                let rows = g.shape(n.inputs[0])[0];
+                let cols = g.row_len(n.inputs[0]);
                 match kind {
                     ops::loss::LossKind::Bce => {
-                        ops::loss::bce_forward_ref(inp(0), inp(1), s[0], s[1])
+                        ops::loss::bce_forward_ref(inp(0), inp(1), rows, cols)
                     }
                     ops::loss::LossKind::Mse => {
-                        ops::loss::mse_forward_ref(inp(0), inp(1), s[0], s[1])
+                        ops::loss::mse_forward_ref(inp(0), inp(1), rows, cols)
                     }
                 }
             }
             Op::LossBackward(kind) => {
-                let cols = g.shape(n.inputs[0])[1];
+                let cols = g.row_len(n.inputs[0]);
                 match kind {
                     ops::loss::LossKind::Bce => {
                         ops::loss::bce_backward_ref(inp(0), inp(1), inp(2), cols)
@@ -109,9 +110,56 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<usize, Vec<f64>>, step: StepUniform) 
                     }
                 }
             }
+            Op::Conv2d { geom, act } => {
+                let b = n.inputs.get(2).map(|&b| vals[b].as_slice());
+                ops::conv::forward_ref(inp(0), inp(1), b, &geom, act)
+            }
+            Op::ConvTranspose2d { geom, act } => {
+                let b = n.inputs.get(2).map(|&b| vals[b].as_slice());
+                ops::conv::transpose_ref(inp(0), inp(1), b, &geom, act)
+            }
+            Op::ConvWeightGrad { geom } => ops::conv::weight_grad_ref(inp(0), inp(1), &geom),
+            Op::RowSum => {
+                let rows = n.len();
+                ops::reduce::row_sum_ref(inp(0), rows, inp(0).len() / rows)
+            }
+            Op::MaxPoolArgmax => {
+                let p = pool_planes(g.shape(n.inputs[0]));
+                ops::pool::argmax_ref(inp(0), &p)
+                    .into_iter()
+                    .map(|i| i as f64)
+                    .collect()
+            }
+            Op::MaxPool => {
+                let idx: Vec<usize> = inp(1).iter().map(|&i| i as usize).collect();
+                ops::pool::forward_ref(inp(0), &idx)
+            }
+            Op::MaxPoolBackward => {
+                let idx: Vec<usize> = inp(0).iter().map(|&i| i as usize).collect();
+                ops::pool::backward_ref(&idx, inp(1), &pool_planes(&n.shape))
+            }
+            Op::Upsample => ops::pool::upsample_ref(inp(0), &upsample_planes(g.shape(n.inputs[0]))),
+            Op::UpsampleBackward => {
+                ops::pool::upsample_backward_ref(inp(0), &upsample_planes(&n.shape))
+            }
+            Op::Noise { noise, stream } => {
+                ops::random::noise_ref(noise, inp(0), step.seed, step.step, stream)
+            }
             Op::Update(_) | Op::Accumulate { .. } => Vec::new(),
         };
         vals.push(v);
     }
     vals
+}
+
+/// Pooling planes of a max pool whose input has `shape`.
+pub fn pool_planes(shape: &[usize]) -> ops::pool::Planes {
+    let (planes, h, w) = super::planes_of(shape);
+    ops::pool::Planes::pool(planes, h, w)
+}
+
+/// Planes of an upsampling whose input has `shape`.
+pub fn upsample_planes(shape: &[usize]) -> ops::pool::Planes {
+    let (planes, h, w) = super::planes_of(shape);
+    ops::pool::Planes::upsample(planes, h, w)
 }

@@ -10,8 +10,10 @@ pub mod autodiff;
 pub mod cpu;
 pub mod plan;
 
+use crate::ops::conv::ConvGeom;
 use crate::ops::loss::LossKind;
 use crate::ops::optimizer::Optimizer;
+use crate::ops::random::Noise;
 use crate::ops::Act;
 
 /// Index of a node in its graph.
@@ -108,6 +110,27 @@ pub enum Op {
     LossBackward(LossKind),
     /// Optimizer update, in place: inputs [param, grad, state...].
     Update(Optimizer),
+    /// act(conv(x, w) + b): inputs [x, w] or [x, w, b].
+    Conv2d { geom: ConvGeom, act: Act },
+    /// act(convᵀ(x, w) + b), the adjoint of the convolution `geom` (x on its output side):
+    /// inputs [x, w] or [x, w, b]. Also a convolution's input gradient.
+    ConvTranspose2d { geom: ConvGeom, act: Act },
+    /// Per-sample weight gradient of the convolution `geom`: inputs [x, dP] → [n, weights].
+    ConvWeightGrad { geom: ConvGeom },
+    /// out\[r\] = Σ_j x\[r, j\] over the trailing elements of each of the output's rows: inputs \[x\].
+    RowSum,
+    /// Argmax of each 2×2 window (u32 flat indices): inputs \[x\] ([N, C, H, W]).
+    MaxPoolArgmax,
+    /// Max of each 2×2 window through its argmax: inputs [x, argmax].
+    MaxPool,
+    /// Gradient of max pooling: inputs [argmax, d_y].
+    MaxPoolBackward,
+    /// Nearest-neighbour ×2: inputs \[x\] ([N, C, H, W]).
+    Upsample,
+    /// Gradient of upsampling (2×2 block sums): inputs \[d_y\].
+    UpsampleBackward,
+    /// Corrupted copy of the data, new every step: inputs \[x\].
+    Noise { noise: Noise, stream: u32 },
 }
 
 impl Op {
@@ -156,6 +179,16 @@ impl Op {
             Op::Loss(k) => format!("{}_loss", k.name()),
             Op::LossBackward(k) => format!("{}_loss_backward", k.name()),
             Op::Update(o) => format!("{}_update", o.name()),
+            Op::Conv2d { act, .. } => with_act("conv2d", *act),
+            Op::ConvTranspose2d { act, .. } => with_act("conv_transpose2d", *act),
+            Op::ConvWeightGrad { .. } => "conv2d_weight_grad".into(),
+            Op::RowSum => "row_sum".into(),
+            Op::MaxPoolArgmax => "max_pool_argmax".into(),
+            Op::MaxPool => "max_pool".into(),
+            Op::MaxPoolBackward => "max_pool_backward".into(),
+            Op::Upsample => "upsample".into(),
+            Op::UpsampleBackward => "upsample_backward".into(),
+            Op::Noise { noise, .. } => format!("noise[{noise}]"),
         }
     }
 
@@ -168,6 +201,21 @@ impl Op {
     pub fn is_in_place(&self) -> bool {
         matches!(self, Op::Update(_) | Op::Accumulate { .. })
     }
+}
+
+fn with_act(base: &str, act: Act) -> String {
+    if act == Act::Identity {
+        base.into()
+    } else {
+        format!("{base}+{}", act.name())
+    }
+}
+
+/// (planes, h, w) of an [..., H, W] tensor.
+pub fn planes_of(shape: &[usize]) -> (usize, usize, usize) {
+    let k = shape.len();
+    assert!(k >= 3, "expected an [N, C, H, W] tensor, got {shape:?}");
+    (shape[..k - 2].iter().product(), shape[k - 2], shape[k - 1])
 }
 
 /// One tensor and the op that produces it.
@@ -348,12 +396,13 @@ impl Graph {
 
     /// Per-row reconstruction loss of `pred` against `target` (same shape [rows, cols]).
     pub fn loss(&mut self, name: &str, kind: LossKind, pred: NodeId, target: NodeId) -> NodeId {
-        assert_eq!(
-            self.shape(pred),
-            self.shape(target),
-            "loss {name}: prediction and target shapes differ"
-        );
         let rows = self.shape(pred)[0];
+        assert!(
+            rows == self.shape(target)[0] && self.row_len(pred) == self.row_len(target),
+            "loss {name}: prediction {:?} and target {:?} differ",
+            self.shape(pred),
+            self.shape(target)
+        );
         self.push(
             name,
             Op::Loss(kind),
@@ -427,6 +476,137 @@ impl Graph {
             Op::Random { dist, stream },
             vec![],
             shape.to_vec(),
+            DType::F32,
+        )
+    }
+
+    /// act(conv(x, w) + b) for the convolution `geom` (x: `geom.n` rows of c_in·h·w values).
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv2d(
+        &mut self,
+        name: &str,
+        x: NodeId,
+        w: NodeId,
+        b: Option<NodeId>,
+        geom: ConvGeom,
+        act: Act,
+    ) -> NodeId {
+        self.check_conv(
+            name,
+            x,
+            w,
+            b,
+            &geom,
+            geom.c_in * geom.h * geom.w,
+            geom.c_out,
+        );
+        let inputs = [x, w].into_iter().chain(b).collect();
+        self.push(
+            name,
+            Op::Conv2d { geom, act },
+            inputs,
+            geom.out_shape(),
+            DType::F32,
+        )
+    }
+
+    /// act(convᵀ(x, w) + b): the transposed convolution of `geom` (x on its output side).
+    #[allow(clippy::too_many_arguments)]
+    pub fn conv_transpose2d(
+        &mut self,
+        name: &str,
+        x: NodeId,
+        w: NodeId,
+        b: Option<NodeId>,
+        geom: ConvGeom,
+        act: Act,
+    ) -> NodeId {
+        self.check_conv(
+            name,
+            x,
+            w,
+            b,
+            &geom,
+            geom.c_out * geom.h_out * geom.w_out,
+            geom.c_in,
+        );
+        let inputs = [x, w].into_iter().chain(b).collect();
+        self.push(
+            name,
+            Op::ConvTranspose2d { geom, act },
+            inputs,
+            geom.in_shape(),
+            DType::F32,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn check_conv(
+        &self,
+        name: &str,
+        x: NodeId,
+        w: NodeId,
+        b: Option<NodeId>,
+        geom: &ConvGeom,
+        x_row: usize,
+        bias_len: usize,
+    ) {
+        assert!(
+            self.shape(x)[0] == geom.n && self.row_len(x) == x_row,
+            "{name}: input {:?} does not match {geom:?}",
+            self.shape(x)
+        );
+        assert_eq!(
+            self.shape(w),
+            geom.weight_shape(),
+            "{name}: weight shape disagrees with the geometry"
+        );
+        if let Some(b) = b {
+            assert_eq!(
+                self.shape(b),
+                [bias_len],
+                "{name}: bias must be [{bias_len}]"
+            );
+        }
+    }
+
+    /// 2×2 max pooling (stride 2, "same" padding) of an [N, C, H, W] tensor, keeping the
+    /// argmax in a node named `{name}.argmax`.
+    pub fn max_pool2x2(&mut self, name: &str, x: NodeId) -> NodeId {
+        let s = self.shape(x).to_vec();
+        let (_, h, w) = planes_of(&s);
+        let mut out = s.clone();
+        let k = out.len();
+        out[k - 2] = h.div_ceil(2);
+        out[k - 1] = w.div_ceil(2);
+        let idx = self.push(
+            format!("{name}.argmax"),
+            Op::MaxPoolArgmax,
+            vec![x],
+            out.clone(),
+            DType::U32,
+        );
+        self.push(name, Op::MaxPool, vec![x, idx], out, DType::F32)
+    }
+
+    /// Nearest-neighbour upsampling ×2 of an [N, C, H, W] tensor.
+    pub fn upsample2x(&mut self, name: &str, x: NodeId) -> NodeId {
+        let mut out = self.shape(x).to_vec();
+        planes_of(&out);
+        let k = out.len();
+        out[k - 2] *= 2;
+        out[k - 1] *= 2;
+        self.push(name, Op::Upsample, vec![x], out, DType::F32)
+    }
+
+    /// A corrupted copy of `x`, drawn afresh every step from random stream `stream`.
+    pub fn noise(&mut self, name: &str, x: NodeId, noise: Noise, stream: u32) -> NodeId {
+        let shape = self.shape(x).to_vec();
+        self.push(
+            name,
+            Op::Noise { noise, stream },
+            vec![x],
+            shape,
             DType::F32,
         )
     }

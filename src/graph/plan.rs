@@ -14,10 +14,11 @@
 //! [`Plan::run`] writes the 16-byte per-step uniform, records every dispatch into one compute
 //! pass, and submits once. Nothing is created per step.
 
+use super::cpu::{pool_planes, upsample_planes};
 use super::{Graph, NodeId, Op};
 use crate::gpu::{Gpu, GpuError};
 use crate::ops::{
-    activation, elementwise, gather, loss, matmul, optimizer, reduce, Bind, KernelCall,
+    activation, conv, elementwise, gather, loss, matmul, optimizer, pool, reduce, Bind, KernelCall,
     StepUniform, Workgroups,
 };
 use std::collections::HashMap;
@@ -198,8 +199,20 @@ pub fn kernel_call(g: &Graph, id: NodeId, opts: CompileOptions) -> KernelCall {
         }
         Op::Fill(v) => elementwise::fill_call(n.len(), v),
         Op::Random { dist, stream } => crate::ops::random::call(dist, n.len(), stream),
-        Op::Loss(kind) => loss::forward_call(kind, shape_of(0)[0], shape_of(0)[1]),
-        Op::LossBackward(kind) => loss::backward_call(kind, shape_of(0)[0], shape_of(0)[1]),
+        Op::Loss(kind) => loss::forward_call(kind, shape_of(0)[0], g.row_len(n.inputs[0])),
+        Op::LossBackward(kind) => loss::backward_call(kind, shape_of(0)[0], g.row_len(n.inputs[0])),
+        Op::Conv2d { geom, act } => conv::forward_call(&geom, n.inputs.len() == 3, act),
+        Op::ConvTranspose2d { geom, act } => {
+            conv::backward_input_call(&geom, n.inputs.len() == 3, act)
+        }
+        Op::ConvWeightGrad { geom } => conv::weight_grad_call(&geom),
+        Op::RowSum => reduce::row_sum_call(n.len(), g.nodes[n.inputs[0]].len() / n.len()),
+        Op::MaxPoolArgmax => pool::argmax_call(&pool_planes(shape_of(0))),
+        Op::MaxPool => pool::forward_call(&pool_planes(shape_of(0))),
+        Op::MaxPoolBackward => pool::backward_call(&pool_planes(&n.shape)),
+        Op::Upsample => pool::upsample_call(&upsample_planes(shape_of(0))),
+        Op::UpsampleBackward => pool::upsample_backward_call(&upsample_planes(&n.shape)),
+        Op::Noise { noise, stream } => crate::ops::random::noise_call(noise, n.len(), stream),
         Op::Update(opt) => optimizer::call(opt, g.nodes[n.inputs[0]].len()),
         Op::Input | Op::Param(_) | Op::State => unreachable!("leaves have no kernel"),
     }

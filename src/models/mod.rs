@@ -1,6 +1,7 @@
 //! The autoencoders. Each writes its forward graph from layers, ending in a per-sample loss;
 //! training, evaluation and the other commands add what they need around it.
 
+pub mod conv;
 pub mod vae;
 pub mod vanilla;
 
@@ -13,19 +14,72 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "lowercase")]
 pub enum ModelKind {
     Vanilla,
+    Conv,
+    Denoising,
     Vae,
 }
+
+/// The network a denoising (or other) model uses: dense layers or the conv stack.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    #[default]
+    Dense,
+    Conv,
+}
+
+impl std::str::FromStr for Arch {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "dense" => Ok(Arch::Dense),
+            "conv" => Ok(Arch::Conv),
+            o => Err(format!("unknown --arch '{o}': choose dense or conv")),
+        }
+    }
+}
+
+/// How the convolutional decoder doubles its resolution.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decoder {
+    /// Nearest-neighbour ×2 (Keras' UpSampling2D): no parameters.
+    #[default]
+    Upsample,
+    /// A learned 3×3 stride-2 transposed convolution.
+    Transpose,
+}
+
+impl std::str::FromStr for Decoder {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "upsample" => Ok(Decoder::Upsample),
+            "transpose" => Ok(Decoder::Transpose),
+            o => Err(format!(
+                "unknown --decoder '{o}': choose upsample or transpose"
+            )),
+        }
+    }
+}
+
+/// Random stream of the denoising model's corruption.
+pub const NOISE_STREAM: u32 = 3;
 
 impl std::str::FromStr for ModelKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "vanilla" | "dense" => Ok(ModelKind::Vanilla),
+            "conv" | "convolutional" => Ok(ModelKind::Conv),
+            "denoising" => Ok(ModelKind::Denoising),
             "vae" | "variational" => Ok(ModelKind::Vae),
-            "conv" | "denoising" | "sparse" => Err(format!(
-                "model '{s}' is not built yet: this version trains vanilla and vae"
+            "sparse" => Err(format!(
+                "model '{s}' is not built yet: this version trains vanilla, conv, denoising and vae"
             )),
-            o => Err(format!("unknown model '{o}': choose vanilla or vae")),
+            o => Err(format!(
+                "unknown model '{o}': choose vanilla, conv, denoising or vae"
+            )),
         }
     }
 }
@@ -35,6 +89,8 @@ impl ModelKind {
     pub fn name(self) -> &'static str {
         match self {
             ModelKind::Vanilla => "vanilla",
+            ModelKind::Conv => "conv",
+            ModelKind::Denoising => "denoising",
             ModelKind::Vae => "vae",
         }
     }
@@ -55,9 +111,21 @@ pub struct ModelConfig {
     /// Weight of the KL term (VAE only).
     #[serde(default = "one")]
     pub beta: f32,
-    /// How the dense layers start.
+    /// How the layers start.
     #[serde(default)]
     pub init: crate::nn::InitScheme,
+    /// Dense or convolutional network (conv: always; denoising: `--arch`).
+    #[serde(default)]
+    pub arch: Arch,
+    /// The conv encoder's channels (empty: the recipe's 16, 8, 8).
+    #[serde(default)]
+    pub channels: Vec<usize>,
+    /// The conv decoder's upsampling.
+    #[serde(default)]
+    pub decoder: Decoder,
+    /// The denoising model's corruption.
+    #[serde(default)]
+    pub noise: Option<crate::ops::random::Noise>,
 }
 
 fn one() -> f32 {
@@ -76,7 +144,55 @@ impl ModelConfig {
             loss: LossKind::Bce,
             beta: 1.0,
             init: crate::nn::InitScheme::Glorot,
+            arch: Arch::Dense,
+            channels: vec![],
+            decoder: Decoder::Upsample,
+            noise: None,
         }
+    }
+
+    /// The Keras convolutional autoencoder on 28×28 grey images (4×4×8 code).
+    pub fn conv_reference() -> Self {
+        let mut c = ModelConfig {
+            kind: ModelKind::Conv,
+            arch: Arch::Conv,
+            ..Self::dense_reference()
+        };
+        c.latent = conv::code_shape(&c).iter().product();
+        c
+    }
+
+    /// One line for logs: the kind and its layer sizes.
+    pub fn describe(&self) -> String {
+        let noise = self
+            .noise
+            .map(|n| format!(", noise {n}"))
+            .unwrap_or_default();
+        if self.is_conv() {
+            let [c, h, w] = self.image;
+            let [zc, zh, zw] = conv::code_shape(self);
+            let ch: Vec<String> = conv::channels(self).iter().map(|c| c.to_string()).collect();
+            format!(
+                "{} conv {c}×{h}×{w} → code {zc}×{zh}×{zw} → {c}×{h}×{w} (channels {}, decoder {:?}){noise}",
+                self.kind.name(),
+                ch.join(","),
+                self.decoder
+            )
+        } else {
+            let widths: String = self.hidden.iter().map(|h| format!("{h}-")).collect();
+            format!(
+                "{} {}-{widths}{}-{}{noise}",
+                self.kind.name(),
+                self.input_dim,
+                self.latent,
+                self.input_dim
+            )
+        }
+    }
+
+    /// Whether the network is the convolutional one.
+    pub fn is_conv(&self) -> bool {
+        self.arch == Arch::Conv
     }
 
     /// Whether the loss is reported per sample (the VAE's, summed over features as in the
@@ -98,7 +214,9 @@ impl ModelConfig {
 /// The nodes a model exposes.
 #[derive(Clone, Debug)]
 pub struct Built {
-    /// The code z: [batch, latent].
+    /// What the encoder sees: the batch, or its corrupted copy for the denoising model.
+    pub input: NodeId,
+    /// The code z: [batch, latent] (conv: [batch, c, h, w]).
     pub latent: NodeId,
     /// Decoder output before the sigmoid: [batch, input_dim].
     pub logits: NodeId,
@@ -106,7 +224,9 @@ pub struct Built {
     pub recon: Option<NodeId>,
     /// The training loss per sample (all terms): \[batch\].
     pub per_sample: NodeId,
-    /// Its terms, each per sample (\[batch\]): ("reconstruction", ..) and for the VAE ("kl", ..).
+    /// Its terms, each per sample (\[batch\]): ("reconstruction", ..), for the VAE ("kl", ..);
+    /// evaluation graphs of the denoising model add the per-sample squared errors of the
+    /// noisy input and of the output against the clean image ("mse_noisy", "mse_denoised").
     pub terms: Vec<(&'static str, NodeId)>,
 }
 
@@ -138,8 +258,29 @@ pub fn reconstruction_loss(
 
 /// Writes the model's forward graph for input batch `x` ([batch, input_dim], also the target).
 pub fn build(g: &mut Graph, cfg: &ModelConfig, x: NodeId, want_recon: bool) -> Built {
+    let arch = |g: &mut Graph, input: NodeId, want_recon: bool| {
+        if cfg.is_conv() {
+            conv::build(g, cfg, input, x, want_recon)
+        } else {
+            vanilla::build(g, cfg, input, x, want_recon)
+        }
+    };
     match cfg.kind {
-        ModelKind::Vanilla => vanilla::build(g, cfg, x, want_recon),
+        ModelKind::Vanilla | ModelKind::Conv => arch(g, x, want_recon),
+        ModelKind::Denoising => {
+            let noise = cfg
+                .noise
+                .unwrap_or(crate::ops::random::Noise::Gaussian(0.5));
+            let noisy = g.noise("noisy", x, noise, NOISE_STREAM);
+            let mut built = arch(g, noisy, want_recon);
+            if let Some(recon) = built.recon {
+                let noisy_err = g.loss("mse_noisy", LossKind::Mse, noisy, x);
+                let out_err = g.loss("mse_denoised", LossKind::Mse, recon, x);
+                built.terms.push(("mse_noisy", noisy_err));
+                built.terms.push(("mse_denoised", out_err));
+            }
+            built
+        }
         ModelKind::Vae => vae::build(g, cfg, x, want_recon),
     }
 }

@@ -71,6 +71,7 @@ pub fn build(g: &mut Graph, cfg: &ModelConfig, x: NodeId, want_recon: bool) -> B
     let kl = g.kl("kl_per_sample", mu, logvar);
     let per_sample = g.add_scaled("loss_per_sample", reconstruction, kl, cfg.beta);
     Built {
+        input: x,
         latent: mu,
         logits,
         recon,

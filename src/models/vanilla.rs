@@ -10,8 +10,14 @@ use crate::graph::{Graph, NodeId};
 use crate::nn::Dense;
 use crate::ops::Act;
 
-/// Writes encoder, decoder and per-sample loss.
-pub fn build(g: &mut Graph, cfg: &ModelConfig, x: NodeId, want_recon: bool) -> Built {
+/// Writes encoder, decoder and the per-sample loss of `x` against `target`.
+pub fn build(
+    g: &mut Graph,
+    cfg: &ModelConfig,
+    x: NodeId,
+    target: NodeId,
+    want_recon: bool,
+) -> Built {
     let mut widths = vec![cfg.input_dim];
     widths.extend(&cfg.hidden);
     widths.push(cfg.latent);
@@ -43,8 +49,9 @@ pub fn build(g: &mut Graph, cfg: &ModelConfig, x: NodeId, want_recon: bool) -> B
         h = layer.forward(g, h);
     }
     let logits = h;
-    let (recon, per_sample) = super::reconstruction_loss(g, cfg, logits, x, want_recon);
+    let (recon, per_sample) = super::reconstruction_loss(g, cfg, logits, target, want_recon);
     Built {
+        input: x,
         latent,
         logits,
         recon,

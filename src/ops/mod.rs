@@ -6,11 +6,13 @@
 //! forward; the twins check the WGSL kernels on fresh random inputs.
 
 pub mod activation;
+pub mod conv;
 pub mod elementwise;
 pub mod gather;
 pub mod loss;
 pub mod matmul;
 pub mod optimizer;
+pub mod pool;
 pub mod random;
 pub mod reduce;
 pub mod vae;

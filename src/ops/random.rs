@@ -78,3 +78,88 @@ pub fn call(dist: Distribution, n: usize, stream: u32) -> KernelCall {
         bytes: 4 * n as u64,
     }
 }
+
+/// Corruption applied by the denoising autoencoder (`--noise`), drawn afresh every step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Noise {
+    /// x + amount·N(0, 1), clipped to \[0, 1\] (the Keras recipe: 0.5).
+    Gaussian(f32),
+    /// Each element set to 0 with probability p.
+    Mask(f32),
+}
+
+impl std::str::FromStr for Noise {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (kind, amount) = s.split_once(':').ok_or_else(|| {
+            format!("--noise '{s}': expected gaussian:STD or mask:P, e.g. gaussian:0.5")
+        })?;
+        let a: f32 = amount
+            .parse()
+            .map_err(|_| format!("--noise '{s}': '{amount}' is not a number"))?;
+        match kind {
+            "gaussian" if a.is_finite() && a >= 0.0 => Ok(Noise::Gaussian(a)),
+            "mask" if (0.0..1.0).contains(&a) => Ok(Noise::Mask(a)),
+            "gaussian" => Err(format!("--noise '{s}': the standard deviation must be ≥ 0")),
+            "mask" => Err(format!(
+                "--noise '{s}': the dropped fraction must be in [0, 1)"
+            )),
+            o => Err(format!(
+                "--noise '{s}': unknown kind '{o}', choose gaussian or mask"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Noise {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Noise::Gaussian(a) => write!(f, "gaussian:{a}"),
+            Noise::Mask(p) => write!(f, "mask:{p}"),
+        }
+    }
+}
+
+impl serde::Serialize for Noise {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Noise {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// CPU twin of `noise_gaussian` / `noise_mask` on `x` at (seed, step) of stream `stream`.
+pub fn noise_ref(noise: Noise, x: &[f64], seed: u32, step: u32, stream: u32) -> Vec<f64> {
+    match noise {
+        Noise::Gaussian(a) => draws_ref(Distribution::Normal, x.len(), seed, step, stream)
+            .iter()
+            .zip(x)
+            .map(|(g, v)| (v + a as f64 * g).clamp(0.0, 1.0))
+            .collect(),
+        Noise::Mask(p) => draws_ref(Distribution::Uniform, x.len(), seed, step, stream)
+            .iter()
+            .zip(x)
+            .map(|(u, v)| if *u >= p as f64 { *v } else { 0.0 })
+            .collect(),
+    }
+}
+
+/// Dispatch of `noise_gaussian` / `noise_mask` over `n` elements: bindings (out, x).
+pub fn noise_call(noise: Noise, n: usize, stream: u32) -> KernelCall {
+    let (entry, amount) = match noise {
+        Noise::Gaussian(a) => ("noise_gaussian", a),
+        Noise::Mask(p) => ("noise_mask", p),
+    };
+    KernelCall {
+        entry,
+        bindings: vec![Bind::Output, Bind::Input(0)],
+        params: vec![n as u32, stream, amount.to_bits()],
+        bytes: 8 * n as u64,
+        ..call(Distribution::Normal, n, stream)
+    }
+}

@@ -61,3 +61,23 @@ pub fn sum_all_call(n: usize, row_len: usize, scale: f32, accumulate: bool) -> K
         bytes: 4 * n as u64 + 4,
     }
 }
+
+/// CPU twin of `row_sum`: out\[r\] = Σ_j x\[r, j\].
+pub fn row_sum_ref(x: &[f64], rows: usize, cols: usize) -> Vec<f64> {
+    (0..rows)
+        .map(|r| x[r * cols..(r + 1) * cols].iter().sum())
+        .collect()
+}
+
+/// Dispatch of `row_sum` over x: [rows, cols]: bindings (out, x).
+pub fn row_sum_call(rows: usize, cols: usize) -> KernelCall {
+    KernelCall {
+        entry: "row_sum",
+        workgroups: Workgroups::Items {
+            n: rows as u64,
+            wg: 256,
+        },
+        bytes: 4 * (rows * cols + rows) as u64,
+        ..column_sum_call(rows, cols)
+    }
+}

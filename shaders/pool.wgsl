@@ -1,0 +1,134 @@
+// Max pooling 2×2 (stride 2) and nearest-neighbour upsampling ×2, on NCHW planes.
+//
+// Max pool with "same" padding, as Keras pads: an H×W plane gives ⌈H/2⌉×⌈W/2⌉ outputs; the
+// window of output (oy, ox) is rows 2oy..2oy+1 and columns 2ox..2ox+1, cut at the edge (a
+// 7-row plane's last window has one row). Forward keeps the argmax:
+//   max_pool_argmax:   idx[n,c,oy,ox] = the flat index (into x) of max over the window of x
+//                      (the first one in row-major order on ties)
+//   max_pool_forward:  y[o] = x[idx[o]]
+//   max_pool_backward: dx[i] = dy[o(i)] if idx[o(i)] = i else 0        (o(i): i's window)
+// The gradient of a max flows only to the element that won (a subgradient at ties).
+//
+// Upsampling ×2, nearest neighbour: each pixel becomes a 2×2 block.
+//   upsample_forward:  y[n,c,y,x] = x[n,c,⌊y/2⌋,⌊x/2⌋]                   y: [N,C,2H,2W]
+//   upsample_backward: dx[n,c,i,j] = Σ_{a,b ∈ {0,1}} dy[n,c,2i+a,2j+b]  (the adjoint: sum
+//                      over the block the pixel was copied to)
+// All outputs are overwritten; one invocation per output element, gather form (no atomics).
+
+struct Planes {
+    // Number of (n, c) planes, and the plane sizes of the pooled / upsampled side (hs, ws)
+    // and of the full-resolution side (hb, wb).
+    planes: u32,
+    hs: u32,
+    ws: u32,
+    hb: u32,
+    wb: u32,
+    _p0: u32,
+    _p1: u32,
+    _p2: u32,
+}
+
+const WG: u32 = 256u;
+
+@group(0) @binding(0) var<storage, read_write> idx_out: array<u32>;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<uniform> pa: Planes;
+
+@compute @workgroup_size(256)
+fn max_pool_argmax(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let o = gid.x + gid.y * nwg.x * WG;
+    if o >= pa.planes * pa.hs * pa.ws {
+        return;
+    }
+    let plane = o / (pa.hs * pa.ws);
+    let oy = (o / pa.ws) % pa.hs;
+    let ox = o % pa.ws;
+    let base = plane * pa.hb * pa.wb;
+    var best = base + 2u * oy * pa.wb + 2u * ox;
+    var best_v = x[best];
+    for (var dy = 0u; dy < 2u; dy++) {
+        let iy = 2u * oy + dy;
+        if iy >= pa.hb {
+            break;
+        }
+        for (var dx = 0u; dx < 2u; dx++) {
+            let ix = 2u * ox + dx;
+            if ix >= pa.wb {
+                break;
+            }
+            let i = base + iy * pa.wb + ix;
+            // Strictly greater: the first maximum wins ties.
+            if x[i] > best_v {
+                best_v = x[i];
+                best = i;
+            }
+        }
+    }
+    idx_out[o] = best;
+}
+
+@group(0) @binding(0) var<storage, read_write> pooled: array<f32>;
+@group(0) @binding(1) var<storage, read> px: array<f32>;
+@group(0) @binding(2) var<storage, read> pidx: array<u32>;
+@group(0) @binding(3) var<uniform> pf: Planes;
+
+@compute @workgroup_size(256)
+fn max_pool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let o = gid.x + gid.y * nwg.x * WG;
+    let n_out = pf.planes * pf.hs * pf.ws;
+    if o >= n_out {
+        return;
+    }
+    pooled[o] = px[min(pidx[o], pf.planes * pf.hb * pf.wb - 1u)];
+}
+
+@group(0) @binding(0) var<storage, read_write> d_x: array<f32>;
+@group(0) @binding(1) var<storage, read> bidx: array<u32>;
+@group(0) @binding(2) var<storage, read> d_y: array<f32>;
+@group(0) @binding(3) var<uniform> pb: Planes;
+
+@compute @workgroup_size(256)
+fn max_pool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    if i >= pb.planes * pb.hb * pb.wb {
+        return;
+    }
+    let plane = i / (pb.hb * pb.wb);
+    let iy = (i / pb.wb) % pb.hb;
+    let ix = i % pb.wb;
+    let o = (plane * pb.hs + iy / 2u) * pb.ws + ix / 2u;
+    d_x[i] = select(0.0, d_y[o], bidx[o] == i);
+}
+
+@group(0) @binding(0) var<storage, read_write> up: array<f32>;
+@group(0) @binding(1) var<storage, read> small: array<f32>;
+@group(0) @binding(2) var<uniform> uf: Planes;
+
+@compute @workgroup_size(256)
+fn upsample_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    if i >= uf.planes * uf.hb * uf.wb {
+        return;
+    }
+    let plane = i / (uf.hb * uf.wb);
+    let y = (i / uf.wb) % uf.hb;
+    let xx = i % uf.wb;
+    up[i] = small[(plane * uf.hs + y / 2u) * uf.ws + xx / 2u];
+}
+
+@group(0) @binding(0) var<storage, read_write> d_small: array<f32>;
+@group(0) @binding(1) var<storage, read> d_up: array<f32>;
+@group(0) @binding(2) var<uniform> ub: Planes;
+
+@compute @workgroup_size(256)
+fn upsample_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let o = gid.x + gid.y * nwg.x * WG;
+    if o >= ub.planes * ub.hs * ub.ws {
+        return;
+    }
+    let plane = o / (ub.hs * ub.ws);
+    let i = (o / ub.ws) % ub.hs;
+    let j = o % ub.ws;
+    let base = plane * ub.hb * ub.wb + 2u * i * ub.wb + 2u * j;
+    d_small[o] = d_up[base] + d_up[base + 1u] + d_up[base + ub.wb] + d_up[base + ub.wb + 1u];
+}

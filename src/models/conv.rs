@@ -1,0 +1,162 @@
+//! The convolutional autoencoder of the Keras blog post "Building Autoencoders in Keras":
+//!
+//! ```text
+//! encoder  28×28×1 → conv 3×3 16 relu → pool → conv 8 relu → pool → conv 8 relu → pool → 4×4×8 code
+//! decoder  conv 8 relu → up ×2 → conv 8 relu → up ×2 → conv 16 relu (valid) → up ×2 → conv 1 (sigmoid in the loss)
+//! ```
+//!
+//! Pools use "same" padding (28 → 14 → 7 → 4); the decoder's one `valid` convolution trims
+//! 16 → 14 so the last upsampling lands on 28. `--channels a,b,c` changes the widths (the
+//! decoder mirrors them). With `--decoder transpose` every nearest-neighbour upsampling is
+//! replaced by a learned 3×3 stride-2 transposed convolution (ReLU) with as many channels.
+//!
+//! Other image sizes work when the decoder can land on them: with H → ⌈H/2⌉ → ⌈H/4⌉ → ⌈H/8⌉
+//! = h₃, the third decoder convolution maps 4·h₃ to H/2 with padding 0 (valid) or 1 (same),
+//! so H must be even and H/2 − 4·h₃ + 2 ∈ {0, 2} (8, 12, 16, 20, 28, 32, ... pixels).
+
+use super::{Built, ModelConfig};
+use crate::graph::{Graph, NodeId};
+use crate::nn::Conv2d;
+use crate::ops::conv::{ConvGeom, Padding};
+use crate::ops::Act;
+
+/// The widths of the recipe.
+pub const DEFAULT_CHANNELS: [usize; 3] = [16, 8, 8];
+
+/// The encoder's channels for `cfg` (its `--channels`, else the recipe's).
+pub fn channels(cfg: &ModelConfig) -> Vec<usize> {
+    if cfg.channels.is_empty() {
+        DEFAULT_CHANNELS.to_vec()
+    } else {
+        cfg.channels.clone()
+    }
+}
+
+/// Padding (0: valid, 1: same) of the third decoder convolution for an H-pixel side, or why
+/// H cannot be decoded.
+fn trim_padding(side: usize) -> Result<usize, String> {
+    let h3 = side.div_ceil(2).div_ceil(2).div_ceil(2);
+    if side.is_multiple_of(2) && side / 2 + 2 == 4 * h3 {
+        Ok(0)
+    } else if side.is_multiple_of(2) && side / 2 == 4 * h3 {
+        Ok(1)
+    } else {
+        Err(format!(
+            "the convolutional autoencoder cannot decode back to {side} pixels (it needs an even \
+             size H with H/2 − 4·⌈H/8⌉ + 2 ∈ {{0, 2}}, e.g. 8, 12, 16, 20, 28, 32); \
+             resize the images (--image-size 28) or use --arch dense"
+        ))
+    }
+}
+
+/// Checks that `cfg`'s image can go through the network; the error says what to change.
+pub fn check(cfg: &ModelConfig) -> Result<(), String> {
+    let [_, h, w] = cfg.image;
+    trim_padding(h)?;
+    trim_padding(w)?;
+    if channels(cfg).len() != 3 || channels(cfg).contains(&0) {
+        return Err(format!(
+            "--channels needs three positive widths (the encoder's three convolutions), got {:?}",
+            cfg.channels
+        ));
+    }
+    Ok(())
+}
+
+/// Code shape [channels, h, w] for `cfg`.
+pub fn code_shape(cfg: &ModelConfig) -> [usize; 3] {
+    let [_, h, w] = cfg.image;
+    let q = |s: usize| s.div_ceil(2).div_ceil(2).div_ceil(2);
+    [channels(cfg)[2], q(h), q(w)]
+}
+
+fn conv(
+    g: &mut Graph,
+    cfg: &ModelConfig,
+    name: &str,
+    x: NodeId,
+    c_out: usize,
+    padding: Padding,
+    act: Act,
+) -> NodeId {
+    let s = g.shape(x).to_vec();
+    let geom = ConvGeom::new(s[0], s[1], (s[2], s[3]), c_out, (3, 3), 1, padding);
+    Conv2d::new(g, name, geom, act, cfg.init).forward(g, x)
+}
+
+fn upsample(g: &mut Graph, cfg: &ModelConfig, name: &str, x: NodeId) -> NodeId {
+    match cfg.decoder {
+        super::Decoder::Upsample => g.upsample2x(name, x),
+        super::Decoder::Transpose => {
+            let s = g.shape(x).to_vec();
+            let geom = ConvGeom::transposed_same(s[0], s[1], (s[2], s[3]), s[1], 3, 2);
+            Conv2d::transposed(g, name, geom, Act::Relu, cfg.init).forward(g, x)
+        }
+    }
+}
+
+/// The encoder: x ([batch, C·H·W]) → code [batch, c₃, ⌈H/8⌉, ⌈W/8⌉].
+pub fn encoder(g: &mut Graph, cfg: &ModelConfig, x: NodeId) -> NodeId {
+    let [c, h, w] = cfg.image;
+    let batch = g.shape(x)[0];
+    let ch = channels(cfg);
+    let geom = ConvGeom::new(batch, c, (h, w), ch[0], (3, 3), 1, Padding::Same);
+    let mut t = Conv2d::new(g, "encoder.0", geom, Act::Relu, cfg.init).forward(g, x);
+    t = g.max_pool2x2("encoder.pool0", t);
+    for i in 1..3 {
+        t = conv(
+            g,
+            cfg,
+            &format!("encoder.{i}"),
+            t,
+            ch[i],
+            Padding::Same,
+            Act::Relu,
+        );
+        t = g.max_pool2x2(&format!("encoder.pool{i}"), t);
+    }
+    t
+}
+
+/// The decoder: code → logits [batch, C, H, W] (a sigmoid gives pixels).
+pub fn decoder(g: &mut Graph, cfg: &ModelConfig, z: NodeId) -> NodeId {
+    let ch = channels(cfg);
+    let pad = |side| trim_padding(side).expect("checked by conv::check");
+    let trim = Padding::Explicit(pad(cfg.image[1]), pad(cfg.image[2]));
+    let mut t = conv(g, cfg, "decoder.0", z, ch[2], Padding::Same, Act::Relu);
+    t = upsample(g, cfg, "decoder.up0", t);
+    t = conv(g, cfg, "decoder.1", t, ch[1], Padding::Same, Act::Relu);
+    t = upsample(g, cfg, "decoder.up1", t);
+    t = conv(g, cfg, "decoder.2", t, ch[0], trim, Act::Relu);
+    t = upsample(g, cfg, "decoder.up2", t);
+    conv(
+        g,
+        cfg,
+        "decoder.3",
+        t,
+        cfg.image[0],
+        Padding::Same,
+        Act::Identity,
+    )
+}
+
+/// Writes encoder, decoder and the per-sample loss of `input` against `target`.
+pub fn build(
+    g: &mut Graph,
+    cfg: &ModelConfig,
+    input: NodeId,
+    target: NodeId,
+    want_recon: bool,
+) -> Built {
+    let latent = encoder(g, cfg, input);
+    let logits = decoder(g, cfg, latent);
+    let (recon, per_sample) = super::reconstruction_loss(g, cfg, logits, target, want_recon);
+    Built {
+        input,
+        latent,
+        logits,
+        recon,
+        per_sample,
+        terms: vec![("reconstruction", per_sample)],
+    }
+}

@@ -1,0 +1,352 @@
+//! 2-D convolution, its gradients and the transposed convolution (`shaders/conv.wgsl`).
+//!
+//! # Layout
+//! Activations are NCHW (`x[n, c, y, x]` at `((n·C + c)·H + y)·W + x`), weights HWIO
+//! (`w[ky, kx, ci, co]` at `((ky·KW + kx)·Cin + ci)·Cout + co`, Keras' order), biases `[Cout]`.
+//!
+//! # Math
+//! With P the pre-activation and dP = act'(y) ⊙ dy:
+//! - forward: P\[n,co,oy,ox\] = b\[co\] + Σ_{ci,ky,kx} x\[n, ci, oy·s − ph + ky, ox·s − pw + kx\]·w\[ky,kx,ci,co\]
+//! - input gradient: dx = convᵀ(dP), the adjoint of the linear map x ↦ P − b: every input
+//!   pixel collects dP·w from the outputs whose window covered it;
+//! - weight gradient: dw\[ky,kx,ci,co\] = Σ_{n,oy,ox} dP\[n,co,oy,ox\]·x\[n, ci, oy·s − ph + ky, ox·s − pw + kx\],
+//!   computed per sample and summed over samples by `column_sum`;
+//! - bias gradient: db\[co\] = Σ_{n,oy,ox} dP\[n,co,oy,ox\] (`row_sum` over pixels, then `column_sum`).
+//!
+//! The transposed convolution (a learned upsampler) is the input-gradient kernel run forward
+//! with a bias and an activation; its own gradients are a convolution (for its input) and the
+//! weight-gradient kernel with x and dP exchanged. [`ConvGeom`] always describes the
+//! *convolution*: for a transposed one, its input is the convolution's output side.
+//!
+//! Direct convolution rather than im2col + matmul: see the header of `conv.wgsl`.
+
+use super::{Act, Bind, KernelCall, Workgroups};
+use crate::gpu::Shader;
+
+/// How a convolution pads its input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Padding {
+    /// Output ⌈H/s⌉ × ⌈W/s⌉; the padding needed is split with the extra row/column at the
+    /// bottom/right, as Keras and TensorFlow do.
+    Same,
+    /// No padding: output ⌊(H − K)/s⌋ + 1.
+    Valid,
+    /// (top, left) rows and columns of zeros on each side: output ⌊(H + 2p − K)/s⌋ + 1.
+    Explicit(usize, usize),
+}
+
+/// The shape of one convolution: input [n, c_in, h, w] → output [n, c_out, h_out, w_out].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeom {
+    pub n: usize,
+    pub c_in: usize,
+    pub h: usize,
+    pub w: usize,
+    pub c_out: usize,
+    pub h_out: usize,
+    pub w_out: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: usize,
+    /// Zero rows above / columns left of the input (the bottom/right follow from h_out).
+    pub pad_h: usize,
+    pub pad_w: usize,
+}
+
+fn out_and_pad(size: usize, k: usize, s: usize, pad: Padding, explicit: usize) -> (usize, usize) {
+    match pad {
+        Padding::Same => {
+            let out = size.div_ceil(s);
+            let total = ((out - 1) * s + k).saturating_sub(size);
+            (out, total / 2)
+        }
+        Padding::Valid => ((size.saturating_sub(k)) / s + 1, 0),
+        Padding::Explicit(..) => ((size + 2 * explicit).saturating_sub(k) / s + 1, explicit),
+    }
+}
+
+impl ConvGeom {
+    /// The geometry of a `kh × kw` convolution of stride `stride` over [n, c_in, h, w].
+    /// Panics when the kernel does not fit (a model-definition error).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        n: usize,
+        c_in: usize,
+        (h, w): (usize, usize),
+        c_out: usize,
+        (kh, kw): (usize, usize),
+        stride: usize,
+        padding: Padding,
+    ) -> ConvGeom {
+        assert!(
+            n > 0 && c_in > 0 && c_out > 0 && kh > 0 && kw > 0 && stride > 0,
+            "conv: sizes must be positive"
+        );
+        let (ph, pw) = match padding {
+            Padding::Explicit(a, b) => (a, b),
+            _ => (0, 0),
+        };
+        assert!(
+            padding == Padding::Same || (h + 2 * ph >= kh && w + 2 * pw >= kw),
+            "conv: a {kh}×{kw} kernel does not fit a {h}×{w} input with padding {padding:?}"
+        );
+        let (h_out, pad_h) = out_and_pad(h, kh, stride, padding, ph);
+        let (w_out, pad_w) = out_and_pad(w, kw, stride, padding, pw);
+        ConvGeom {
+            n,
+            c_in,
+            h,
+            w,
+            c_out,
+            h_out,
+            w_out,
+            kh,
+            kw,
+            stride,
+            pad_h,
+            pad_w,
+        }
+    }
+
+    /// The convolution whose adjoint is a transposed convolution from [n, c_in, h, w] to
+    /// [n, c_out, h·s, w·s] ("same" padding, as Keras' `Conv2DTranspose(padding="same")`).
+    pub fn transposed_same(
+        n: usize,
+        c_in: usize,
+        (h, w): (usize, usize),
+        c_out: usize,
+        k: usize,
+        stride: usize,
+    ) -> ConvGeom {
+        let g = ConvGeom::new(
+            n,
+            c_out,
+            (h * stride, w * stride),
+            c_in,
+            (k, k),
+            stride,
+            Padding::Same,
+        );
+        debug_assert_eq!((g.h_out, g.w_out), (h, w));
+        g
+    }
+
+    /// Elements of the weight tensor.
+    pub fn weight_len(&self) -> usize {
+        self.kh * self.kw * self.c_in * self.c_out
+    }
+
+    /// The weight tensor's shape \[kh, kw, c_in, c_out\].
+    pub fn weight_shape(&self) -> Vec<usize> {
+        vec![self.kh, self.kw, self.c_in, self.c_out]
+    }
+
+    /// Input shape [n, c_in, h, w].
+    pub fn in_shape(&self) -> Vec<usize> {
+        vec![self.n, self.c_in, self.h, self.w]
+    }
+
+    /// Output shape [n, c_out, h_out, w_out].
+    pub fn out_shape(&self) -> Vec<usize> {
+        vec![self.n, self.c_out, self.h_out, self.w_out]
+    }
+
+    /// Multiply-adds of one forward pass (each gradient costs about the same).
+    pub fn macs(&self) -> u64 {
+        (self.n * self.c_out * self.h_out * self.w_out * self.c_in * self.kh * self.kw) as u64
+    }
+
+    /// The uniform `struct Conv` of the WGSL.
+    pub fn words(&self) -> Vec<u32> {
+        [
+            self.n,
+            self.c_in,
+            self.h,
+            self.w,
+            self.c_out,
+            self.h_out,
+            self.w_out,
+            self.kh,
+            self.kw,
+            self.stride,
+            self.pad_h,
+            self.pad_w,
+        ]
+        .iter()
+        .map(|&v| v as u32)
+        .collect()
+    }
+
+    /// The input coordinate a tap reads, or None in the padding.
+    fn tap(&self, o: usize, k: usize, pad: usize, size: usize) -> Option<usize> {
+        (o * self.stride + k).checked_sub(pad).filter(|&i| i < size)
+    }
+
+    fn x_at(&self, n: usize, c: usize, y: usize, x: usize) -> usize {
+        ((n * self.c_in + c) * self.h + y) * self.w + x
+    }
+
+    fn y_at(&self, n: usize, c: usize, y: usize, x: usize) -> usize {
+        ((n * self.c_out + c) * self.h_out + y) * self.w_out + x
+    }
+
+    fn w_at(&self, ky: usize, kx: usize, ci: usize, co: usize) -> usize {
+        ((ky * self.kw + kx) * self.c_in + ci) * self.c_out + co
+    }
+
+    /// Calls `f(x index, y index, w index)` for every multiply-add of the forward pass: the
+    /// one loop nest all three twins share, so they cannot disagree about the geometry.
+    fn for_each_tap(&self, mut f: impl FnMut(usize, usize, usize)) {
+        for n in 0..self.n {
+            for co in 0..self.c_out {
+                for oy in 0..self.h_out {
+                    for ox in 0..self.w_out {
+                        let yi = self.y_at(n, co, oy, ox);
+                        for ci in 0..self.c_in {
+                            for ky in 0..self.kh {
+                                let Some(iy) = self.tap(oy, ky, self.pad_h, self.h) else {
+                                    continue;
+                                };
+                                for kx in 0..self.kw {
+                                    if let Some(ix) = self.tap(ox, kx, self.pad_w, self.w) {
+                                        f(self.x_at(n, ci, iy, ix), yi, self.w_at(ky, kx, ci, co));
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// CPU twin of `conv2d_forward`: y = act(conv(x, w) + b).
+pub fn forward_ref(x: &[f64], w: &[f64], b: Option<&[f64]>, g: &ConvGeom, act: Act) -> Vec<f64> {
+    let mut y = vec![0.0; g.n * g.c_out * g.h_out * g.w_out];
+    g.for_each_tap(|xi, yi, wi| y[yi] += x[xi] * w[wi]);
+    let plane = g.h_out * g.w_out;
+    for (i, v) in y.iter_mut().enumerate() {
+        let bias = b.map_or(0.0, |b| b[(i / plane) % g.c_out]);
+        *v = act.apply(*v + bias);
+    }
+    y
+}
+
+/// CPU twin of `conv2d_backward_input` without bias/activation: dx = convᵀ(dP).
+pub fn backward_input_ref(d_p: &[f64], w: &[f64], g: &ConvGeom) -> Vec<f64> {
+    let mut dx = vec![0.0; g.n * g.c_in * g.h * g.w];
+    g.for_each_tap(|xi, yi, wi| dx[xi] += d_p[yi] * w[wi]);
+    dx
+}
+
+/// CPU twin of the transposed convolution: act(convᵀ(x) + b), x: the convolution's output side.
+pub fn transpose_ref(x: &[f64], w: &[f64], b: Option<&[f64]>, g: &ConvGeom, act: Act) -> Vec<f64> {
+    let mut y = backward_input_ref(x, w, g);
+    let plane = g.h * g.w;
+    for (i, v) in y.iter_mut().enumerate() {
+        let bias = b.map_or(0.0, |b| b[(i / plane) % g.c_in]);
+        *v = act.apply(*v + bias);
+    }
+    y
+}
+
+/// CPU twin of `conv2d_weight_grad`: per-sample weight gradients, [n, kh·kw·c_in·c_out].
+pub fn weight_grad_ref(x: &[f64], d_p: &[f64], g: &ConvGeom) -> Vec<f64> {
+    let nw = g.weight_len();
+    let per = g.c_out * g.h_out * g.w_out;
+    let mut part = vec![0.0; g.n * nw];
+    g.for_each_tap(|xi, yi, wi| part[(yi / per) * nw + wi] += d_p[yi] * x[xi]);
+    part
+}
+
+/// Pixels per invocation along x: 8, or 4 for narrow outputs, so that one input row segment
+/// ((PX − 1)·stride + KW values) fits the kernel's 32-entry register window.
+fn pixels_per_item(width: usize, g: &ConvGeom) -> usize {
+    let px = if width >= 8 { 8 } else { 4 };
+    if (px - 1) * g.stride + g.kw <= 32 {
+        px
+    } else {
+        1
+    }
+}
+
+fn call(entry: &'static str, g: &ConvGeom, items: usize, px: usize, loads: usize) -> KernelCall {
+    assert!(
+        g.kw <= 8 && g.kw + g.stride.saturating_sub(1) <= 32,
+        "conv kernels take kernels up to 8 wide (got {}×{}, stride {})",
+        g.kh,
+        g.kw,
+        g.stride
+    );
+    KernelCall {
+        shader: Shader::Conv,
+        entry,
+        constants: vec![
+            ("KH", g.kh as f64),
+            ("KW", g.kw as f64),
+            ("STRIDE", g.stride as f64),
+            ("PX", px as f64),
+            ("CH_LOADS", loads.min(BLOCK) as f64),
+        ],
+        bindings: vec![],
+        params: g.words(),
+        uses_step: false,
+        workgroups: Workgroups::Items {
+            n: items as u64,
+            wg: 64,
+        },
+        flops: 2 * g.macs(),
+        bytes: 4
+            * (g.n * (g.c_in * g.h * g.w + g.c_out * g.h_out * g.w_out) + g.weight_len()) as u64,
+    }
+}
+
+/// Channel block of the kernels: 4 channels per invocation.
+const BLOCK: usize = 4;
+
+fn with_epilogue(mut c: KernelCall, has_bias: bool, act: Act) -> KernelCall {
+    c.constants.extend(act.constants());
+    c.constants.push(("HAS_BIAS", has_bias as u8 as f64));
+    c.bindings = vec![
+        Bind::Output,
+        Bind::Input(0),
+        Bind::Input(1),
+        if has_bias {
+            Bind::Input(2)
+        } else {
+            Bind::Dummy
+        },
+    ];
+    c
+}
+
+/// `conv2d_forward`: bindings (y, x, w, bias or dummy).
+pub fn forward_call(g: &ConvGeom, has_bias: bool, act: Act) -> KernelCall {
+    let px = pixels_per_item(g.w_out, g);
+    let items = g.n * g.h_out * g.w_out.div_ceil(px) * g.c_out.div_ceil(BLOCK);
+    with_epilogue(call("conv2d_forward", g, items, px, g.c_out), has_bias, act)
+}
+
+/// `conv2d_backward_input` (also the transposed convolution's forward, with bias and
+/// activation): bindings (dx, dP, w, bias or dummy).
+pub fn backward_input_call(g: &ConvGeom, has_bias: bool, act: Act) -> KernelCall {
+    let px = pixels_per_item(g.w, g);
+    let items = g.n * g.h * g.w.div_ceil(px) * g.c_in.div_ceil(BLOCK);
+    with_epilogue(
+        call("conv2d_backward_input", g, items, px, g.c_in),
+        has_bias,
+        act,
+    )
+}
+
+/// `conv2d_weight_grad`: bindings (partial [n, weight], x, dP).
+pub fn weight_grad_call(g: &ConvGeom) -> KernelCall {
+    let items = g.n * g.kh * g.c_in.div_ceil(BLOCK) * g.c_out.div_ceil(BLOCK);
+    let mut c = call("conv2d_weight_grad", g, items, 1, g.c_out);
+    c.constants.push(("CI_LOADS", g.c_in.min(BLOCK) as f64));
+    c.bindings = vec![Bind::Output, Bind::Input(0), Bind::Input(1)];
+    c.bytes =
+        4 * (g.n * (g.c_in * g.h * g.w + g.c_out * g.h_out * g.w_out + g.weight_len())) as u64;
+    c
+}

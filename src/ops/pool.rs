@@ -1,0 +1,177 @@
+//! Max pooling 2×2 and nearest-neighbour upsampling ×2 (`shaders/pool.wgsl`), on NCHW planes.
+//!
+//! - Max pool (stride 2, Keras' "same" padding: ⌈H/2⌉ × ⌈W/2⌉ outputs, edge windows cut
+//!   short). The forward keeps the argmax (the flat index of each window's first maximum);
+//!   the backward routes each output's gradient to that one input: ∂max/∂x_i = 1\[i = argmax\].
+//! - Upsample ×2: each pixel copied to a 2×2 block; the backward (its adjoint) sums each
+//!   block's gradients.
+
+use super::{Bind, KernelCall, Workgroups};
+use crate::gpu::Shader;
+
+/// Plane geometry: `planes` = N·C planes of `big` (h, w) at full resolution and `small`
+/// (⌈h/2⌉, ⌈w/2⌉) pooled, or (h/2, w/2) before upsampling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Planes {
+    pub planes: usize,
+    pub small: (usize, usize),
+    pub big: (usize, usize),
+}
+
+impl Planes {
+    /// Max pooling of [planes, h, w].
+    pub fn pool(planes: usize, h: usize, w: usize) -> Planes {
+        Planes {
+            planes,
+            small: (h.div_ceil(2), w.div_ceil(2)),
+            big: (h, w),
+        }
+    }
+
+    /// Upsampling of [planes, h, w] to [planes, 2h, 2w].
+    pub fn upsample(planes: usize, h: usize, w: usize) -> Planes {
+        Planes {
+            planes,
+            small: (h, w),
+            big: (2 * h, 2 * w),
+        }
+    }
+
+    /// Elements on the small / big side.
+    pub fn small_len(&self) -> usize {
+        self.planes * self.small.0 * self.small.1
+    }
+
+    pub fn big_len(&self) -> usize {
+        self.planes * self.big.0 * self.big.1
+    }
+
+    fn words(&self) -> Vec<u32> {
+        [
+            self.planes,
+            self.small.0,
+            self.small.1,
+            self.big.0,
+            self.big.1,
+        ]
+        .iter()
+        .map(|&v| v as u32)
+        .collect()
+    }
+
+    /// The small-side index of big-side element i.
+    fn small_of(&self, i: usize) -> usize {
+        let (hb, wb) = self.big;
+        let (hs, ws) = self.small;
+        let plane = i / (hb * wb);
+        let (y, x) = ((i / wb) % hb, i % wb);
+        (plane * hs + y / 2) * ws + x / 2
+    }
+}
+
+/// CPU twin of `max_pool_argmax`: for each output, the flat index of its window's first max.
+pub fn argmax_ref(x: &[f64], p: &Planes) -> Vec<usize> {
+    let mut best: Vec<Option<usize>> = vec![None; p.small_len()];
+    for i in 0..p.big_len() {
+        let o = p.small_of(i);
+        if best[o].is_none_or(|b| x[i] > x[b]) {
+            best[o] = Some(i);
+        }
+    }
+    best.into_iter().map(|b| b.expect("window")).collect()
+}
+
+/// CPU twin of `max_pool_forward`.
+pub fn forward_ref(x: &[f64], argmax: &[usize]) -> Vec<f64> {
+    argmax.iter().map(|&i| x[i]).collect()
+}
+
+/// CPU twin of `max_pool_backward`.
+pub fn backward_ref(argmax: &[usize], d_y: &[f64], p: &Planes) -> Vec<f64> {
+    (0..p.big_len())
+        .map(|i| {
+            let o = p.small_of(i);
+            if argmax[o] == i {
+                d_y[o]
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+/// CPU twin of `upsample_forward`.
+pub fn upsample_ref(x: &[f64], p: &Planes) -> Vec<f64> {
+    (0..p.big_len()).map(|i| x[p.small_of(i)]).collect()
+}
+
+/// CPU twin of `upsample_backward`.
+pub fn upsample_backward_ref(d_y: &[f64], p: &Planes) -> Vec<f64> {
+    let mut dx = vec![0.0; p.small_len()];
+    for (i, d) in d_y.iter().enumerate() {
+        dx[p.small_of(i)] += d;
+    }
+    dx
+}
+
+fn call(entry: &'static str, p: &Planes, inputs: usize, items: usize, bytes: usize) -> KernelCall {
+    let mut bindings = vec![Bind::Output];
+    bindings.extend((0..inputs).map(Bind::Input));
+    KernelCall {
+        shader: Shader::Pool,
+        entry,
+        constants: vec![],
+        bindings,
+        params: p.words(),
+        uses_step: false,
+        workgroups: Workgroups::Items {
+            n: items as u64,
+            wg: 256,
+        },
+        flops: p.big_len() as u64,
+        bytes: 4 * bytes as u64,
+    }
+}
+
+/// `max_pool_argmax`: bindings (idx, x).
+pub fn argmax_call(p: &Planes) -> KernelCall {
+    call(
+        "max_pool_argmax",
+        p,
+        1,
+        p.small_len(),
+        p.big_len() + p.small_len(),
+    )
+}
+
+/// `max_pool_forward`: bindings (y, x, idx).
+pub fn forward_call(p: &Planes) -> KernelCall {
+    call("max_pool_forward", p, 2, p.small_len(), 3 * p.small_len())
+}
+
+/// `max_pool_backward`: bindings (dx, idx, dy).
+pub fn backward_call(p: &Planes) -> KernelCall {
+    call("max_pool_backward", p, 2, p.big_len(), 3 * p.big_len())
+}
+
+/// `upsample_forward`: bindings (y, x).
+pub fn upsample_call(p: &Planes) -> KernelCall {
+    call(
+        "upsample_forward",
+        p,
+        1,
+        p.big_len(),
+        p.big_len() + p.small_len(),
+    )
+}
+
+/// `upsample_backward`: bindings (dx, dy).
+pub fn upsample_backward_call(p: &Planes) -> KernelCall {
+    call(
+        "upsample_backward",
+        p,
+        1,
+        p.small_len(),
+        p.big_len() + p.small_len(),
+    )
+}

@@ -1,0 +1,488 @@
+//! Convolution, pooling, upsampling and noise kernels against their CPU float64 twins on fresh
+//! random inputs (odd sizes, stride 2, valid/same/explicit padding, batch 1, one channel and
+//! many), the twins' backward passes against central finite differences, and the whole
+//! convolutional autoencoder's GPU gradients against finite differences of its CPU twin.
+
+mod common;
+use common::*;
+use shaderprop::graph::autodiff::backward;
+use shaderprop::graph::cpu::evaluate;
+use shaderprop::graph::plan::{Plan, Resources};
+use shaderprop::graph::{DType, Graph, Op};
+use shaderprop::models::{self, Arch, Decoder, ModelConfig, ModelKind};
+use shaderprop::ops::conv::{self, ConvGeom, Padding};
+use shaderprop::ops::pool::{self, Planes};
+use shaderprop::ops::random::{self, Noise};
+use shaderprop::ops::{compare, Act, StepUniform};
+use shaderprop::rng::Rng;
+use std::collections::HashMap;
+
+fn fresh() -> Rng {
+    let (rng, seed) = Rng::fresh();
+    eprintln!("random seed {seed}");
+    rng
+}
+
+fn randv(rng: &mut Rng, n: usize, lo: f64, hi: f64) -> Vec<f64> {
+    (0..n).map(|_| rng.range(lo, hi)).collect()
+}
+
+fn f32s(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|&x| x as f32).collect()
+}
+
+/// Geometries: (n, c_in, (h, w), c_out, (kh, kw), stride, padding).
+#[allow(clippy::type_complexity)]
+fn geometries() -> Vec<ConvGeom> {
+    let cases: [(
+        usize,
+        usize,
+        (usize, usize),
+        usize,
+        (usize, usize),
+        usize,
+        Padding,
+    ); 9] = [
+        (1, 1, (5, 7), 1, (3, 3), 1, Padding::Same),
+        (2, 3, (9, 6), 5, (3, 3), 1, Padding::Valid),
+        (1, 4, (7, 7), 6, (3, 3), 2, Padding::Same),
+        (3, 2, (8, 11), 3, (3, 3), 2, Padding::Valid),
+        (2, 5, (6, 9), 4, (5, 3), 1, Padding::Explicit(2, 1)),
+        (1, 9, (4, 4), 1, (1, 1), 1, Padding::Valid),
+        (2, 16, (7, 7), 8, (3, 3), 1, Padding::Same),
+        (1, 3, (13, 10), 2, (2, 2), 2, Padding::Same),
+        (2, 1, (12, 17), 16, (3, 3), 1, Padding::Same),
+    ];
+    cases
+        .iter()
+        .map(|&(n, ci, hw, co, k, s, p)| ConvGeom::new(n, ci, hw, co, k, s, p))
+        .collect()
+}
+
+#[test]
+fn conv_geometry_follows_keras_padding_rules() {
+    let g = ConvGeom::new(1, 1, (7, 7), 1, (3, 3), 2, Padding::Same);
+    assert_eq!((g.h_out, g.w_out, g.pad_h), (4, 4, 1));
+    let g = ConvGeom::new(1, 1, (28, 28), 1, (3, 3), 2, Padding::Same);
+    assert_eq!(
+        (g.h_out, g.pad_h),
+        (14, 0),
+        "even input: the extra row goes at the bottom"
+    );
+    let g = ConvGeom::new(1, 1, (16, 16), 1, (3, 3), 1, Padding::Valid);
+    assert_eq!((g.h_out, g.pad_h), (14, 0));
+    let g = ConvGeom::new(1, 1, (6, 9), 1, (5, 3), 1, Padding::Explicit(2, 1));
+    assert_eq!((g.h_out, g.w_out), (6, 9));
+    let t = ConvGeom::transposed_same(2, 8, (4, 4), 8, 3, 2);
+    assert_eq!((t.h, t.w, t.h_out, t.w_out), (8, 8, 4, 4));
+}
+
+#[test]
+fn conv_kernels_match_their_twins_on_fresh_inputs() {
+    let mut rng = fresh();
+    for gpu in gpus() {
+        for (case, geom) in geometries().into_iter().enumerate() {
+            let act = [Act::Relu, Act::Identity, Act::Sigmoid, Act::Tanh][case % 4];
+            // Extremes: one case with large magnitudes.
+            let scale = if case == 4 { 100.0 } else { 1.0 };
+            let x = randv(
+                &mut rng,
+                geom.n * geom.c_in * geom.h * geom.w,
+                -scale,
+                scale,
+            );
+            let w = randv(&mut rng, geom.weight_len(), -1.0, 1.0);
+            let b = randv(&mut rng, geom.c_out, -1.0, 1.0);
+            let bt = randv(&mut rng, geom.c_in, -1.0, 1.0);
+            let dy = randv(
+                &mut rng,
+                geom.n * geom.c_out * geom.h_out * geom.w_out,
+                -1.0,
+                1.0,
+            );
+
+            let mut g = Graph::new();
+            let xn = g.input("x", &geom.in_shape());
+            let wn = g.input("w", &geom.weight_shape());
+            let bn = g.input("b", &[geom.c_out]);
+            let btn = g.input("bt", &[geom.c_in]);
+            let dyn_ = g.input("dy", &geom.out_shape());
+            let y = g.conv2d("y", xn, wn, Some(bn), geom, act);
+            let y_nobias = g.conv2d("y_nobias", xn, wn, None, geom, Act::Identity);
+            let dx = g.conv_transpose2d("dx", dyn_, wn, None, geom, Act::Identity);
+            let yt = g.conv_transpose2d("yt", dyn_, wn, Some(btn), geom, act);
+            let dw = g.push(
+                "dw",
+                Op::ConvWeightGrad { geom },
+                vec![xn, dyn_],
+                vec![geom.n, geom.weight_len()],
+                DType::F32,
+            );
+            let outs = run(
+                &gpu,
+                &g,
+                &[
+                    (xn, f32s(&x)),
+                    (wn, f32s(&w)),
+                    (bn, f32s(&b)),
+                    (btn, f32s(&bt)),
+                    (dyn_, f32s(&dy)),
+                ],
+                &[y, y_nobias, dx, yt, dw],
+                step(geom.n as u32),
+            );
+            let want = [
+                conv::forward_ref(&x, &w, Some(&b), &geom, act),
+                conv::forward_ref(&x, &w, None, &geom, Act::Identity),
+                conv::backward_input_ref(&dy, &w, &geom),
+                conv::transpose_ref(&dy, &w, Some(&bt), &geom, act),
+                conv::weight_grad_ref(&x, &dy, &geom),
+            ];
+            for (name, (got, want)) in [
+                "forward",
+                "forward (no bias)",
+                "backward_input",
+                "transpose",
+                "weight_grad",
+            ]
+            .iter()
+            .zip(outs.iter().zip(&want))
+            {
+                let atol = 1e-4 * scale * (geom.c_in * geom.kh * geom.kw) as f64;
+                let e = compare(got, want, atol, 1e-4)
+                    .unwrap_or_else(|e| panic!("{} {name} {geom:?}: {e}", gpu.info.backend));
+                eprintln!("{} {name} case {case}: worst {e:.2e}", gpu.info.backend);
+            }
+        }
+    }
+}
+
+/// Central differences of L(v) = Σ r ⊙ f(v) with respect to v.
+fn numeric_grad(v: &[f64], r: &[f64], f: &dyn Fn(&[f64]) -> Vec<f64>) -> Vec<f64> {
+    let h = 1e-6;
+    let mut out = vec![0.0; v.len()];
+    let mut p = v.to_vec();
+    for i in 0..v.len() {
+        p[i] = v[i] + h;
+        let lp: f64 = f(&p).iter().zip(r).map(|(a, b)| a * b).sum();
+        p[i] = v[i] - h;
+        let lm: f64 = f(&p).iter().zip(r).map(|(a, b)| a * b).sum();
+        p[i] = v[i];
+        out[i] = (lp - lm) / (2.0 * h);
+    }
+    out
+}
+
+fn assert_close(what: &str, analytic: &[f64], numeric: &[f64]) {
+    assert_eq!(analytic.len(), numeric.len(), "{what}: lengths");
+    for (i, (a, n)) in analytic.iter().zip(numeric).enumerate() {
+        assert!(
+            (a - n).abs() <= 1e-6 + 1e-6 * a.abs().max(n.abs()),
+            "{what}: index {i}: analytic {a}, finite differences {n}"
+        );
+    }
+}
+
+#[test]
+fn conv_backward_twins_match_finite_differences() {
+    let mut rng = fresh();
+    for geom in geometries().into_iter().take(6) {
+        let x = randv(&mut rng, geom.n * geom.c_in * geom.h * geom.w, -1.0, 1.0);
+        let w = randv(&mut rng, geom.weight_len(), -1.0, 1.0);
+        let b = randv(&mut rng, geom.c_out, -1.0, 1.0);
+        let r = randv(
+            &mut rng,
+            geom.n * geom.c_out * geom.h_out * geom.w_out,
+            -1.0,
+            1.0,
+        );
+        let fwd = |x: &[f64], w: &[f64], b: &[f64]| {
+            conv::forward_ref(x, w, Some(b), &geom, Act::Identity)
+        };
+        // dL/dx = convᵀ(r), dL/dw = Σ_n weight_grad(x, r), dL/db = Σ over pixels of r.
+        assert_close(
+            &format!("conv dx {geom:?}"),
+            &conv::backward_input_ref(&r, &w, &geom),
+            &numeric_grad(&x, &r, &|v| fwd(v, &w, &b)),
+        );
+        let nw = geom.weight_len();
+        let part = conv::weight_grad_ref(&x, &r, &geom);
+        let dw: Vec<f64> = (0..nw)
+            .map(|i| (0..geom.n).map(|n| part[n * nw + i]).sum())
+            .collect();
+        assert_close(
+            &format!("conv dw {geom:?}"),
+            &dw,
+            &numeric_grad(&w, &r, &|v| fwd(&x, v, &b)),
+        );
+        let plane = geom.h_out * geom.w_out;
+        let db: Vec<f64> = (0..geom.c_out)
+            .map(|c| {
+                r.iter()
+                    .enumerate()
+                    .filter(|(i, _)| (i / plane) % geom.c_out == c)
+                    .map(|(_, v)| v)
+                    .sum()
+            })
+            .collect();
+        assert_close(
+            &format!("conv db {geom:?}"),
+            &db,
+            &numeric_grad(&b, &r, &|v| fwd(&x, &w, v)),
+        );
+        // The transposed convolution: its input gradient is a convolution, its weight
+        // gradient the weight-gradient kernel with the roles exchanged.
+        let xt = randv(
+            &mut rng,
+            geom.n * geom.c_out * geom.h_out * geom.w_out,
+            -1.0,
+            1.0,
+        );
+        let rt = randv(&mut rng, geom.n * geom.c_in * geom.h * geom.w, -1.0, 1.0);
+        let tfwd = |x: &[f64], w: &[f64]| conv::transpose_ref(x, w, None, &geom, Act::Identity);
+        assert_close(
+            &format!("transpose dx {geom:?}"),
+            &conv::forward_ref(&rt, &w, None, &geom, Act::Identity),
+            &numeric_grad(&xt, &rt, &|v| tfwd(v, &w)),
+        );
+        let part = conv::weight_grad_ref(&rt, &xt, &geom);
+        let dwt: Vec<f64> = (0..nw)
+            .map(|i| (0..geom.n).map(|n| part[n * nw + i]).sum())
+            .collect();
+        assert_close(
+            &format!("transpose dw {geom:?}"),
+            &dwt,
+            &numeric_grad(&w, &rt, &|v| tfwd(&xt, v)),
+        );
+    }
+}
+
+#[test]
+fn pool_and_upsample_kernels_match_twins_and_finite_differences() {
+    let mut rng = fresh();
+    // (planes, h, w): odd sides (cut windows), a single pixel, one plane, many.
+    let shapes = [(1, 1, 1), (1, 7, 7), (6, 5, 8), (2, 28, 28), (3, 3, 1)];
+    for gpu in gpus() {
+        for (case, &(planes, h, w)) in shapes.iter().enumerate() {
+            // Case 1 draws from {0, 1}: ties everywhere, the first maximum must win on both sides.
+            let x: Vec<f64> = if case == 1 {
+                (0..planes * h * w).map(|_| rng.below(2) as f64).collect()
+            } else {
+                randv(&mut rng, planes * h * w, -3.0, 3.0)
+            };
+            let p = Planes::pool(planes, h, w);
+            let u = Planes::upsample(planes, h, w);
+            let dy_pool = randv(&mut rng, p.small_len(), -1.0, 1.0);
+            let dy_up = randv(&mut rng, u.big_len(), -1.0, 1.0);
+
+            let mut g = Graph::new();
+            let xn = g.input("x", &[planes, 1, h, w]);
+            let dpn = g.input("dy_pool", &[planes, 1, p.small.0, p.small.1]);
+            let dun = g.input("dy_up", &[planes, 1, 2 * h, 2 * w]);
+            let y = g.max_pool2x2("pool", xn);
+            let idx = g.find("pool.argmax").expect("argmax node");
+            let dx = g.push(
+                "dx",
+                Op::MaxPoolBackward,
+                vec![idx, dpn],
+                vec![planes, 1, h, w],
+                DType::F32,
+            );
+            let up = g.upsample2x("up", xn);
+            let dux = g.push(
+                "d_up",
+                Op::UpsampleBackward,
+                vec![dun],
+                vec![planes, 1, h, w],
+                DType::F32,
+            );
+            let mut res = Resources::new();
+            let plan = Plan::compile(&g, &gpu, &mut res, &[y, idx, dx, up, dux]).unwrap();
+            plan.write_f32(&gpu, xn, &f32s(&x));
+            plan.write_f32(&gpu, dpn, &f32s(&dy_pool));
+            plan.write_f32(&gpu, dun, &f32s(&dy_up));
+            plan.run(&gpu, step(planes as u32));
+            let argmax = pool::argmax_ref(&x, &p);
+            let got_idx = gpu
+                .read_u32(plan.buffer(idx).unwrap(), p.small_len())
+                .unwrap();
+            assert_eq!(
+                got_idx.iter().map(|&i| i as usize).collect::<Vec<_>>(),
+                argmax,
+                "{} argmax {planes}×{h}×{w}",
+                gpu.info.backend
+            );
+            let read = |id| plan.read(&gpu, &g, id).unwrap();
+            let checks = [
+                ("max_pool", read(y), pool::forward_ref(&x, &argmax)),
+                (
+                    "max_pool_backward",
+                    read(dx),
+                    pool::backward_ref(&argmax, &dy_pool, &p),
+                ),
+                ("upsample", read(up), pool::upsample_ref(&x, &u)),
+                (
+                    "upsample_backward",
+                    read(dux),
+                    pool::upsample_backward_ref(&dy_up, &u),
+                ),
+            ];
+            for (name, got, want) in checks {
+                compare(&got, &want, 1e-5, 1e-5).unwrap_or_else(|e| {
+                    panic!("{} {name} {planes}×{h}×{w}: {e}", gpu.info.backend)
+                });
+            }
+            if case != 1 {
+                // Away from ties the max is differentiable: routing to the argmax is its gradient.
+                assert_close(
+                    "max pool dx",
+                    &pool::backward_ref(&argmax, &dy_pool, &p),
+                    &numeric_grad(&x, &dy_pool, &|v| {
+                        pool::forward_ref(v, &pool::argmax_ref(v, &p))
+                    }),
+                );
+            }
+            assert_close(
+                "upsample dx",
+                &pool::upsample_backward_ref(&dy_up, &u),
+                &numeric_grad(&x, &dy_up, &|v| pool::upsample_ref(v, &u)),
+            );
+        }
+    }
+}
+
+#[test]
+fn noise_kernels_match_twins_and_change_every_step() {
+    let mut rng = fresh();
+    for gpu in gpus() {
+        let n = 5000;
+        let x = randv(&mut rng, n, 0.0, 1.0);
+        for noise in [Noise::Gaussian(0.5), Noise::Mask(0.3)] {
+            let mut g = Graph::new();
+            let xn = g.input("x", &[n]);
+            let y = g.noise("noisy", xn, noise, 3);
+            let mut res = Resources::new();
+            let plan = Plan::compile(&g, &gpu, &mut res, &[y]).unwrap();
+            plan.write_f32(&gpu, xn, &f32s(&x));
+            let mut previous: Option<Vec<f32>> = None;
+            for (seed, t) in [(7u32, 1u32), (7, 2), (8, 1)] {
+                plan.run(
+                    &gpu,
+                    StepUniform {
+                        step: t,
+                        batch_offset: 0,
+                        seed,
+                        valid_rows: 1,
+                    },
+                );
+                let got = plan.read(&gpu, &g, y).unwrap();
+                let want = random::noise_ref(noise, &x, seed, t, 3);
+                compare(&got, &want, 1e-5, 1e-5)
+                    .unwrap_or_else(|e| panic!("{} {noise}: {e}", gpu.info.backend));
+                assert!(
+                    got.iter().all(|v| (0.0..=1.0).contains(v)),
+                    "{noise} leaves [0, 1]"
+                );
+                if let Some(prev) = &previous {
+                    // Independent draws: gaussian noise changes nearly every value, a 30 %
+                    // mask changes where it drops about 2·0.3·0.7 = 42 % of them.
+                    let differ = prev.iter().zip(&got).filter(|(a, b)| a != b).count();
+                    assert!(
+                        differ > n / 4,
+                        "{noise}: the draw did not change with seed/step"
+                    );
+                }
+                previous = Some(got.clone());
+                match noise {
+                    Noise::Mask(p) => {
+                        let dropped = got.iter().filter(|&&v| v == 0.0).count() as f64 / n as f64;
+                        assert!((dropped - p as f64).abs() < 0.03, "mask dropped {dropped}");
+                    }
+                    Noise::Gaussian(_) => {
+                        let mean_change: f64 = got
+                            .iter()
+                            .zip(&x)
+                            .map(|(a, b)| (*a as f64 - b).abs())
+                            .sum::<f64>()
+                            / n as f64;
+                        assert!(mean_change > 0.2, "gaussian noise too weak: {mean_change}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A small convolutional autoencoder (12×12 images: 12 → 6 → 3 → 2, decoder 2 → 4 → 8 →
+/// valid 6 → 12), with every kind of layer the real one has.
+fn tiny_conv(decoder: Decoder) -> ModelConfig {
+    let mut cfg = ModelConfig {
+        kind: ModelKind::Conv,
+        input_dim: 144,
+        image: [1, 12, 12],
+        arch: Arch::Conv,
+        channels: vec![3, 2, 2],
+        decoder,
+        ..ModelConfig::dense_reference()
+    };
+    cfg.latent = models::conv::code_shape(&cfg).iter().product();
+    cfg
+}
+
+#[test]
+fn conv_autoencoder_gpu_gradients_match_finite_differences_of_its_cpu_twin() {
+    let mut rng = fresh();
+    let batch = 2;
+    for decoder in [Decoder::Upsample, Decoder::Transpose] {
+        let cfg = tiny_conv(decoder);
+        models::conv::check(&cfg).unwrap();
+        let mut g = Graph::new();
+        let x = g.input("x", &[batch, cfg.input_dim]);
+        let built = models::build(&mut g, &cfg, x, false);
+        assert_eq!(g.shape(built.latent), [batch, 2, 2, 2]);
+        let loss = g.sum_all(
+            "loss",
+            built.per_sample,
+            1.0 / (batch * cfg.input_dim) as f32,
+        );
+        let grads = backward(&mut g, loss);
+        assert_eq!(
+            grads.len(),
+            g.params().len(),
+            "every parameter gets a gradient"
+        );
+        let mut feeds = HashMap::new();
+        feeds.insert(x, randv(&mut rng, g.nodes[x].len(), 0.0, 1.0));
+        for p in g.params() {
+            feeds.insert(p, randv(&mut rng, g.nodes[p].len(), -0.8, 0.8));
+        }
+        let st = StepUniform {
+            step: 1,
+            batch_offset: 0,
+            seed: 0,
+            valid_rows: batch as u32,
+        };
+        let keep: Vec<usize> = grads.iter().map(|pg| pg.grad).collect();
+        for gpu in gpus() {
+            let mut res = Resources::new();
+            let plan = Plan::compile(&g, &gpu, &mut res, &keep).unwrap();
+            for (id, v) in &feeds {
+                plan.write_f32(&gpu, *id, &f32s(v));
+            }
+            plan.run(&gpu, st);
+            for pg in &grads {
+                let p = pg.param;
+                let got = plan.read(&gpu, &g, pg.grad).unwrap();
+                let numeric = numeric_grad(&feeds[&p], &[1.0], &|v| {
+                    let mut f = feeds.clone();
+                    f.insert(p, v.to_vec());
+                    vec![evaluate(&g, &f, st)[loss][0]]
+                });
+                let scale = numeric.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                compare(&got, &numeric, 2e-3 * scale + 1e-7, 2e-3).unwrap_or_else(|e| {
+                    panic!("{} {decoder:?} {}: {e}", gpu.info.backend, g.nodes[p].name)
+                });
+            }
+        }
+    }
+}
