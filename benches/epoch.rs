@@ -1,7 +1,12 @@
-//! `cargo bench --bench epoch`: seconds per training epoch of the Fashion-MNIST recipe
-//! (784-32-784, batch 256, Adam 1e-3, full 60k training set), after one warm-up epoch.
-//! Needs the Debian package `dataset-fashion-mnist` (or $SHADERPROP_DATA).
-//! Backend from $SHADERPROP_BENCH_BACKEND (default vulkan).
+//! `cargo bench --bench epoch`: seconds per training epoch on the full Fashion-MNIST training
+//! set (60k), after a warm-up epoch, of one recipe:
+//! - `SHADERPROP_BENCH_MODEL=vanilla` (default): 784-32-784, batch 256, Adam 1e-3;
+//! - `conv`: the Keras conv autoencoder, batch 128;
+//! - `vae`: 784-400-20, batch 128 (pytorch/examples).
+//!
+//! Needs the Debian package `dataset-fashion-mnist` (or $SHADERPROP_DATA). Backend from
+//! $SHADERPROP_BENCH_BACKEND (default vulkan); `SHADERPROP_BENCH_EPOCHS` timed epochs (default
+//! 2 for vanilla, 1 otherwise).
 
 use shaderprop::data::{self, DatasetSpec};
 use shaderprop::gpu::Gpu;
@@ -13,18 +18,37 @@ use std::time::Instant;
 
 fn main() -> anyhow::Result<()> {
     let backend = shaderprop::bench::backend_from_env()?;
+    let model = std::env::var("SHADERPROP_BENCH_MODEL").unwrap_or_else(|_| "vanilla".into());
+    let (cfg, batch) = match model.as_str() {
+        "vanilla" => (ModelConfig::dense_reference(), 256),
+        "conv" => (ModelConfig::conv_reference(), 128),
+        "vae" => (
+            ModelConfig {
+                kind: shaderprop::models::ModelKind::Vae,
+                hidden: vec![400],
+                latent: 20,
+                init: shaderprop::nn::InitScheme::Torch,
+                ..ModelConfig::dense_reference()
+            },
+            128,
+        ),
+        o => anyhow::bail!("SHADERPROP_BENCH_MODEL={o}: choose vanilla, conv or vae"),
+    };
+    let timed: usize = std::env::var("SHADERPROP_BENCH_EPOCHS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if model == "vanilla" { 2 } else { 1 });
     let gpu = Gpu::new(backend, None)?;
     let split = data::load(&DatasetSpec::FashionMnist, None)?;
-    let cfg = ModelConfig::dense_reference();
     let t0 = Instant::now();
-    let mut trainer = Trainer::new(&gpu, &cfg, &split.train, 256, Optimizer::adam(1e-3), 0)?;
+    let mut trainer = Trainer::new(&gpu, &cfg, &split.train, batch, Optimizer::adam(1e-3), 0)?;
     gpu.wait()?;
     let setup = t0.elapsed().as_secs_f64();
     let mut rng = Rng::new(0);
     let mut order: Vec<u32> = (0..split.train.n as u32).collect();
     let bar = indicatif::ProgressBar::hidden();
     let mut times = Vec::new();
-    for epoch in 0..3 {
+    for epoch in 0..=timed {
         rng.shuffle(&mut order);
         let t = Instant::now();
         let loss = trainer.epoch(&gpu, &order, &bar)?;
@@ -40,8 +64,9 @@ fn main() -> anyhow::Result<()> {
     let mean = times.iter().sum::<f64>() / times.len() as f64;
     println!("device: {}", shaderprop::gpu::describe_adapter(&gpu.info));
     println!(
-        "dense AE 784-32-784 on Fashion-MNIST, batch 256: {mean:.2} s per epoch ({:.0} samples/s), setup {setup:.2} s",
-        (trainer.steps_per_epoch * 256) as f64 / mean
+        "{} on Fashion-MNIST, batch {batch}: {mean:.2} s per epoch ({:.0} samples/s), setup {setup:.2} s",
+        cfg.describe(),
+        (trainer.steps_per_epoch * batch) as f64 / mean
     );
     Ok(())
 }

@@ -113,18 +113,19 @@ fn store_block(n: u32, c0: u32, c_total: u32, row: u32, x0: u32, hh: u32, ww: u3
     }
 }
 
-// One invocation: output pixels (oy, ox0..ox0+PX) of sample n, channels co0..co0+3.
+// One invocation: output pixels (oy, ox0..ox0+PX) of sample n, channels co0..co0+3. The
+// channel block is the workgroup's z index, the same for all its invocations, so every
+// weight load has a uniform address (a single load for the whole workgroup where the driver
+// notices, as lavapipe does).
 @compute @workgroup_size(64)
-fn conv2d_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn conv2d_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let x_blocks = (cv.w_out + PX - 1u) / PX;
-    let c_blocks = (cv.c_out + CB - 1u) / CB;
     var t = item(gid, nwg);
     let ox0 = (t % x_blocks) * PX;
     t /= x_blocks;
     let oy = t % cv.h_out;
-    t /= cv.h_out;
-    let co0 = (t % c_blocks) * CB;
-    let n = t / c_blocks;
+    let n = t / cv.h_out;
+    let co0 = wid.z * CB;
     if n >= cv.n {
         return;
     }
@@ -156,20 +157,18 @@ fn conv2d_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     store_block(n, co0, cv.c_out, oy, ox0, cv.h_out, cv.w_out, acc);
 }
 
-// One invocation: input-gradient pixels (iy, ix0..ix0+PX) of sample n, channels ci0..ci0+3.
-// `src` is dP: [N, Cout, Ho, Wo]; `out` is dx: [N, Cin, H, W]. With HAS_BIAS / ACT this is
-// the transposed convolution's forward.
+// One invocation: input-gradient pixels (iy, ix0..ix0+PX) of sample n, channels ci0..ci0+3
+// (the workgroup's z index, as above). `src` is dP: [N, Cout, Ho, Wo]; `out` is dx:
+// [N, Cin, H, W]. With HAS_BIAS / ACT this is the transposed convolution's forward.
 @compute @workgroup_size(64)
-fn conv2d_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn conv2d_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let x_blocks = (cv.w + PX - 1u) / PX;
-    let c_blocks = (cv.c_in + CB - 1u) / CB;
     var t = item(gid, nwg);
     let ix0 = (t % x_blocks) * PX;
     t /= x_blocks;
     let iy = t % cv.h;
-    t /= cv.h;
-    let ci0 = (t % c_blocks) * CB;
-    let n = t / c_blocks;
+    let n = t / cv.h;
+    let ci0 = wid.z * CB;
     if n >= cv.n {
         return;
     }

@@ -6,14 +6,15 @@
 //   max_pool_argmax:   idx[n,c,oy,ox] = the flat index (into x) of max over the window of x
 //                      (the first one in row-major order on ties)
 //   max_pool_forward:  y[o] = x[idx[o]]
-//   max_pool_backward: dx[i] = dy[o(i)] if idx[o(i)] = i else 0        (o(i): i's window)
+//   max_pool_backward: dx[i] = dy[o(i)] if idx[o(i)] = i else 0        (o(i): i's window;
+//                      one invocation per window writes its inputs)
 // The gradient of a max flows only to the element that won (a subgradient at ties).
 //
 // Upsampling ×2, nearest neighbour: each pixel becomes a 2×2 block.
 //   upsample_forward:  y[n,c,y,x] = x[n,c,⌊y/2⌋,⌊x/2⌋]                   y: [N,C,2H,2W]
 //   upsample_backward: dx[n,c,i,j] = Σ_{a,b ∈ {0,1}} dy[n,c,2i+a,2j+b]  (the adjoint: sum
 //                      over the block the pixel was copied to)
-// All outputs are overwritten; one invocation per output element, gather form (no atomics).
+// All outputs are overwritten, each by exactly one invocation (no atomics).
 
 struct Planes {
     // Number of (n, c) planes, and the plane sizes of the pooled / upsampled side (hs, ws)
@@ -87,37 +88,59 @@ fn max_pool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
 @group(0) @binding(2) var<storage, read> d_y: array<f32>;
 @group(0) @binding(3) var<uniform> pb: Planes;
 
+// One invocation per window: it writes every input of its window (windows do not overlap,
+// so each input is written exactly once), reading the argmax and the gradient once.
 @compute @workgroup_size(256)
 fn max_pool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * WG;
-    if i >= pb.planes * pb.hb * pb.wb {
+    let o = gid.x + gid.y * nwg.x * WG;
+    if o >= pb.planes * pb.hs * pb.ws {
         return;
     }
-    let plane = i / (pb.hb * pb.wb);
-    let iy = (i / pb.wb) % pb.hb;
-    let ix = i % pb.wb;
-    let o = (plane * pb.hs + iy / 2u) * pb.ws + ix / 2u;
-    d_x[i] = select(0.0, d_y[o], bidx[o] == i);
+    let plane = o / (pb.hs * pb.ws);
+    let oy = (o / pb.ws) % pb.hs;
+    let ox = o % pb.ws;
+    let winner = bidx[o];
+    let g = d_y[o];
+    for (var dy = 0u; dy < 2u; dy++) {
+        let iy = 2u * oy + dy;
+        if iy >= pb.hb {
+            break;
+        }
+        for (var dx = 0u; dx < 2u; dx++) {
+            let ix = 2u * ox + dx;
+            if ix >= pb.wb {
+                break;
+            }
+            let i = (plane * pb.hb + iy) * pb.wb + ix;
+            d_x[i] = select(0.0, g, i == winner);
+        }
+    }
 }
 
-@group(0) @binding(0) var<storage, read_write> up: array<f32>;
+// Upsampling works on pairs: the big side's rows have even length, so the 2×2 block of
+// small pixel (i, j) is the pair j of big rows 2i and 2i + 1 (two 8-byte accesses).
+@group(0) @binding(0) var<storage, read_write> up: array<vec2<f32>>;
 @group(0) @binding(1) var<storage, read> small: array<f32>;
 @group(0) @binding(2) var<uniform> uf: Planes;
 
 @compute @workgroup_size(256)
 fn upsample_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * WG;
-    if i >= uf.planes * uf.hb * uf.wb {
+    let o = gid.x + gid.y * nwg.x * WG;
+    if o >= uf.planes * uf.hs * uf.ws {
         return;
     }
-    let plane = i / (uf.hb * uf.wb);
-    let y = (i / uf.wb) % uf.hb;
-    let xx = i % uf.wb;
-    up[i] = small[(plane * uf.hs + y / 2u) * uf.ws + xx / 2u];
+    let plane = o / (uf.hs * uf.ws);
+    let i = (o / uf.ws) % uf.hs;
+    let j = o % uf.ws;
+    // Pair index of big (2i, 2j): rows of ws pairs.
+    let top = (plane * uf.hb + 2u * i) * uf.ws + j;
+    let v = vec2<f32>(small[o]);
+    up[top] = v;
+    up[top + uf.ws] = v;
 }
 
 @group(0) @binding(0) var<storage, read_write> d_small: array<f32>;
-@group(0) @binding(1) var<storage, read> d_up: array<f32>;
+@group(0) @binding(1) var<storage, read> d_up: array<vec2<f32>>;
 @group(0) @binding(2) var<uniform> ub: Planes;
 
 @compute @workgroup_size(256)
@@ -129,6 +152,7 @@ fn upsample_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     let plane = o / (ub.hs * ub.ws);
     let i = (o / ub.ws) % ub.hs;
     let j = o % ub.ws;
-    let base = plane * ub.hb * ub.wb + 2u * i * ub.wb + 2u * j;
-    d_small[o] = d_up[base] + d_up[base + 1u] + d_up[base + ub.wb] + d_up[base + ub.wb + 1u];
+    let top = (plane * ub.hb + 2u * i) * ub.ws + j;
+    let s = d_up[top] + d_up[top + ub.ws];
+    d_small[o] = s.x + s.y;
 }

@@ -269,6 +269,89 @@ pub fn matmul_shapes(quick: bool) -> Vec<(String, MatmulShape, bool, Act)> {
     v
 }
 
+/// The convolution shapes benchmarked: every layer of the conv autoencoder at batch 128, and
+/// a wide layer (batch 64, 64 → 64 channels, 32×32, 3×3) where arithmetic should dominate.
+pub fn conv_shapes(quick: bool) -> Vec<(String, crate::ops::conv::ConvGeom)> {
+    use crate::ops::conv::{ConvGeom, Padding};
+    if quick {
+        return vec![(
+            "small ".into(),
+            ConvGeom::new(2, 3, (9, 9), 5, (3, 3), 1, Padding::Same),
+        )];
+    }
+    let b = 128;
+    let layer = |name: &str, c_in, side, c_out, pad| {
+        (
+            format!("AE {name} "),
+            ConvGeom::new(b, c_in, (side, side), c_out, (3, 3), 1, pad),
+        )
+    };
+    vec![
+        layer("encoder.0", 1, 28, 16, Padding::Same),
+        layer("encoder.1", 16, 14, 8, Padding::Same),
+        layer("encoder.2", 8, 7, 8, Padding::Same),
+        layer("decoder.0", 8, 4, 8, Padding::Same),
+        layer("decoder.1", 8, 8, 8, Padding::Same),
+        layer("decoder.2", 8, 16, 16, Padding::Valid),
+        layer("decoder.3", 16, 28, 1, Padding::Same),
+        (
+            "wide ".into(),
+            ConvGeom::new(64, 64, (32, 32), 64, (3, 3), 1, Padding::Same),
+        ),
+    ]
+}
+
+/// Times one convolution kernel (`forward`, `backward_input` or `weight_grad`) at `geom`.
+pub fn bench_conv(
+    gpu: &Gpu,
+    geom: crate::ops::conv::ConvGeom,
+    which: &str,
+    ceil: &Ceilings,
+    label: &str,
+) -> Result<BenchRow> {
+    let mut g = Graph::new();
+    let x = g.input("x", &geom.in_shape());
+    let w = g.input("w", &geom.weight_shape());
+    let b = g.input("b", &[geom.c_out]);
+    let dy = g.input("dy", &geom.out_shape());
+    let out = match which {
+        "forward" => g.conv2d("y", x, w, Some(b), geom, Act::Relu),
+        "backward_input" => g.conv_transpose2d("dx", dy, w, None, geom, Act::Identity),
+        _ => g.push(
+            "dw",
+            crate::graph::Op::ConvWeightGrad { geom },
+            vec![x, dy],
+            vec![geom.n, geom.weight_len()],
+            crate::graph::DType::F32,
+        ),
+    };
+    let mut res = Resources::new();
+    let plan = Plan::compile(&g, gpu, &mut res, &[out])?;
+    let mut rng = Rng::new(1);
+    for id in [x, w, b, dy] {
+        let len = g.nodes[id].len();
+        plan.write_f32(gpu, id, &rng.vec_f32(len, -1.0, 1.0));
+    }
+    plan.set_step(gpu, StepUniform::default());
+    let d = &plan.dispatches[0];
+    let flops = d.call.flops as f64;
+    let reps = ((1e9 / flops) as u32).clamp(1, 20);
+    let t = time_pass(gpu, reps, 3, &|pass| plan.record(pass))?;
+    let gflops = flops / t / 1e9;
+    Ok(BenchRow {
+        kernel: d.call.entry.to_string(),
+        shape: format!(
+            "{label}{}×{}×{}×{}→{} k{}s{}",
+            geom.n, geom.c_in, geom.h, geom.w, geom.c_out, geom.kh, geom.stride
+        ),
+        variant: "direct".into(),
+        median_ms: t * 1e3,
+        gflops,
+        gbps: d.call.bytes as f64 / t / 1e9,
+        pct_of_ceiling: 100.0 * gflops / ceil.fma_gflops,
+    })
+}
+
 /// The full table: ceilings, then every matmul shape in both variants.
 pub fn table(gpu: &Gpu, quick: bool, filter: Option<&str>) -> Result<(Ceilings, Vec<BenchRow>)> {
     let ceil = ceilings(gpu, quick)?;
@@ -303,6 +386,15 @@ pub fn table(gpu: &Gpu, quick: bool, filter: Option<&str>) -> Result<(Ceilings, 
                 }
             }
             rows.push(bench_matmul(gpu, s, bias, act, variant, &ceil, &label)?);
+        }
+    }
+    for (label, geom) in conv_shapes(quick) {
+        for which in ["forward", "backward_input", "weight_grad"] {
+            let name = format!("conv2d_{which}");
+            if filter.is_some_and(|f| !name.contains(f) && !label.contains(f)) {
+                continue;
+            }
+            rows.push(bench_conv(gpu, geom, which, &ceil, &label)?);
         }
     }
     Ok((ceil, rows))

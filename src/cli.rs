@@ -167,6 +167,9 @@ pub struct TrainArgs {
     /// order) up to --epochs in total; its config.json gives every other flag.
     #[arg(long)]
     pub resume: Option<PathBuf>,
+    /// Train on the first N training samples only (quick experiments; validation is whole).
+    #[arg(long)]
+    pub limit: Option<usize>,
     /// Before training, check the gradients against finite differences (see `gradcheck`).
     #[arg(long)]
     pub check_gradients: bool,

@@ -75,6 +75,7 @@ fn prepare_resume(a: &mut TrainArgs, dir: &std::path::Path) -> Result<train::Res
         .context("optimizer")?
         .to_string();
     a.seed = field("seed")?.as_u64().context("seed")?;
+    a.limit = c.get("limit").and_then(|v| v.as_u64()).map(|v| v as usize);
     a.model.model = checkpoint.config.kind;
     a.model.latent = Some(checkpoint.config.latent);
     a.model.beta = checkpoint.config.beta;
@@ -104,7 +105,13 @@ fn run_train(mut a: TrainArgs) -> Result<()> {
         Some(dir) => Some(prepare_resume(&mut a, &dir)?),
         None => None,
     };
-    let split = shaderprop::data::load(&a.dataset, a.data.as_deref())?;
+    let mut split = shaderprop::data::load(&a.dataset, a.data.as_deref())?;
+    if let Some(n) = a.limit {
+        if n == 0 {
+            anyhow::bail!("--limit must be at least 1");
+        }
+        split.train = split.train.head(n);
+    }
     let epochs = a.epochs.unwrap_or(if a.dataset == DatasetSpec::Digits {
         20
     } else {
@@ -153,6 +160,7 @@ fn run_train(mut a: TrainArgs) -> Result<()> {
         "optimizer": optimizer.name(),
         "lr": a.model.lr,
         "seed": a.seed,
+        "limit": a.limit,
         "device": gpu::describe_adapter(&gpu.info),
         "shaderprop_version": env!("CARGO_PKG_VERSION"),
     });

@@ -555,3 +555,95 @@ fn a_vae_trains_and_generate_writes_samples_interpolations_and_the_latent_plane(
     let _ = std::fs::remove_dir_all(&out);
     let _ = std::fs::remove_dir_all(&vanilla);
 }
+
+fn metrics_rows(dir: &std::path::Path) -> (Vec<String>, Vec<Vec<f64>>) {
+    let csv = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header = lines
+        .next()
+        .unwrap()
+        .split(',')
+        .map(String::from)
+        .collect();
+    let rows = lines
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    (header, rows)
+}
+
+#[test]
+fn conv_model_trains_and_its_loss_falls() {
+    let out = temp_dir("conv");
+    let (ok, stdout, stderr) = run(&[
+        "train", "--backend", "vulkan", "--model", "conv", "--limit", "512", "--epochs", "3",
+        "--batch-size", "64", "--out", out.to_str().unwrap(), "--quiet",
+    ]);
+    assert!(ok, "conv train failed: {stderr}");
+    assert!(stderr.contains("code 8×4×4"), "model line: {stderr}");
+    assert!(stdout.contains("epoch 3/3"), "{stdout}");
+    let (_, rows) = metrics_rows(&out);
+    assert!(
+        rows[2][1] < rows[0][1] && rows[2][2] < rows[0][2],
+        "train and validation loss must fall: {rows:?}"
+    );
+    let img = image::open(out.join("reconstructions.png")).expect("reconstructions.png decodes");
+    assert!(img.width() >= 280 && img.height() >= 56);
+    let config = std::fs::read_to_string(out.join("config.json")).unwrap();
+    assert!(config.contains("\"arch\": \"conv\""), "{config}");
+}
+
+#[test]
+fn denoising_model_reports_psnr_and_draws_noisy_denoised_clean() {
+    for (noise, arch) in [("gaussian:0.5", "conv"), ("mask:0.3", "dense")] {
+        let out = temp_dir(&format!("denoising-{arch}"));
+        let (ok, stdout, stderr) = run(&[
+            "train", "--backend", "vulkan", "--model", "denoising", "--arch", arch, "--noise",
+            noise, "--limit", "512", "--epochs", "2", "--batch-size", "64", "--out",
+            out.to_str().unwrap(), "--quiet",
+        ]);
+        assert!(ok, "denoising {arch} failed: {stderr}");
+        assert!(stdout.contains("val_psnr_denoised"), "{stdout}");
+        let (header, rows) = metrics_rows(&out);
+        let col = |name: &str| {
+            header
+                .iter()
+                .position(|h| h == name)
+                .unwrap_or_else(|| panic!("metrics.csv has no {name}: {header:?}"))
+        };
+        let (noisy, denoised) = (col("val_psnr_noisy"), col("val_psnr_denoised"));
+        for r in &rows {
+            assert!(r[noisy].is_finite() && r[denoised].is_finite(), "{r:?}");
+        }
+        if noise.starts_with("gaussian") {
+            // σ = 0.5 clipped to [0, 1] on mostly-black digits: MSE ≈ 0.1, about 9–10 dB.
+            assert!(
+                (7.0..12.0).contains(&rows[0][noisy]),
+                "noisy PSNR {} dB is not that of σ = 0.5",
+                rows[0][noisy]
+            );
+        }
+        // The same validation noise every epoch (a fixed step and seed).
+        assert_eq!(rows[0][noisy], rows[1][noisy]);
+        let img = image::open(out.join("denoising.png")).expect("denoising.png decodes");
+        assert!(img.height() >= 3 * 28, "three rows: {}", img.height());
+    }
+}
+
+#[test]
+fn conv_and_denoising_flags_are_checked() {
+    let cases: [(&[&str], &str); 5] = [
+        (&["--model", "conv", "--latent", "5"], "--latent does not apply"),
+        (&["--noise", "gaussian:0.5"], "--model denoising only"),
+        (&["--model", "denoising", "--noise", "salt:0.1"], "unknown kind 'salt'"),
+        (&["--model", "denoising", "--noise", "mask:1.5"], "[0, 1)"),
+        (&["--model", "conv", "--channels", "4,4"], "three positive widths"),
+    ];
+    for (flags, want) in cases {
+        let mut args = vec!["train", "--backend", "vulkan", "--epochs", "1", "--quiet"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["--out", "/nonexistent/never-written"]);
+        let (ok, _, stderr) = run(&args);
+        assert!(!ok, "{flags:?} should fail");
+        assert!(stderr.contains(want), "{flags:?}: expected '{want}' in: {stderr}");
+    }
+}

@@ -110,9 +110,9 @@ fn matmul_matches_twin_for_every_transpose_bias_activation_and_odd_shape() {
 #[test]
 fn activations_forward_and_backward_match_twins_at_kinks_and_extremes() {
     let mut rng = fresh();
-    let n = 1000;
+    // 1000: the four-at-a-time variants; 1001 and 5: the scalar ones.
     for gpu in gpus() {
-        for act in ACTS {
+        for (act, n) in ACTS.iter().flat_map(|&a| [(a, 1000), (a, 1001), (a, 5)]) {
             let mut x = rng.vec_f32(n, -6.0, 6.0);
             // The kink and the extremes on purpose.
             x[0] = 0.0;
@@ -152,7 +152,7 @@ fn activations_forward_and_backward_match_twins_at_kinks_and_extremes() {
                 assert_eq!(out[1][0], 0.0, "relu'(0) must be 0");
             }
             eprintln!(
-                "{} {act:?}: forward {ey:.2e}, backward {ed:.2e}",
+                "{} {act:?} n={n}: forward {ey:.2e}, backward {ed:.2e}",
                 gpu.info.backend
             );
         }

@@ -59,6 +59,18 @@ impl Dataset {
         &self.images[i * len..(i + 1) * len]
     }
 
+    /// A copy holding the first `n` samples (all of them when `n >= self.n`).
+    pub fn head(&self, n: usize) -> Dataset {
+        let n = n.min(self.n);
+        Dataset {
+            name: self.name.clone(),
+            images: self.images[..n * self.sample_len()].to_vec(),
+            labels: self.labels.as_ref().map(|l| l[..n].to_vec()),
+            n,
+            ..self.clone()
+        }
+    }
+
     /// A copy holding only the samples whose label is in `classes`, in their
     /// original order. The name is kept unchanged.
     ///

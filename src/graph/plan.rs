@@ -347,6 +347,16 @@ impl Plan {
             let bind_group = gpu.bind_group(&n.name, &pipeline, &binds);
             let workgroups = match call.workgroups {
                 Workgroups::Items { n: items, wg } => gpu.grid_1d(items, wg)?,
+                Workgroups::Layers { n: items, wg, layers } => {
+                    let [x, y, _] = gpu.grid_1d(items, wg)?;
+                    if layers > gpu.limits.max_compute_workgroups_per_dimension {
+                        return Err(GpuError::Limit(format!(
+                            "node '{}' needs {layers} workgroup layers, more than this device's {} per dimension",
+                            n.name, gpu.limits.max_compute_workgroups_per_dimension
+                        )));
+                    }
+                    [x, y, layers]
+                }
                 Workgroups::Fixed(w) => {
                     let max = gpu.limits.max_compute_workgroups_per_dimension;
                     if w.iter().any(|&d| d > max) {
@@ -361,7 +371,11 @@ impl Plan {
             };
             let broken = opts
                 .break_kernel
-                .filter(|(entry, _)| *entry == call.entry && buffers[i].is_some());
+                .filter(|(entry, _)| {
+                    // A kernel and its four-at-a-time variant break together.
+                    let base = call.entry.strip_suffix("_vec4").unwrap_or(call.entry);
+                    (*entry == call.entry || *entry == base) && buffers[i].is_some()
+                });
             dispatches.push(Dispatch {
                 node: i,
                 call,

@@ -67,7 +67,7 @@ pub fn check(cfg: &ModelConfig) -> Result<(), String> {
 pub fn code_shape(cfg: &ModelConfig) -> [usize; 3] {
     let [_, h, w] = cfg.image;
     let q = |s: usize| s.div_ceil(2).div_ceil(2).div_ceil(2);
-    [channels(cfg)[2], q(h), q(w)]
+    [channels(cfg).get(2).copied().unwrap_or(0), q(h), q(w)]
 }
 
 fn conv(

@@ -117,37 +117,52 @@ pub fn backward_ref(act: Act, y: &[f64], d_y: &[f64]) -> Vec<f64> {
         .collect()
 }
 
-/// Dispatch of `activation_forward` over `n` elements: bindings (y, x).
+/// Whether the four-at-a-time variants apply (n a multiple of 4).
+fn vec4(n: usize) -> bool {
+    n.is_multiple_of(4)
+}
+
+fn items(n: usize) -> Workgroups {
+    Workgroups::Items {
+        n: if vec4(n) { n / 4 } else { n } as u64,
+        wg: 256,
+    }
+}
+
+/// Dispatch of `activation_forward` (`_vec4` when n is a multiple of 4) over `n` elements:
+/// bindings (y, x).
 pub fn forward_call(act: Act, n: usize) -> KernelCall {
     KernelCall {
         shader: Shader::Activation,
-        entry: "activation_forward",
+        entry: if vec4(n) {
+            "activation_forward_vec4"
+        } else {
+            "activation_forward"
+        },
         constants: act.constants(),
         bindings: vec![Bind::Output, Bind::Input(0)],
         params: vec![n as u32],
         uses_step: false,
-        workgroups: Workgroups::Items {
-            n: n as u64,
-            wg: 256,
-        },
+        workgroups: items(n),
         flops: 4 * n as u64,
         bytes: 8 * n as u64,
     }
 }
 
-/// Dispatch of `activation_backward`: bindings (d_x, y, d_y).
+/// Dispatch of `activation_backward` (`_vec4` when n is a multiple of 4): bindings (d_x, y, d_y).
 pub fn backward_call(act: Act, n: usize) -> KernelCall {
     KernelCall {
         shader: Shader::Activation,
-        entry: "activation_backward",
+        entry: if vec4(n) {
+            "activation_backward_vec4"
+        } else {
+            "activation_backward"
+        },
         constants: act.constants(),
         bindings: vec![Bind::Output, Bind::Input(0), Bind::Input(1)],
         params: vec![n as u32],
         uses_step: false,
-        workgroups: Workgroups::Items {
-            n: n as u64,
-            wg: 256,
-        },
+        workgroups: items(n),
         flops: 3 * n as u64,
         bytes: 12 * n as u64,
     }

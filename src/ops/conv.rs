@@ -305,6 +305,15 @@ fn call(entry: &'static str, g: &ConvGeom, items: usize, px: usize, loads: usize
 /// Channel block of the kernels: 4 channels per invocation.
 const BLOCK: usize = 4;
 
+/// One layer of workgroups per block of 4 channels.
+fn layers(items: usize, channels: usize) -> Workgroups {
+    Workgroups::Layers {
+        n: items as u64,
+        wg: 64,
+        layers: channels.div_ceil(BLOCK) as u32,
+    }
+}
+
 fn with_epilogue(mut c: KernelCall, has_bias: bool, act: Act) -> KernelCall {
     c.constants.extend(act.constants());
     c.constants.push(("HAS_BIAS", has_bias as u8 as f64));
@@ -324,20 +333,24 @@ fn with_epilogue(mut c: KernelCall, has_bias: bool, act: Act) -> KernelCall {
 /// `conv2d_forward`: bindings (y, x, w, bias or dummy).
 pub fn forward_call(g: &ConvGeom, has_bias: bool, act: Act) -> KernelCall {
     let px = pixels_per_item(g.w_out, g);
-    let items = g.n * g.h_out * g.w_out.div_ceil(px) * g.c_out.div_ceil(BLOCK);
-    with_epilogue(call("conv2d_forward", g, items, px, g.c_out), has_bias, act)
+    let items = g.n * g.h_out * g.w_out.div_ceil(px);
+    let mut c = with_epilogue(call("conv2d_forward", g, items, px, g.c_out), has_bias, act);
+    c.workgroups = layers(items, g.c_out);
+    c
 }
 
 /// `conv2d_backward_input` (also the transposed convolution's forward, with bias and
 /// activation): bindings (dx, dP, w, bias or dummy).
 pub fn backward_input_call(g: &ConvGeom, has_bias: bool, act: Act) -> KernelCall {
     let px = pixels_per_item(g.w, g);
-    let items = g.n * g.h * g.w.div_ceil(px) * g.c_in.div_ceil(BLOCK);
-    with_epilogue(
+    let items = g.n * g.h * g.w.div_ceil(px);
+    let mut c = with_epilogue(
         call("conv2d_backward_input", g, items, px, g.c_in),
         has_bias,
         act,
-    )
+    );
+    c.workgroups = layers(items, g.c_in);
+    c
 }
 
 /// `conv2d_weight_grad`: bindings (partial [n, weight], x, dP).

@@ -38,6 +38,10 @@ pub enum Bind {
 pub enum Workgroups {
     /// `n` independent items in workgroups of `wg`, laid out 1-D or 2-D by [`crate::gpu::Gpu::grid_1d`].
     Items { n: u64, wg: u32 },
+    /// `n` items per layer as [`Workgroups::Items`], repeated for `layers` layers along z
+    /// (the workgroup's z index is then the same for all its invocations: a kernel can make
+    /// loads that depend only on it uniform).
+    Layers { n: u64, wg: u32, layers: u32 },
     /// An explicit 3-D grid.
     Fixed([u32; 3]),
 }

@@ -149,9 +149,9 @@ pub fn forward_call(p: &Planes) -> KernelCall {
     call("max_pool_forward", p, 2, p.small_len(), 3 * p.small_len())
 }
 
-/// `max_pool_backward`: bindings (dx, idx, dy).
+/// `max_pool_backward` (one invocation per window): bindings (dx, idx, dy).
 pub fn backward_call(p: &Planes) -> KernelCall {
-    call("max_pool_backward", p, 2, p.big_len(), 3 * p.big_len())
+    call("max_pool_backward", p, 2, p.small_len(), p.big_len() + 2 * p.small_len())
 }
 
 /// `upsample_forward`: bindings (y, x).
