@@ -29,9 +29,10 @@
 // Why direct convolution, not im2col + matmul (implicit GEMM): the autoencoders' layers have
 // 1–16 channels and 3×3 kernels, so the GEMM would be long and thin (K = 9·Cin ≤ 144, N =
 // Cout ≤ 16) and an im2col copy would cost 9× the activations in memory traffic. A direct
-// kernel keeps a register block of outputs instead: every invocation computes PX (4 or 8)
-// neighbouring pixels × 4 channels. Kernel size and stride are override constants, so the
-// tap loops unroll: one row of PX·s + KW − 1 inputs is loaded once per (channel, kernel row)
+// kernel keeps a register block of outputs instead: every invocation computes PX (8, 4, or 1
+// for wide strides) neighbouring pixels × 4 channels. Kernel size and stride are override
+// constants, so the tap loops unroll: one row of (PX − 1)·s + KW inputs is loaded once per
+// (channel, kernel row)
 // and reused by all KW taps (stride 1: 10 loads feed 8·3·4 = 96 multiply-adds), and only
 // the channels that exist are loaded (a 1-channel layer loads one weight per tap, not four).
 // Memory operations, not arithmetic, bound these kernels on every device we have measured
@@ -262,7 +263,8 @@ fn conv2d_weight_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
             continue;
         }
         let row = u32(iy) * cg.w;
-        // Before the first pixel: the window holds columns −pw − 1 .. (stride 1 slides it).
+        // Stride 1 slides the window: before the first pixel, slots 1..KW−1 hold columns
+        // −pw .. KW − 2 − pw (slot 0 is shifted out before it is used).
         if STRIDE == 1u {
             for (var kx = 1u; kx < KW; kx++) {
                 let ix = i32(kx) - 1 - i32(cg.pad_w);

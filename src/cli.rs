@@ -101,6 +101,10 @@ pub struct ModelArgs {
     /// The denoising model's corruption: gaussian:STD (clipped to [0, 1]) or mask:P.
     #[arg(long)]
     pub noise: Option<crate::ops::random::Noise>,
+    /// The sparse model's penalty: l1:LAMBDA (on a ReLU code) or kl:RHO,BETA (on a sigmoid
+    /// code); default l1:1e-5.
+    #[arg(long)]
+    pub sparsity: Option<crate::ops::sparsity::Sparsity>,
     /// Width of the code (default: 32 for vanilla, 20 for vae; conv: set by --channels).
     #[arg(long)]
     pub latent: Option<usize>,
@@ -204,7 +208,7 @@ impl ModelArgs {
     pub fn batch(&self) -> usize {
         use crate::models::ModelKind;
         self.batch_size.unwrap_or(match self.model {
-            ModelKind::Vanilla => 256,
+            ModelKind::Vanilla | ModelKind::Sparse => 256,
             ModelKind::Conv | ModelKind::Denoising | ModelKind::Vae => 128,
         })
     }
@@ -248,6 +252,13 @@ impl ModelArgs {
                         .unwrap_or(crate::ops::random::Noise::Gaussian(0.5)),
                 ),
                 _ => self.noise,
+            },
+            sparsity: match self.model {
+                ModelKind::Sparse => Some(
+                    self.sparsity
+                        .unwrap_or(crate::ops::sparsity::Sparsity::L1(1e-5)),
+                ),
+                _ => self.sparsity,
             },
         };
         if cfg.is_conv() && self.latent.is_none() {

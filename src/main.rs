@@ -86,6 +86,7 @@ fn prepare_resume(a: &mut TrainArgs, dir: &std::path::Path) -> Result<train::Res
     a.model.channels = checkpoint.config.channels.clone();
     a.model.decoder = checkpoint.config.decoder;
     a.model.noise = checkpoint.config.noise;
+    a.model.sparsity = checkpoint.config.sparsity;
     a.out = Some(dir.to_path_buf());
     if a.epochs.is_none() {
         anyhow::bail!(

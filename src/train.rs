@@ -66,9 +66,6 @@ pub fn validate(opts: &TrainOptions, split: &Split) -> Result<()> {
             split.train.n
         );
     }
-    if opts.model.latent == 0 || opts.model.hidden.contains(&0) {
-        bail!("--latent and --hidden widths must be at least 1");
-    }
     let lr = match opts.optimizer {
         Optimizer::Adam { lr, .. } | Optimizer::Sgd { lr, .. } => lr,
     };
@@ -79,9 +76,15 @@ pub fn validate(opts: &TrainOptions, split: &Split) -> Result<()> {
     if cfg.noise.is_some() && cfg.kind != models::ModelKind::Denoising {
         bail!("--noise applies to --model denoising only");
     }
+    if cfg.sparsity.is_some() && cfg.kind != models::ModelKind::Sparse {
+        bail!("--sparsity applies to --model sparse only");
+    }
     if cfg.is_conv() {
-        if cfg.kind == models::ModelKind::Vae {
-            bail!("--arch conv for the VAE is not built yet: use --arch dense");
+        if matches!(cfg.kind, models::ModelKind::Vae | models::ModelKind::Sparse) {
+            bail!(
+                "--arch conv for the {} model is not built yet: use --arch dense",
+                cfg.kind.name()
+            );
         }
         models::conv::check(cfg).map_err(anyhow::Error::msg)?;
         let code: usize = models::conv::code_shape(cfg).iter().product();
@@ -90,6 +93,9 @@ pub fn validate(opts: &TrainOptions, split: &Split) -> Result<()> {
                 "the convolutional code is {code} values (channels × ⌈H/8⌉ × ⌈W/8⌉);                  --latent does not apply, change --channels instead"
             );
         }
+    }
+    if opts.model.latent == 0 || opts.model.hidden.contains(&0) {
+        bail!("--latent and --hidden widths must be at least 1");
     }
     if split.train.sample_len() != opts.model.input_dim
         || split.val.sample_len() != opts.model.input_dim
@@ -150,11 +156,14 @@ pub fn train_graph(cfg: &ModelConfig, n_train: usize, batch: usize, opt: Optimiz
     let indices = g.input_typed("train/indices", &[n_train], DType::U32);
     let x = g.gather("x", data, indices, batch);
     let built = models::build(&mut g, cfg, x, false);
-    let loss = g.sum_all(
-        "loss",
-        built.per_sample,
-        1.0 / (batch * loss_divisor(cfg)) as f32,
-    );
+    let scale = 1.0 / (batch * loss_divisor(cfg)) as f32;
+    let loss = match built.batch_penalty {
+        None => g.sum_all("loss", built.per_sample, scale),
+        Some(p) => {
+            let mean = g.sum_all("loss_mean", built.per_sample, scale);
+            g.push("loss", Op::Add, vec![mean, p], vec![1], DType::F32)
+        }
+    };
     let grads = backward(&mut g, loss);
     add_optimizer(&mut g, &grads, opt);
     let loss_sum = g.state("train/loss_sum", &[1]);
@@ -189,8 +198,11 @@ pub struct EvalGraph {
     pub latent: NodeId,
     pub per_sample: NodeId,
     pub loss_sum: NodeId,
-    /// Accumulators of the loss's terms, when it has several.
-    pub term_sums: Vec<(String, NodeId)>,
+    /// Accumulators of the loss's terms (when it has several) and of the model's extra
+    /// figures, with how each is averaged (None: like the loss).
+    pub term_sums: Vec<(String, NodeId, Option<models::Norm>)>,
+    /// Whether a whole-batch term belongs in the reported loss (KL sparsity).
+    pub batch_term_in_loss: bool,
 }
 
 /// Builds the evaluation graph over `prefix`'s data (`n` samples).
@@ -208,11 +220,17 @@ pub fn eval_graph(cfg: &ModelConfig, prefix: &str, n: usize, batch: usize) -> Ev
         for (name, node) in &built.terms {
             let acc = g.state(&format!("{prefix}/{name}_sum"), &[1]);
             g.accumulate(&format!("accumulate_{name}"), acc, *node, 1.0);
-            term_sums.push((name.to_string(), acc));
+            term_sums.push((name.to_string(), acc, None));
         }
+    }
+    for (name, node, norm) in &built.extra {
+        let acc = g.state(&format!("{prefix}/{name}_sum"), &[1]);
+        g.accumulate(&format!("accumulate_{name}"), acc, *node, 1.0);
+        term_sums.push((name.to_string(), acc, Some(*norm)));
     }
     EvalGraph {
         term_sums,
+        batch_term_in_loss: built.batch_penalty.is_some(),
         graph: g,
         data,
         indices,
@@ -275,24 +293,34 @@ impl Evaluator {
             .clone();
         gpu.queue
             .write_buffer(&acc, 0, bytemuck::cast_slice(&[0f32]));
-        for (_, t) in &self.eg.term_sums {
+        for (_, t, _) in &self.eg.term_sums {
             let b = self.plan.buffer(*t).context("term accumulator")?;
             gpu.queue.write_buffer(b, 0, bytemuck::cast_slice(&[0f32]));
         }
-        for b in 0..self.n.div_ceil(self.batch) {
+        let batches = self.n.div_ceil(self.batch);
+        for b in 0..batches {
             self.run_batch(gpu, b);
         }
         let norm = (self.n * loss_divisor(cfg)) as f64;
-        let sum = self.readback.read_blocking(gpu, &acc)?[0] as f64;
+        let mut total = self.readback.read_blocking(gpu, &acc)?[0] as f64 / norm;
         let mut terms = Vec::new();
-        for (name, t) in &self.eg.term_sums {
+        for (name, t, how) in &self.eg.term_sums {
             let b = self.plan.buffer(*t).context("term accumulator")?.clone();
-            terms.push((
-                name.clone(),
-                self.readback.read_blocking(gpu, &b)?[0] as f64 / norm,
-            ));
+            let sum = self.readback.read_blocking(gpu, &b)?[0] as f64;
+            let value = match how {
+                None => sum / norm,
+                Some(models::Norm::PerCodeUnit) => sum / (self.n * cfg.latent) as f64,
+                Some(models::Norm::PerBatch) => {
+                    let mean = sum / batches as f64;
+                    if self.eg.batch_term_in_loss {
+                        total += mean;
+                    }
+                    mean
+                }
+            };
+            terms.push((name.clone(), value));
         }
-        Ok((sum / norm, terms))
+        Ok((total, terms))
     }
 
     /// Runs the plan on batch `b` (the last one padded, its padding masked); returns the

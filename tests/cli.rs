@@ -55,7 +55,10 @@ fn train_writes_a_complete_run_folder() {
     // metrics.csv: a header and one row per epoch, every value a finite number.
     let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "epoch,train_loss,val_loss,seconds,samples_per_s");
+    assert_eq!(
+        lines[0],
+        "epoch,train_loss,val_loss,seconds,samples_per_s,val_code_mean,val_code_zero_fraction"
+    );
     assert_eq!(lines.len(), 3, "{csv}");
     for l in &lines[1..] {
         for v in l.split(',') {
@@ -510,7 +513,7 @@ fn a_vae_trains_and_generate_writes_samples_interpolations_and_the_latent_plane(
     let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
     assert!(
         csv.starts_with(
-            "epoch,train_loss,val_loss,seconds,samples_per_s,val_reconstruction,val_kl\n"
+            "epoch,train_loss,val_loss,seconds,samples_per_s,val_reconstruction,val_kl,val_code_mean,val_code_zero_fraction\n"
         ),
         "{csv}"
     );
@@ -559,12 +562,7 @@ fn a_vae_trains_and_generate_writes_samples_interpolations_and_the_latent_plane(
 fn metrics_rows(dir: &std::path::Path) -> (Vec<String>, Vec<Vec<f64>>) {
     let csv = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
     let mut lines = csv.lines();
-    let header = lines
-        .next()
-        .unwrap()
-        .split(',')
-        .map(String::from)
-        .collect();
+    let header = lines.next().unwrap().split(',').map(String::from).collect();
     let rows = lines
         .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
         .collect();
@@ -575,8 +573,20 @@ fn metrics_rows(dir: &std::path::Path) -> (Vec<String>, Vec<Vec<f64>>) {
 fn conv_model_trains_and_its_loss_falls() {
     let out = temp_dir("conv");
     let (ok, stdout, stderr) = run(&[
-        "train", "--backend", "vulkan", "--model", "conv", "--limit", "512", "--epochs", "3",
-        "--batch-size", "64", "--out", out.to_str().unwrap(), "--quiet",
+        "train",
+        "--backend",
+        "vulkan",
+        "--model",
+        "conv",
+        "--limit",
+        "512",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "64",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
     ]);
     assert!(ok, "conv train failed: {stderr}");
     assert!(stderr.contains("code 8×4×4"), "model line: {stderr}");
@@ -597,9 +607,24 @@ fn denoising_model_reports_psnr_and_draws_noisy_denoised_clean() {
     for (noise, arch) in [("gaussian:0.5", "conv"), ("mask:0.3", "dense")] {
         let out = temp_dir(&format!("denoising-{arch}"));
         let (ok, stdout, stderr) = run(&[
-            "train", "--backend", "vulkan", "--model", "denoising", "--arch", arch, "--noise",
-            noise, "--limit", "512", "--epochs", "2", "--batch-size", "64", "--out",
-            out.to_str().unwrap(), "--quiet",
+            "train",
+            "--backend",
+            "vulkan",
+            "--model",
+            "denoising",
+            "--arch",
+            arch,
+            "--noise",
+            noise,
+            "--limit",
+            "512",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "64",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
         ]);
         assert!(ok, "denoising {arch} failed: {stderr}");
         assert!(stdout.contains("val_psnr_denoised"), "{stdout}");
@@ -632,11 +657,20 @@ fn denoising_model_reports_psnr_and_draws_noisy_denoised_clean() {
 #[test]
 fn conv_and_denoising_flags_are_checked() {
     let cases: [(&[&str], &str); 5] = [
-        (&["--model", "conv", "--latent", "5"], "--latent does not apply"),
+        (
+            &["--model", "conv", "--latent", "5"],
+            "--latent does not apply",
+        ),
         (&["--noise", "gaussian:0.5"], "--model denoising only"),
-        (&["--model", "denoising", "--noise", "salt:0.1"], "unknown kind 'salt'"),
+        (
+            &["--model", "denoising", "--noise", "salt:0.1"],
+            "unknown kind 'salt'",
+        ),
         (&["--model", "denoising", "--noise", "mask:1.5"], "[0, 1)"),
-        (&["--model", "conv", "--channels", "4,4"], "three positive widths"),
+        (
+            &["--model", "conv", "--channels", "4,4"],
+            "three positive widths",
+        ),
     ];
     for (flags, want) in cases {
         let mut args = vec!["train", "--backend", "vulkan", "--epochs", "1", "--quiet"];
@@ -644,6 +678,71 @@ fn conv_and_denoising_flags_are_checked() {
         args.extend_from_slice(&["--out", "/nonexistent/never-written"]);
         let (ok, _, stderr) = run(&args);
         assert!(!ok, "{flags:?} should fail");
-        assert!(stderr.contains(want), "{flags:?}: expected '{want}' in: {stderr}");
+        assert!(
+            stderr.contains(want),
+            "{flags:?}: expected '{want}' in: {stderr}"
+        );
     }
+}
+
+#[test]
+fn sparse_l1_code_is_sparser_than_vanilla_at_similar_reconstruction() {
+    let col = |header: &[String], name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no {name} in {header:?}"))
+    };
+    let mut results = Vec::new();
+    for (model, extra) in [
+        ("vanilla", vec![]),
+        ("sparse", vec!["--sparsity", "l1:1e-3"]),
+    ] {
+        let out = temp_dir(&format!("sparse-{model}"));
+        let mut args = vec![
+            "train",
+            "--backend",
+            "vulkan",
+            "--model",
+            model,
+            "--limit",
+            "3000",
+            "--epochs",
+            "4",
+            "--seed",
+            "3",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let (ok, stdout, stderr) = run(&args);
+        assert!(ok, "{model}: {stderr}");
+        let (header, rows) = metrics_rows(&out);
+        let last = rows.last().unwrap();
+        if model == "sparse" {
+            let s = col(&header, "val_sparsity");
+            let r = col(&header, "val_reconstruction");
+            assert!(last[s] > 0.0, "the penalty is reported apart: {stdout}");
+            // The reported loss is the reconstruction plus the penalty.
+            assert!((last[2] - last[r] - last[s]).abs() < 1e-4, "{last:?}");
+        }
+        results.push((
+            last[col(&header, "val_code_mean")],
+            last[col(&header, "val_code_zero_fraction")],
+            if model == "sparse" {
+                last[col(&header, "val_reconstruction")]
+            } else {
+                last[2]
+            },
+        ));
+    }
+    let ((mean_v, zero_v, bce_v), (mean_s, zero_s, bce_s)) = (results[0], results[1]);
+    eprintln!("vanilla: mean code {mean_v:.3}, near-zero {zero_v:.3}, BCE {bce_v:.4}");
+    eprintln!("sparse:  mean code {mean_s:.3}, near-zero {zero_s:.3}, BCE {bce_s:.4}");
+    assert!(mean_s < mean_v, "L1 must lower the mean code activation");
+    assert!(
+        bce_s < 1.1 * bce_v,
+        "reconstruction within 10 % of vanilla's"
+    );
 }

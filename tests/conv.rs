@@ -82,7 +82,10 @@ fn conv_geometry_follows_keras_padding_rules() {
         let r = models::conv::check(&cfg);
         assert_eq!(r.is_ok(), ok, "{side}: {r:?}");
         if let Err(e) = r {
-            assert!(e.contains(&format!("cannot decode back to {side} pixels")), "{e}");
+            assert!(
+                e.contains(&format!("cannot decode back to {side} pixels")),
+                "{e}"
+            );
         }
     }
 }

@@ -47,14 +47,15 @@ fn elementwise_dispatches_past_the_workgroup_limit_are_split_into_2d_and_stay_ex
 fn a_grid_that_cannot_fit_is_refused_with_a_hint_before_running() {
     let gpu = small_gpu(16, 1 << 27);
     let mut g = Graph::new();
-    // 16·16·256 = 65,536 elements is the most this device can address in 2-D.
-    let x = g.input("big", &[70_000]);
+    // 16·16·256 = 65,536 invocations is the most this device can address in 2-D (an odd
+    // count keeps the activation on its one-element-per-invocation variant).
+    let x = g.input("big", &[70_001]);
     g.activation("y", x, Act::Relu);
     let err = Plan::compile(&g, &gpu, &mut Resources::new(), &[])
         .err()
         .expect("must be refused")
         .to_string();
-    assert!(err.contains("70000") && err.contains("workgroups"), "{err}");
+    assert!(err.contains("70001") && err.contains("workgroups"), "{err}");
     // A matmul whose rows need more workgroups than allowed names the node and the fix.
     let mut g = Graph::new();
     let a = g.input("a", &[4096, 4]);

@@ -16,6 +16,7 @@ pub enum Shader {
     Vae,
     Conv,
     Pool,
+    Sparsity,
     Bench,
 }
 
@@ -23,7 +24,7 @@ const ACT_FNS: &str = include_str!("../../shaders/act_fns.wgsl");
 
 impl Shader {
     /// Every shader, for tests that compile them all.
-    pub const ALL: [Shader; 12] = [
+    pub const ALL: [Shader; 13] = [
         Shader::Matmul,
         Shader::Activation,
         Shader::Reduce,
@@ -35,6 +36,7 @@ impl Shader {
         Shader::Vae,
         Shader::Conv,
         Shader::Pool,
+        Shader::Sparsity,
         Shader::Bench,
     ];
 
@@ -52,6 +54,7 @@ impl Shader {
             Shader::Vae => "vae.wgsl",
             Shader::Conv => "conv.wgsl",
             Shader::Pool => "pool.wgsl",
+            Shader::Sparsity => "sparsity.wgsl",
             Shader::Bench => "bench.wgsl",
         }
     }
@@ -69,6 +72,7 @@ impl Shader {
             Shader::Vae => include_str!("../../shaders/vae.wgsl"),
             Shader::Conv => include_str!("../../shaders/conv.wgsl"),
             Shader::Pool => include_str!("../../shaders/pool.wgsl"),
+            Shader::Sparsity => include_str!("../../shaders/sparsity.wgsl"),
             Shader::Bench => include_str!("../../shaders/bench.wgsl"),
         }
     }

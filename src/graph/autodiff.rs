@@ -19,6 +19,8 @@
 //! | y = act(convᵀ(x, w) + b)       | dP = act'(y)⊙dy; dx = conv(dP); dw = Σ_n weight_grad(dP, x); db as above |
 //! | y = maxpool(x)                 | dx\[i\] = dy\[window of i\] if i is its argmax, else 0 ([`crate::ops::pool`]) |
 //! | y = upsample(x)                | dx = sum of dy over each 2×2 block                         |
+//! | p = s·Σ\|z\| per row            | dz = s·sign(z)·dp ([`crate::ops::sparsity`])               |
+//! | ρ̂ = batch mean of z; P = β·Σ KL(ρ‖ρ̂) | dρ̂ = β(−ρ/ρ̂ + (1−ρ)/(1−ρ̂))·dP; dz = dρ̂ / batch   |
 
 use super::{DType, Graph, NodeId, Op};
 use crate::ops::optimizer::Optimizer;
@@ -44,6 +46,7 @@ fn requires_grad(g: &Graph) -> Vec<bool> {
             | Op::Random { .. }
             | Op::Gather
             | Op::MaxPoolArgmax
+            | Op::NearZero
             | Op::Noise { .. } => false,
             _ => n.inputs.iter().any(|&j| rg[j]),
         };
@@ -377,6 +380,51 @@ pub fn backward(g: &mut Graph, loss: NodeId) -> Vec<ParamGrad> {
                 );
                 g.annotate(d, format!("upsample backward of {name}: 2×2 block sums"));
                 contribute(g, &mut grads, x, d);
+            }
+            Op::L1Penalty { scale } => {
+                let z = node.inputs[0];
+                let zn = g.nodes[z].name.clone();
+                let shape = g.nodes[z].shape.clone();
+                let d = g.push(
+                    format!("d_{zn}"),
+                    Op::L1PenaltyBackward { scale },
+                    vec![z, d_out],
+                    shape,
+                    DType::F32,
+                );
+                g.annotate(d, format!("L1 backward of {name}: λ·sign(z)·dp"));
+                contribute(g, &mut grads, z, d);
+            }
+            Op::CodeMean => {
+                let z = node.inputs[0];
+                let zn = g.nodes[z].name.clone();
+                let shape = g.nodes[z].shape.clone();
+                let d = g.push(
+                    format!("d_{zn}"),
+                    Op::CodeMeanBackward,
+                    vec![d_out],
+                    shape,
+                    DType::F32,
+                );
+                g.annotate(d, format!("batch-mean backward of {name}: d_mean / batch"));
+                contribute(g, &mut grads, z, d);
+            }
+            Op::KlSparsity { rho, beta } => {
+                let q = node.inputs[0];
+                let qn = g.nodes[q].name.clone();
+                let shape = g.nodes[q].shape.clone();
+                let d = g.push(
+                    format!("d_{qn}"),
+                    Op::KlSparsityBackward { rho, beta },
+                    vec![q, d_out],
+                    shape,
+                    DType::F32,
+                );
+                g.annotate(
+                    d,
+                    format!("KL sparsity backward of {name}: β(−ρ/ρ̂ + (1−ρ)/(1−ρ̂))"),
+                );
+                contribute(g, &mut grads, q, d);
             }
             Op::Param(_) | Op::Input | Op::State | Op::Fill(_) | Op::Random { .. } | Op::Gather => {
             }

@@ -145,6 +145,30 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<usize, Vec<f64>>, step: StepUniform) 
             Op::Noise { noise, stream } => {
                 ops::random::noise_ref(noise, inp(0), step.seed, step.step, stream)
             }
+            Op::L1Penalty { scale } => {
+                ops::sparsity::l1_ref(inp(0), g.row_len(n.inputs[0]), scale as f64)
+            }
+            Op::L1PenaltyBackward { scale } => {
+                ops::sparsity::l1_backward_ref(inp(0), inp(1), g.row_len(n.inputs[0]), scale as f64)
+            }
+            Op::NearZero => ops::sparsity::near_zero_ref(
+                inp(0),
+                g.row_len(n.inputs[0]),
+                ops::sparsity::NEAR_ZERO as f64,
+            ),
+            Op::CodeMean => {
+                let s = g.shape(n.inputs[0]);
+                ops::sparsity::code_mean_ref(inp(0), s[0], n.len(), step.valid_rows as usize)
+            }
+            Op::CodeMeanBackward => {
+                ops::sparsity::code_mean_backward_ref(inp(0), n.shape[0], step.valid_rows as usize)
+            }
+            Op::KlSparsity { rho, beta } => {
+                vec![ops::sparsity::kl_ref(inp(0), rho as f64, beta as f64)]
+            }
+            Op::KlSparsityBackward { rho, beta } => {
+                ops::sparsity::kl_backward_ref(inp(0), inp(1)[0], rho as f64, beta as f64)
+            }
             Op::Update(_) | Op::Accumulate { .. } => Vec::new(),
         };
         vals.push(v);

@@ -131,6 +131,20 @@ pub enum Op {
     UpsampleBackward,
     /// Corrupted copy of the data, new every step: inputs \[x\].
     Noise { noise: Noise, stream: u32 },
+    /// Per-row scale·Σ|z|: inputs \[z\] → \[rows\].
+    L1Penalty { scale: f32 },
+    /// Its gradient: inputs [z, d_p].
+    L1PenaltyBackward { scale: f32 },
+    /// Per-row count of |z| < ε (a report, no gradient): inputs \[z\] → \[rows\].
+    NearZero,
+    /// Mean of each column over the valid rows: inputs \[z\] → \[cols\].
+    CodeMean,
+    /// Its gradient: inputs \[d_mean\] → the shape of z.
+    CodeMeanBackward,
+    /// β·Σ_j KL(ρ‖ρ̂_j): inputs \[rho_hat\] → \[1\].
+    KlSparsity { rho: f32, beta: f32 },
+    /// Its gradient: inputs [rho_hat, d_out].
+    KlSparsityBackward { rho: f32, beta: f32 },
 }
 
 impl Op {
@@ -189,6 +203,13 @@ impl Op {
             Op::Upsample => "upsample".into(),
             Op::UpsampleBackward => "upsample_backward".into(),
             Op::Noise { noise, .. } => format!("noise[{noise}]"),
+            Op::L1Penalty { .. } => "l1_penalty".into(),
+            Op::L1PenaltyBackward { .. } => "l1_penalty_backward".into(),
+            Op::NearZero => "near_zero".into(),
+            Op::CodeMean => "code_mean".into(),
+            Op::CodeMeanBackward => "code_mean_backward".into(),
+            Op::KlSparsity { .. } => "kl_sparsity".into(),
+            Op::KlSparsityBackward { .. } => "kl_sparsity_backward".into(),
         }
     }
 

@@ -18,8 +18,8 @@ use super::cpu::{pool_planes, upsample_planes};
 use super::{Graph, NodeId, Op};
 use crate::gpu::{Gpu, GpuError};
 use crate::ops::{
-    activation, conv, elementwise, gather, loss, matmul, optimizer, pool, reduce, Bind, KernelCall,
-    StepUniform, Workgroups,
+    activation, conv, elementwise, gather, loss, matmul, optimizer, pool, reduce, sparsity, Bind,
+    KernelCall, StepUniform, Workgroups,
 };
 use std::collections::HashMap;
 
@@ -213,6 +213,15 @@ pub fn kernel_call(g: &Graph, id: NodeId, opts: CompileOptions) -> KernelCall {
         Op::Upsample => pool::upsample_call(&upsample_planes(shape_of(0))),
         Op::UpsampleBackward => pool::upsample_backward_call(&upsample_planes(&n.shape)),
         Op::Noise { noise, stream } => crate::ops::random::noise_call(noise, n.len(), stream),
+        Op::L1Penalty { scale } => sparsity::l1_call(shape_of(0)[0], g.row_len(n.inputs[0]), scale),
+        Op::L1PenaltyBackward { scale } => {
+            sparsity::l1_backward_call(n.shape[0], g.row_len(n.inputs[0]), scale)
+        }
+        Op::NearZero => sparsity::near_zero_call(shape_of(0)[0], g.row_len(n.inputs[0])),
+        Op::CodeMean => sparsity::code_mean_call(shape_of(0)[0], n.len()),
+        Op::CodeMeanBackward => sparsity::code_mean_backward_call(n.shape[0], n.len() / n.shape[0]),
+        Op::KlSparsity { rho, beta } => sparsity::kl_call(g.nodes[n.inputs[0]].len(), rho, beta),
+        Op::KlSparsityBackward { rho, beta } => sparsity::kl_backward_call(n.len(), rho, beta),
         Op::Update(opt) => optimizer::call(opt, g.nodes[n.inputs[0]].len()),
         Op::Input | Op::Param(_) | Op::State => unreachable!("leaves have no kernel"),
     }
@@ -347,7 +356,11 @@ impl Plan {
             let bind_group = gpu.bind_group(&n.name, &pipeline, &binds);
             let workgroups = match call.workgroups {
                 Workgroups::Items { n: items, wg } => gpu.grid_1d(items, wg)?,
-                Workgroups::Layers { n: items, wg, layers } => {
+                Workgroups::Layers {
+                    n: items,
+                    wg,
+                    layers,
+                } => {
                     let [x, y, _] = gpu.grid_1d(items, wg)?;
                     if layers > gpu.limits.max_compute_workgroups_per_dimension {
                         return Err(GpuError::Limit(format!(
@@ -369,13 +382,11 @@ impl Plan {
                     w
                 }
             };
-            let broken = opts
-                .break_kernel
-                .filter(|(entry, _)| {
-                    // A kernel and its four-at-a-time variant break together.
-                    let base = call.entry.strip_suffix("_vec4").unwrap_or(call.entry);
-                    (*entry == call.entry || *entry == base) && buffers[i].is_some()
-                });
+            let broken = opts.break_kernel.filter(|(entry, _)| {
+                // A kernel and its four-at-a-time variant break together.
+                let base = call.entry.strip_suffix("_vec4").unwrap_or(call.entry);
+                (*entry == call.entry || *entry == base) && buffers[i].is_some()
+            });
             dispatches.push(Dispatch {
                 node: i,
                 call,

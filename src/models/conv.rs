@@ -103,13 +103,13 @@ pub fn encoder(g: &mut Graph, cfg: &ModelConfig, x: NodeId) -> NodeId {
     let geom = ConvGeom::new(batch, c, (h, w), ch[0], (3, 3), 1, Padding::Same);
     let mut t = Conv2d::new(g, "encoder.0", geom, Act::Relu, cfg.init).forward(g, x);
     t = g.max_pool2x2("encoder.pool0", t);
-    for i in 1..3 {
+    for (i, &width) in ch.iter().enumerate().skip(1) {
         t = conv(
             g,
             cfg,
             &format!("encoder.{i}"),
             t,
-            ch[i],
+            width,
             Padding::Same,
             Act::Relu,
         );
@@ -157,6 +157,8 @@ pub fn build(
         logits,
         recon,
         per_sample,
+        extra: vec![],
+        batch_penalty: None,
         terms: vec![("reconstruction", per_sample)],
     }
 }

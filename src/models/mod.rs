@@ -16,7 +16,17 @@ pub enum ModelKind {
     Vanilla,
     Conv,
     Denoising,
+    Sparse,
     Vae,
+}
+
+/// How an extra (evaluation) term is averaged into the reported figure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Norm {
+    /// Per sample and code unit (mean activation, near-zero fraction).
+    PerCodeUnit,
+    /// A whole-batch value (the KL sparsity penalty): mean over batches.
+    PerBatch,
 }
 
 /// The network a denoising (or other) model uses: dense layers or the conv stack.
@@ -74,11 +84,9 @@ impl std::str::FromStr for ModelKind {
             "conv" | "convolutional" => Ok(ModelKind::Conv),
             "denoising" => Ok(ModelKind::Denoising),
             "vae" | "variational" => Ok(ModelKind::Vae),
-            "sparse" => Err(format!(
-                "model '{s}' is not built yet: this version trains vanilla, conv, denoising and vae"
-            )),
+            "sparse" => Ok(ModelKind::Sparse),
             o => Err(format!(
-                "unknown model '{o}': choose vanilla, conv, denoising or vae"
+                "unknown model '{o}': choose vanilla, conv, denoising, sparse or vae"
             )),
         }
     }
@@ -91,6 +99,7 @@ impl ModelKind {
             ModelKind::Vanilla => "vanilla",
             ModelKind::Conv => "conv",
             ModelKind::Denoising => "denoising",
+            ModelKind::Sparse => "sparse",
             ModelKind::Vae => "vae",
         }
     }
@@ -126,6 +135,9 @@ pub struct ModelConfig {
     /// The denoising model's corruption.
     #[serde(default)]
     pub noise: Option<crate::ops::random::Noise>,
+    /// The sparse model's penalty.
+    #[serde(default)]
+    pub sparsity: Option<crate::ops::sparsity::Sparsity>,
 }
 
 fn one() -> f32 {
@@ -148,6 +160,7 @@ impl ModelConfig {
             channels: vec![],
             decoder: Decoder::Upsample,
             noise: None,
+            sparsity: None,
         }
     }
 
@@ -167,6 +180,7 @@ impl ModelConfig {
         let noise = self
             .noise
             .map(|n| format!(", noise {n}"))
+            .or(self.sparsity.map(|s| format!(", sparsity {s}")))
             .unwrap_or_default();
         if self.is_conv() {
             let [c, h, w] = self.image;
@@ -228,6 +242,11 @@ pub struct Built {
     /// evaluation graphs of the denoising model add the per-sample squared errors of the
     /// noisy input and of the output against the clean image ("mse_noisy", "mse_denoised").
     pub terms: Vec<(&'static str, NodeId)>,
+    /// Figures evaluation reports besides the loss terms, each averaged as its [`Norm`] says
+    /// (the sparse model's penalty when it is a batch term, its code statistics).
+    pub extra: Vec<(&'static str, NodeId, Norm)>,
+    /// A whole-batch term added to the training loss after the per-sample mean (KL sparsity).
+    pub batch_penalty: Option<NodeId>,
 }
 
 /// The reconstruction term every model shares: per-sample BCE on the decoder's logits (the
@@ -257,7 +276,16 @@ pub fn reconstruction_loss(
 }
 
 /// Writes the model's forward graph for input batch `x` ([batch, input_dim], also the target).
+/// With `want_recon` (evaluation) it also writes the reconstruction and the code statistics.
 pub fn build(g: &mut Graph, cfg: &ModelConfig, x: NodeId, want_recon: bool) -> Built {
+    let mut built = build_model(g, cfg, x, want_recon);
+    if want_recon {
+        code_stats(g, &mut built);
+    }
+    built
+}
+
+fn build_model(g: &mut Graph, cfg: &ModelConfig, x: NodeId, want_recon: bool) -> Built {
     let arch = |g: &mut Graph, input: NodeId, want_recon: bool| {
         if cfg.is_conv() {
             conv::build(g, cfg, input, x, want_recon)
@@ -267,6 +295,11 @@ pub fn build(g: &mut Graph, cfg: &ModelConfig, x: NodeId, want_recon: bool) -> B
     };
     match cfg.kind {
         ModelKind::Vanilla | ModelKind::Conv => arch(g, x, want_recon),
+        ModelKind::Sparse => {
+            let mut built = arch(g, x, want_recon);
+            sparsify(g, cfg, &mut built);
+            built
+        }
         ModelKind::Denoising => {
             let noise = cfg
                 .noise
@@ -283,6 +316,64 @@ pub fn build(g: &mut Graph, cfg: &ModelConfig, x: NodeId, want_recon: bool) -> B
         }
         ModelKind::Vae => vae::build(g, cfg, x, want_recon),
     }
+}
+
+/// Adds the sparse model's penalty on the code (and, for evaluation, its statistics).
+fn sparsify(g: &mut Graph, cfg: &ModelConfig, built: &mut Built) {
+    use crate::graph::{DType, Op};
+    use crate::ops::sparsity::Sparsity;
+    let z = built.latent;
+    let rows = g.shape(z)[0];
+    match cfg.sparsity.unwrap_or(Sparsity::L1(1e-5)) {
+        Sparsity::L1(lambda) => {
+            // λ·Σ|z| per sample, scaled by the feature count so that the per-pixel mean the
+            // loss takes leaves exactly λ·Σ|z| (averaged over the batch) beside the BCE.
+            let scale = lambda * cfg.input_dim as f32;
+            let p = g.push(
+                "sparsity_per_sample",
+                Op::L1Penalty { scale },
+                vec![z],
+                vec![rows],
+                DType::F32,
+            );
+            let total = g.add_scaled("loss_per_sample", built.per_sample, p, 1.0);
+            built.terms.push(("sparsity", p));
+            built.per_sample = total;
+        }
+        Sparsity::Kl { rho, beta } => {
+            let cols = g.row_len(z);
+            let rho_hat = g.push("rho_hat", Op::CodeMean, vec![z], vec![cols], DType::F32);
+            let p = g.push(
+                "kl_sparsity",
+                Op::KlSparsity { rho, beta },
+                vec![rho_hat],
+                vec![1],
+                DType::F32,
+            );
+            built.batch_penalty = Some(p);
+            built.extra.push(("sparsity", p, Norm::PerBatch));
+        }
+    }
+}
+
+/// Evaluation's code statistics, for every model: the mean code activation and the fraction
+/// of code values within 1e-3 of zero (per sample and code unit).
+fn code_stats(g: &mut Graph, built: &mut Built) {
+    use crate::graph::{DType, Op};
+    let z = built.latent;
+    let rows = g.shape(z)[0];
+    let sum = g.push("code_sum", Op::RowSum, vec![z], vec![rows], DType::F32);
+    let zeros = g.push(
+        "code_near_zero",
+        Op::NearZero,
+        vec![z],
+        vec![rows],
+        DType::F32,
+    );
+    built.extra.push(("code_mean", sum, Norm::PerCodeUnit));
+    built
+        .extra
+        .push(("code_zero_fraction", zeros, Norm::PerCodeUnit));
 }
 
 impl serde::Serialize for LossKind {

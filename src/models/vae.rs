@@ -76,6 +76,8 @@ pub fn build(g: &mut Graph, cfg: &ModelConfig, x: NodeId, want_recon: bool) -> B
         logits,
         recon,
         per_sample,
+        extra: vec![],
+        batch_penalty: None,
         terms: vec![("reconstruction", reconstruction), ("kl", kl)],
     }
 }

@@ -22,13 +22,24 @@ pub fn build(
     widths.extend(&cfg.hidden);
     widths.push(cfg.latent);
     let mut h = x;
+    // The KL-sparse model's code is a sigmoid (its units are "active" with a probability).
+    let kl_code = matches!(
+        cfg.sparsity,
+        Some(crate::ops::sparsity::Sparsity::Kl { .. })
+    ) && cfg.kind == super::ModelKind::Sparse;
     for i in 0..widths.len() - 1 {
+        let code = i == widths.len() - 2;
+        let act = if code && kl_code {
+            Act::Sigmoid
+        } else {
+            Act::Relu
+        };
         let layer = Dense::with_init(
             g,
             &format!("encoder.{i}"),
             widths[i],
             widths[i + 1],
-            Act::Relu,
+            act,
             cfg.init,
         );
         h = layer.forward(g, h);
@@ -56,6 +67,8 @@ pub fn build(
         logits,
         recon,
         per_sample,
+        extra: vec![],
+        batch_penalty: None,
         terms: vec![("reconstruction", per_sample)],
     }
 }

@@ -260,24 +260,23 @@ pub fn weight_grad_ref(x: &[f64], d_p: &[f64], g: &ConvGeom) -> Vec<f64> {
     part
 }
 
-/// Pixels per invocation along x: 8, or 4 for narrow outputs, so that one input row segment
-/// ((PX − 1)·stride + KW values) fits the kernel's 32-entry register window.
+/// Pixels per invocation along x: 8, or 4 for narrow outputs, or fewer until the row
+/// segment one invocation reads ((PX − 1)·stride + KW values) fits the kernel's 32-entry
+/// register window.
 fn pixels_per_item(width: usize, g: &ConvGeom) -> usize {
-    let px = if width >= 8 { 8 } else { 4 };
-    if (px - 1) * g.stride + g.kw <= 32 {
-        px
-    } else {
-        1
-    }
+    let first = if width >= 8 { 8 } else { 4 };
+    [first, 4, 1]
+        .into_iter()
+        .find(|px| (px - 1) * g.stride + g.kw <= 32)
+        .unwrap_or(1)
 }
 
 fn call(entry: &'static str, g: &ConvGeom, items: usize, px: usize, loads: usize) -> KernelCall {
     assert!(
-        g.kw <= 8 && g.kw + g.stride.saturating_sub(1) <= 32,
-        "conv kernels take kernels up to 8 wide (got {}×{}, stride {})",
+        g.kw <= 8,
+        "conv kernels take kernels up to 8 wide (got {}×{})",
         g.kh,
-        g.kw,
-        g.stride
+        g.kw
     );
     KernelCall {
         shader: Shader::Conv,

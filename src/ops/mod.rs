@@ -15,6 +15,7 @@ pub mod optimizer;
 pub mod pool;
 pub mod random;
 pub mod reduce;
+pub mod sparsity;
 pub mod vae;
 
 pub use activation::Act;

@@ -151,7 +151,13 @@ pub fn forward_call(p: &Planes) -> KernelCall {
 
 /// `max_pool_backward` (one invocation per window): bindings (dx, idx, dy).
 pub fn backward_call(p: &Planes) -> KernelCall {
-    call("max_pool_backward", p, 2, p.small_len(), p.big_len() + 2 * p.small_len())
+    call(
+        "max_pool_backward",
+        p,
+        2,
+        p.small_len(),
+        p.big_len() + 2 * p.small_len(),
+    )
 }
 
 /// `upsample_forward`: bindings (y, x).
