@@ -216,7 +216,7 @@ pub fn eval_graph(cfg: &ModelConfig, prefix: &str, n: usize, batch: usize) -> Ev
     let loss_sum = g.state(&format!("{prefix}/loss_sum"), &[1]);
     g.accumulate("accumulate_loss", loss_sum, built.per_sample, 1.0);
     let mut term_sums = Vec::new();
-    if built.terms.len() > 1 {
+    if built.terms.len() > 1 || built.batch_penalty.is_some() {
         for (name, node) in &built.terms {
             let acc = g.state(&format!("{prefix}/{name}_sum"), &[1]);
             g.accumulate(&format!("accumulate_{name}"), acc, *node, 1.0);

@@ -341,6 +341,10 @@ fn sparsify(g: &mut Graph, cfg: &ModelConfig, built: &mut Built) {
             built.per_sample = total;
         }
         Sparsity::Kl { rho, beta } => {
+            // Ng's objective weighs β·Σ KL against the reconstruction error summed over a
+            // sample's features; on the per-feature scale the loss is reported in, that is
+            // β / features.
+            let beta = beta / cfg.input_dim as f32;
             let cols = g.row_len(z);
             let rho_hat = g.push("rho_hat", Op::CodeMean, vec![z], vec![cols], DType::F32);
             let p = g.push(

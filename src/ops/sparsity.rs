@@ -4,7 +4,9 @@
 //!   the per-pixel reconstruction loss; gradient λ·sign(z_j) (0 at z = 0).
 //! - **KL** (`--sparsity kl:ρ,β`, Ng's sparse autoencoder): on a sigmoid code, the batch's mean
 //!   activation ρ̂_j of each unit is pulled to a small target ρ by β·Σ_j KL(ρ‖ρ̂_j), with
-//!   ∂/∂ρ̂_j = β(−ρ/ρ̂_j + (1 − ρ)/(1 − ρ̂_j)) and ∂ρ̂_j/∂z_rj = 1/batch.
+//!   ∂/∂ρ̂_j = β(−ρ/ρ̂_j + (1 − ρ)/(1 − ρ̂_j)) and ∂ρ̂_j/∂z_rj = 1/batch. As in Ng's objective,
+//!   β weighs the penalty against the reconstruction error summed over a sample's features,
+//!   so the model passes β/features to the kernel (the loss is reported per feature).
 
 use super::{f, Bind, KernelCall, Workgroups};
 use crate::gpu::Shader;
