@@ -261,7 +261,7 @@ impl ModelArgs {
                 _ => self.sparsity,
             },
         };
-        if cfg.is_conv() && self.latent.is_none() {
+        if cfg.is_conv() && self.latent.is_none() && self.model != ModelKind::Vae {
             cfg.latent = crate::models::conv::code_shape(&cfg).iter().product();
         }
         cfg

@@ -80,7 +80,7 @@ pub fn validate(opts: &TrainOptions, split: &Split) -> Result<()> {
         bail!("--sparsity applies to --model sparse only");
     }
     if cfg.is_conv() {
-        if matches!(cfg.kind, models::ModelKind::Vae | models::ModelKind::Sparse) {
+        if cfg.kind == models::ModelKind::Sparse {
             bail!(
                 "--arch conv for the {} model is not built yet: use --arch dense",
                 cfg.kind.name()
@@ -88,7 +88,7 @@ pub fn validate(opts: &TrainOptions, split: &Split) -> Result<()> {
         }
         models::conv::check(cfg).map_err(anyhow::Error::msg)?;
         let code: usize = models::conv::code_shape(cfg).iter().product();
-        if cfg.latent != code {
+        if cfg.latent != code && cfg.kind != models::ModelKind::Vae {
             bail!(
                 "the convolutional code is {code} values (channels × ⌈H/8⌉ × ⌈W/8⌉);                  --latent does not apply, change --channels instead"
             );

@@ -746,3 +746,49 @@ fn sparse_l1_code_is_sparser_than_vanilla_at_similar_reconstruction() {
         "reconstruction within 10 % of vanilla's"
     );
 }
+
+#[test]
+fn conv_vae_trains_and_generates() {
+    let out = temp_dir("conv-vae");
+    let (ok, stdout, stderr) = run(&[
+        "train",
+        "--backend",
+        "vulkan",
+        "--model",
+        "vae",
+        "--arch",
+        "conv",
+        "--latent",
+        "4",
+        "--limit",
+        "512",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "64",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(ok, "conv vae failed: {stderr}");
+    assert!(stderr.contains("μ, logvar ∈ ℝ^4"), "{stderr}");
+    let (_, rows) = metrics_rows(&out);
+    assert!(
+        rows[1][2] < rows[0][2],
+        "validation loss must fall: {rows:?}"
+    );
+    assert!(stdout.contains("val_kl"), "{stdout}");
+    let (ok, _, stderr) = run(&[
+        "generate",
+        out.to_str().unwrap(),
+        "--backend",
+        "vulkan",
+        "--count",
+        "16",
+    ]);
+    assert!(ok, "generate failed: {stderr}");
+    for f in ["samples.png", "interpolation.png"] {
+        let img = image::open(out.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert!(img.width() >= 4 * 28 && img.height() >= 28, "{f}");
+    }
+}

@@ -446,13 +446,27 @@ fn tiny_conv(decoder: Decoder) -> ModelConfig {
 fn conv_autoencoder_gpu_gradients_match_finite_differences_of_its_cpu_twin() {
     let mut rng = fresh();
     let batch = 2;
-    for decoder in [Decoder::Upsample, Decoder::Transpose] {
-        let cfg = tiny_conv(decoder);
+    // The conv autoencoder with both decoders, and the VAE on the conv network (its code
+    // flattened into dense μ and log σ² heads, z mapped back by a dense layer).
+    let mut vae = tiny_conv(Decoder::Upsample);
+    vae.kind = ModelKind::Vae;
+    vae.latent = 3;
+    for cfg in [
+        tiny_conv(Decoder::Upsample),
+        tiny_conv(Decoder::Transpose),
+        vae,
+    ] {
+        let decoder = (cfg.kind, cfg.decoder);
         models::conv::check(&cfg).unwrap();
         let mut g = Graph::new();
         let x = g.input("x", &[batch, cfg.input_dim]);
         let built = models::build(&mut g, &cfg, x, false);
-        assert_eq!(g.shape(built.latent), [batch, 2, 2, 2]);
+        let code = if cfg.kind == ModelKind::Vae {
+            vec![batch, 3]
+        } else {
+            vec![batch, 2, 2, 2]
+        };
+        assert_eq!(g.shape(built.latent), code);
         let loss = g.sum_all(
             "loss",
             built.per_sample,

@@ -164,6 +164,8 @@ pub fn backward(g: &mut Graph, loss: NodeId) -> Vec<ParamGrad> {
                             Act::Identity,
                         )
                     };
+                    // A flattened operand (a conv code) gets its gradient in its own shape.
+                    g.nodes[da].shape = g.nodes[a].shape.clone();
                     g.annotate(da, format!("matmul backward, left operand of {name}"));
                     contribute(g, &mut grads, a, da);
                 }

@@ -33,7 +33,7 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<usize, Vec<f64>>, step: StepUniform) 
                 trans_b,
                 act,
             } => {
-                let sa = g.shape(n.inputs[0]);
+                let sa = g.matrix_view(n.inputs[0]);
                 let (m, k) = if trans_a {
                     (sa[1], sa[0])
                 } else {
@@ -41,7 +41,7 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<usize, Vec<f64>>, step: StepUniform) 
                 };
                 let s = MatmulShape {
                     m,
-                    n: n.shape[1],
+                    n: g.row_len(id),
                     k,
                     trans_a,
                     trans_b,

@@ -372,11 +372,9 @@ impl Graph {
         trans_b: bool,
         act: Act,
     ) -> NodeId {
-        let (sa, sb) = (self.shape(a).to_vec(), self.shape(b).to_vec());
-        assert!(
-            sa.len() == 2 && sb.len() == 2,
-            "matmul {name}: operands must be 2-D, got {sa:?} and {sb:?}"
-        );
+        // An operand of more dimensions is read as [rows, row_len] (a conv code flattened for
+        // a dense layer: NCHW is already row-major per sample).
+        let (sa, sb) = (self.matrix_view(a), self.matrix_view(b));
         let (m, ka) = if trans_a {
             (sa[1], sa[0])
         } else {
@@ -651,6 +649,11 @@ impl Graph {
             vec![],
             DType::F32,
         )
+    }
+
+    /// A tensor seen as a matrix: [rows, elements per row].
+    pub fn matrix_view(&self, id: NodeId) -> [usize; 2] {
+        [self.shape(id)[0], self.row_len(id)]
     }
 
     /// Elements per leading index (per row), for valid-row masking and per-row kernels.

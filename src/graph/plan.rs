@@ -157,7 +157,7 @@ pub fn kernel_call(g: &Graph, id: NodeId, opts: CompileOptions) -> KernelCall {
             trans_b,
             act,
         } => {
-            let sa = shape_of(0);
+            let sa = g.matrix_view(n.inputs[0]);
             let (m, k) = if trans_a {
                 (sa[1], sa[0])
             } else {
@@ -165,7 +165,7 @@ pub fn kernel_call(g: &Graph, id: NodeId, opts: CompileOptions) -> KernelCall {
             };
             let s = matmul::MatmulShape {
                 m,
-                n: n.shape[1],
+                n: g.row_len(id),
                 k,
                 trans_a,
                 trans_b,

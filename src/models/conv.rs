@@ -123,7 +123,11 @@ pub fn decoder(g: &mut Graph, cfg: &ModelConfig, z: NodeId) -> NodeId {
     let ch = channels(cfg);
     let pad = |side| trim_padding(side).expect("checked by conv::check");
     let trim = Padding::Explicit(pad(cfg.image[1]), pad(cfg.image[2]));
-    let mut t = conv(g, cfg, "decoder.0", z, ch[2], Padding::Same, Act::Relu);
+    // The code may arrive flat ([batch, c·h·w], from the VAE's dense layer): the first
+    // convolution's geometry comes from the config, not from the tensor's shape.
+    let [zc, zh, zw] = code_shape(cfg);
+    let geom = ConvGeom::new(g.shape(z)[0], zc, (zh, zw), ch[2], (3, 3), 1, Padding::Same);
+    let mut t = Conv2d::new(g, "decoder.0", geom, Act::Relu, cfg.init).forward(g, z);
     t = upsample(g, cfg, "decoder.up0", t);
     t = conv(g, cfg, "decoder.1", t, ch[1], Padding::Same, Act::Relu);
     t = upsample(g, cfg, "decoder.up1", t);

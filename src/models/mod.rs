@@ -186,8 +186,13 @@ impl ModelConfig {
             let [c, h, w] = self.image;
             let [zc, zh, zw] = conv::code_shape(self);
             let ch: Vec<String> = conv::channels(self).iter().map(|c| c.to_string()).collect();
+            let latent = if self.kind == ModelKind::Vae {
+                format!(" → dense μ, logvar ∈ ℝ^{} → dense", self.latent)
+            } else {
+                String::new()
+            };
             format!(
-                "{} conv {c}×{h}×{w} → code {zc}×{zh}×{zw} → {c}×{h}×{w} (channels {}, decoder {:?}){noise}",
+                "{} conv {c}×{h}×{w} → code {zc}×{zh}×{zw}{latent} → {c}×{h}×{w} (channels {}, decoder {:?}){noise}",
                 self.kind.name(),
                 ch.join(","),
                 self.decoder

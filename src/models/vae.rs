@@ -13,8 +13,18 @@ use crate::ops::Act;
 /// Random stream of the reparameterisation's ε.
 pub const EPS_STREAM: u32 = 1;
 
-/// The encoder: x → (μ, logvar).
+/// The encoder: x → (μ, logvar). With `--arch conv`, the conv encoder's code (flattened)
+/// feeds the two dense heads.
 pub fn encoder(g: &mut Graph, cfg: &ModelConfig, x: NodeId) -> (NodeId, NodeId) {
+    if cfg.is_conv() {
+        let code = super::conv::encoder(g, cfg, x);
+        let width = g.row_len(code);
+        let mu =
+            Dense::with_init(g, "mu", width, cfg.latent, Act::Identity, cfg.init).forward(g, code);
+        let logvar = Dense::with_init(g, "logvar", width, cfg.latent, Act::Identity, cfg.init)
+            .forward(g, code);
+        return (mu, logvar);
+    }
     let mut widths = vec![cfg.input_dim];
     widths.extend(&cfg.hidden);
     let mut h = x;
@@ -36,8 +46,15 @@ pub fn encoder(g: &mut Graph, cfg: &ModelConfig, x: NodeId) -> (NodeId, NodeId) 
     (mu, logvar)
 }
 
-/// The decoder: z → logits (a sigmoid gives pixels).
+/// The decoder: z → logits (a sigmoid gives pixels). With `--arch conv`, a dense layer
+/// (ReLU) maps z to the conv code, which the conv decoder upsamples.
 pub fn decoder(g: &mut Graph, cfg: &ModelConfig, z: NodeId) -> NodeId {
+    if cfg.is_conv() {
+        let width: usize = super::conv::code_shape(cfg).iter().product();
+        let code = Dense::with_init(g, "decoder.code", cfg.latent, width, Act::Relu, cfg.init)
+            .forward(g, z);
+        return super::conv::decoder(g, cfg, code);
+    }
     let back: Vec<usize> = std::iter::once(cfg.latent)
         .chain(cfg.hidden.iter().rev().copied())
         .chain([cfg.input_dim])
