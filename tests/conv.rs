@@ -18,17 +18,7 @@ use shaderprop::rng::Rng;
 use std::collections::HashMap;
 
 fn fresh() -> Rng {
-    let (rng, seed) = Rng::fresh();
-    eprintln!("random seed {seed}");
-    rng
-}
-
-fn randv(rng: &mut Rng, n: usize, lo: f64, hi: f64) -> Vec<f64> {
-    (0..n).map(|_| rng.range(lo, hi)).collect()
-}
-
-fn f32s(v: &[f64]) -> Vec<f32> {
-    v.iter().map(|&x| x as f32).collect()
+    fresh_rng()
 }
 
 /// Geometries: (n, c_in, (h, w), c_out, (kh, kw), stride, padding).
@@ -172,18 +162,7 @@ fn conv_kernels_match_their_twins_on_fresh_inputs() {
 
 /// Central differences of L(v) = Σ r ⊙ f(v) with respect to v.
 fn numeric_grad(v: &[f64], r: &[f64], f: &dyn Fn(&[f64]) -> Vec<f64>) -> Vec<f64> {
-    let h = 1e-6;
-    let mut out = vec![0.0; v.len()];
-    let mut p = v.to_vec();
-    for i in 0..v.len() {
-        p[i] = v[i] + h;
-        let lp: f64 = f(&p).iter().zip(r).map(|(a, b)| a * b).sum();
-        p[i] = v[i] - h;
-        let lm: f64 = f(&p).iter().zip(r).map(|(a, b)| a * b).sum();
-        p[i] = v[i];
-        out[i] = (lp - lm) / (2.0 * h);
-    }
-    out
+    central_diff(v, r, 1e-6, f)
 }
 
 fn assert_close(what: &str, analytic: &[f64], numeric: &[f64]) {
@@ -489,34 +468,13 @@ fn conv_autoencoder_gpu_gradients_match_finite_differences_of_its_cpu_twin() {
             seed: 0,
             valid_rows: batch as u32,
         };
-        let keep: Vec<usize> = grads.iter().map(|pg| pg.grad).collect();
+        eprintln!("{decoder:?}");
         for gpu in gpus() {
-            let mut res = Resources::new();
-            let plan = Plan::compile(&g, &gpu, &mut res, &keep).unwrap();
-            for (id, v) in &feeds {
-                plan.write_f32(&gpu, *id, &f32s(v));
-            }
-            plan.run(&gpu, st);
-            for pg in &grads {
-                let p = pg.param;
-                let got = plan.read(&gpu, &g, pg.grad).unwrap();
-                let numeric = numeric_grad(&feeds[&p], &[1.0], &|v| {
-                    let mut f = feeds.clone();
-                    f.insert(p, v.to_vec());
-                    vec![evaluate(&g, &f, st)[loss][0]]
-                });
-                let scale = numeric.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-                compare(&got, &numeric, 2e-3 * scale + 1e-7, 2e-3).unwrap_or_else(|e| {
-                    panic!("{} {decoder:?} {}: {e}", gpu.info.backend, g.nodes[p].name)
-                });
-            }
+            check_gpu_grads_against_fd(&gpu, &g, &feeds, &grads, loss, st, 2e-3, 1e-7);
         }
     }
 }
 
-/// The real recipe at full size (28×28, 16-8-8 channels, batch 64): every gradient of one
-/// GPU step against the same graph evaluated with the float64 twins. Catches what the tiny
-/// model cannot: large grids, every register-block width, buffer reuse at scale.
 #[test]
 fn conv_recipe_gradients_at_full_size_match_the_cpu_twin() {
     let mut rng = fresh();

@@ -6,8 +6,7 @@
 mod common;
 use common::*;
 use shaderprop::graph::autodiff::backward;
-use shaderprop::graph::cpu::evaluate;
-use shaderprop::graph::plan::{Plan, Resources};
+
 use shaderprop::graph::{DType, Graph, Op};
 use shaderprop::models::{self, ModelConfig, ModelKind};
 use shaderprop::ops::sparsity::{self, Sparsity};
@@ -16,31 +15,11 @@ use shaderprop::rng::Rng;
 use std::collections::HashMap;
 
 fn fresh() -> Rng {
-    let (rng, seed) = Rng::fresh();
-    eprintln!("random seed {seed}");
-    rng
-}
-
-fn randv(rng: &mut Rng, n: usize, lo: f64, hi: f64) -> Vec<f64> {
-    (0..n).map(|_| rng.range(lo, hi)).collect()
-}
-
-fn f32s(v: &[f64]) -> Vec<f32> {
-    v.iter().map(|&x| x as f32).collect()
+    fresh_rng()
 }
 
 fn numeric_grad(v: &[f64], r: &[f64], h: f64, f: &dyn Fn(&[f64]) -> Vec<f64>) -> Vec<f64> {
-    let mut out = vec![0.0; v.len()];
-    let mut p = v.to_vec();
-    for i in 0..v.len() {
-        p[i] = v[i] + h;
-        let lp: f64 = f(&p).iter().zip(r).map(|(a, b)| a * b).sum();
-        p[i] = v[i] - h;
-        let lm: f64 = f(&p).iter().zip(r).map(|(a, b)| a * b).sum();
-        p[i] = v[i];
-        out[i] = (lp - lm) / (2.0 * h);
-    }
-    out
+    central_diff(v, r, h, f)
 }
 
 fn assert_close(what: &str, analytic: &[f64], numeric: &[f64], rtol: f64) {
@@ -221,27 +200,8 @@ fn sparse_model_gpu_gradients_match_finite_differences_for_both_penalties() {
             seed: 0,
             valid_rows: batch as u32,
         };
-        let keep: Vec<usize> = grads.iter().map(|pg| pg.grad).collect();
         for gpu in gpus() {
-            let mut res = Resources::new();
-            let plan = Plan::compile(&g, &gpu, &mut res, &keep).unwrap();
-            for (id, v) in &feeds {
-                plan.write_f32(&gpu, *id, &f32s(v));
-            }
-            plan.run(&gpu, st);
-            for pg in &grads {
-                let p = pg.param;
-                let got = plan.read(&gpu, &g, pg.grad).unwrap();
-                let numeric = numeric_grad(&feeds[&p], &[1.0], 1e-6, &|v| {
-                    let mut f = feeds.clone();
-                    f.insert(p, v.to_vec());
-                    vec![evaluate(&g, &f, st)[loss][0]]
-                });
-                let scale = numeric.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-                compare(&got, &numeric, 2e-3 * scale + 1e-7, 2e-3).unwrap_or_else(|e| {
-                    panic!("{} {s} {}: {e}", gpu.info.backend, g.nodes[p].name)
-                });
-            }
+            check_gpu_grads_against_fd(&gpu, &g, &feeds, &grads, loss, st, 2e-3, 1e-7);
         }
     }
 }

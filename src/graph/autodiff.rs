@@ -125,22 +125,7 @@ pub fn backward(g: &mut Graph, loss: NodeId) -> Vec<ParamGrad> {
                 act,
             } => {
                 let (a, b) = (node.inputs[0], node.inputs[1]);
-                let d_pre = if act == Act::Identity {
-                    d_out
-                } else {
-                    let d = g.push(
-                        format!("d_{name}_pre"),
-                        Op::ActivationBackward(act),
-                        vec![id, d_out],
-                        node.shape.clone(),
-                        DType::F32,
-                    );
-                    g.annotate(
-                        d,
-                        format!("{} backward (fused epilogue of {name})", act.name()),
-                    );
-                    d
-                };
+                let d_pre = epilogue_backward(g, id, d_out, act);
                 if rg[a] {
                     let an = g.nodes[a].name.clone();
                     let da = if !trans_a {
@@ -439,6 +424,28 @@ pub fn backward(g: &mut Graph, loss: NodeId) -> Vec<ParamGrad> {
         .collect()
 }
 
+/// The gradient before a fused activation epilogue of node `id` (matmul or convolution):
+/// dP = act'(y) ⊙ dy, or dy itself for the identity.
+fn epilogue_backward(g: &mut Graph, id: NodeId, d_out: NodeId, act: Act) -> NodeId {
+    if act == Act::Identity {
+        return d_out;
+    }
+    let name = g.nodes[id].name.clone();
+    let shape = g.nodes[id].shape.clone();
+    let d = g.push(
+        format!("d_{name}_pre"),
+        Op::ActivationBackward(act),
+        vec![id, d_out],
+        shape,
+        DType::F32,
+    );
+    g.annotate(
+        d,
+        format!("{} backward (fused epilogue of {name})", act.name()),
+    );
+    d
+}
+
 /// The backward of a convolution or a transposed convolution (`id`): the activation's
 /// derivative, then the input gradient (the other of the two maps: a transposed convolution
 /// for a convolution and vice versa), the weight gradient (per sample, then summed over
@@ -456,22 +463,7 @@ fn conv_backward(
     let name = node.name.clone();
     let transposed = matches!(node.op, Op::ConvTranspose2d { .. });
     let (x, w) = (node.inputs[0], node.inputs[1]);
-    let d_pre = if act == Act::Identity {
-        d_out
-    } else {
-        let d = g.push(
-            format!("d_{name}_pre"),
-            Op::ActivationBackward(act),
-            vec![id, d_out],
-            node.shape.clone(),
-            DType::F32,
-        );
-        g.annotate(
-            d,
-            format!("{} backward (fused epilogue of {name})", act.name()),
-        );
-        d
-    };
+    let d_pre = epilogue_backward(g, id, d_out, act);
     if rg[x] {
         let xn = format!("d_{}", g.nodes[x].name);
         let dx = if transposed {

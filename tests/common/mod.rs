@@ -73,3 +73,75 @@ pub fn step(valid_rows: u32) -> StepUniform {
         valid_rows,
     }
 }
+
+/// A generator with a fresh seed, printed so a failure can be replayed.
+pub fn fresh_rng() -> shaderprop::rng::Rng {
+    let (rng, seed) = shaderprop::rng::Rng::fresh();
+    eprintln!("random seed {seed}");
+    rng
+}
+
+/// `n` uniform draws from [lo, hi).
+pub fn randv(rng: &mut shaderprop::rng::Rng, n: usize, lo: f64, hi: f64) -> Vec<f64> {
+    (0..n).map(|_| rng.range(lo, hi)).collect()
+}
+
+/// f64 → f32.
+pub fn f32s(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|&x| x as f32).collect()
+}
+
+/// Central differences, step `h`, of L(v) = Σ r ⊙ f(v) with respect to v.
+pub fn central_diff(v: &[f64], r: &[f64], h: f64, f: &dyn Fn(&[f64]) -> Vec<f64>) -> Vec<f64> {
+    let mut out = vec![0.0; v.len()];
+    let mut p = v.to_vec();
+    for i in 0..v.len() {
+        p[i] = v[i] + h;
+        let lp: f64 = f(&p).iter().zip(r).map(|(a, b)| a * b).sum();
+        p[i] = v[i] - h;
+        let lm: f64 = f(&p).iter().zip(r).map(|(a, b)| a * b).sum();
+        p[i] = v[i];
+        out[i] = (lp - lm) / (2.0 * h);
+    }
+    out
+}
+
+/// Runs one step of `g` (with its backward) on `gpu` and checks every parameter gradient in
+/// `grads` against central differences of the scalar `loss` evaluated by the float64 twins:
+/// |got − fd| ≤ rtol·(max |fd| of the tensor) + atol + rtol·|fd|.
+#[allow(clippy::too_many_arguments)]
+pub fn check_gpu_grads_against_fd(
+    gpu: &Gpu,
+    g: &Graph,
+    feeds: &std::collections::HashMap<usize, Vec<f64>>,
+    grads: &[shaderprop::graph::autodiff::ParamGrad],
+    loss: NodeId,
+    step: StepUniform,
+    rtol: f64,
+    atol: f64,
+) {
+    use shaderprop::graph::cpu::evaluate;
+    let keep: Vec<usize> = grads.iter().map(|pg| pg.grad).collect();
+    let mut res = Resources::new();
+    let plan = Plan::compile(g, gpu, &mut res, &keep).expect("compile");
+    for (id, v) in feeds {
+        plan.write_f32(gpu, *id, &f32s(v));
+    }
+    plan.run(gpu, step);
+    for pg in grads {
+        let p = pg.param;
+        let got = plan.read(gpu, g, pg.grad).expect("read");
+        let numeric = central_diff(&feeds[&p], &[1.0], 1e-6, &|v| {
+            let mut f = feeds.clone();
+            f.insert(p, v.to_vec());
+            vec![evaluate(g, &f, step)[loss][0]]
+        });
+        let scale = numeric.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let e = shaderprop::ops::compare(&got, &numeric, rtol * scale + atol, rtol)
+            .unwrap_or_else(|e| panic!("{} {}: {e}", gpu.info.backend, g.nodes[p].name));
+        eprintln!(
+            "{} {}: worst relative error {e:.2e}",
+            gpu.info.backend, g.nodes[p].name
+        );
+    }
+}
