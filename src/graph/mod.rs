@@ -500,7 +500,6 @@ impl Graph {
     }
 
     /// act(conv(x, w) + b) for the convolution `geom` (x: `geom.n` rows of c_in·h·w values).
-    #[allow(clippy::too_many_arguments)]
     pub fn conv2d(
         &mut self,
         name: &str,
@@ -510,27 +509,10 @@ impl Graph {
         geom: ConvGeom,
         act: Act,
     ) -> NodeId {
-        self.check_conv(
-            name,
-            x,
-            w,
-            b,
-            &geom,
-            geom.c_in * geom.h * geom.w,
-            geom.c_out,
-        );
-        let inputs = [x, w].into_iter().chain(b).collect();
-        self.push(
-            name,
-            Op::Conv2d { geom, act },
-            inputs,
-            geom.out_shape(),
-            DType::F32,
-        )
+        self.conv_node(name, [x, w], b, Op::Conv2d { geom, act })
     }
 
     /// act(convᵀ(x, w) + b): the transposed convolution of `geom` (x on its output side).
-    #[allow(clippy::too_many_arguments)]
     pub fn conv_transpose2d(
         &mut self,
         name: &str,
@@ -540,36 +522,25 @@ impl Graph {
         geom: ConvGeom,
         act: Act,
     ) -> NodeId {
-        self.check_conv(
-            name,
-            x,
-            w,
-            b,
-            &geom,
-            geom.c_out * geom.h_out * geom.w_out,
-            geom.c_in,
-        );
-        let inputs = [x, w].into_iter().chain(b).collect();
-        self.push(
-            name,
-            Op::ConvTranspose2d { geom, act },
-            inputs,
-            geom.in_shape(),
-            DType::F32,
-        )
+        self.conv_node(name, [x, w], b, Op::ConvTranspose2d { geom, act })
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn check_conv(
-        &self,
-        name: &str,
-        x: NodeId,
-        w: NodeId,
-        b: Option<NodeId>,
-        geom: &ConvGeom,
-        x_row: usize,
-        bias_len: usize,
-    ) {
+    /// A convolution node (either direction) after checking x, w and b against its geometry.
+    fn conv_node(&mut self, name: &str, [x, w]: [NodeId; 2], b: Option<NodeId>, op: Op) -> NodeId {
+        let (geom, transposed) = match op {
+            Op::Conv2d { geom, .. } => (geom, false),
+            Op::ConvTranspose2d { geom, .. } => (geom, true),
+            _ => unreachable!("conv_node takes a convolution"),
+        };
+        let (x_row, channels, out) = if transposed {
+            (
+                geom.c_out * geom.h_out * geom.w_out,
+                geom.c_in,
+                geom.in_shape(),
+            )
+        } else {
+            (geom.c_in * geom.h * geom.w, geom.c_out, geom.out_shape())
+        };
         assert!(
             self.shape(x)[0] == geom.n && self.row_len(x) == x_row,
             "{name}: input {:?} does not match {geom:?}",
@@ -583,10 +554,12 @@ impl Graph {
         if let Some(b) = b {
             assert_eq!(
                 self.shape(b),
-                [bias_len],
-                "{name}: bias must be [{bias_len}]"
+                [channels],
+                "{name}: bias must be [{channels}]"
             );
         }
+        let inputs = [x, w].into_iter().chain(b).collect();
+        self.push(name, op, inputs, out, DType::F32)
     }
 
     /// 2×2 max pooling (stride 2, "same" padding) of an [N, C, H, W] tensor, keeping the
