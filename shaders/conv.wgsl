@@ -116,8 +116,8 @@ fn store_block(n: u32, c0: u32, c_total: u32, row: u32, x0: u32, hh: u32, ww: u3
 
 // One invocation: output pixels (oy, ox0..ox0+PX) of sample n, channels co0..co0+3. The
 // channel block is the workgroup's z index, the same for all its invocations, so every
-// weight load has a uniform address (a single load for the whole workgroup where the driver
-// notices, as lavapipe does).
+// weight load has a workgroup-uniform address (one load can serve the workgroup; on lavapipe
+// this measured no faster: there the per-invocation input loads are the cost).
 @compute @workgroup_size(64)
 fn conv2d_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let x_blocks = (cv.w_out + PX - 1u) / PX;
