@@ -89,7 +89,7 @@ pub fn check(
     let mut g = Graph::new();
     let x = g.input("x", &[batch, cfg.input_dim]);
     let built = models::build(&mut g, cfg, x, false);
-    let loss = g.sum_all("loss", built.per_sample, 1.0 / batch as f32);
+    let loss = crate::train::training_loss(&mut g, &built, 1.0 / batch as f32);
     let grads = backward(&mut g, loss);
     let mut keep: Vec<usize> = grads.iter().map(|p| p.grad).collect();
     keep.push(loss);
@@ -100,6 +100,19 @@ pub fn check(
     };
     let plan = Plan::compile_with(&g, gpu, &mut res, &keep, opts)?;
     crate::train::init_params(gpu, &g, &res, seed);
+    // Check at a generic point, not at the initial zero biases: there every background
+    // (zero) pixel of a conv layer sits exactly on ReLU's kink, where finite differences
+    // measure a one-sided slope, not the derivative.
+    let mut jitter = Rng::new(seed ^ 0xb1a5);
+    for p in g.params() {
+        let n = &g.nodes[p];
+        if let (crate::graph::Op::Param(crate::graph::Init::Zeros), Some(b)) =
+            (n.op, res.get(&n.name))
+        {
+            let v = jitter.vec_f32(n.len(), -0.05, 0.05);
+            gpu.queue.write_buffer(b, 0, bytemuck::cast_slice(&v));
+        }
+    }
     let xs: Vec<f32> = set.images[..batch * cfg.input_dim]
         .iter()
         .map(|&b| b as f32 / 255.0)

@@ -156,14 +156,7 @@ pub fn train_graph(cfg: &ModelConfig, n_train: usize, batch: usize, opt: Optimiz
     let indices = g.input_typed("train/indices", &[n_train], DType::U32);
     let x = g.gather("x", data, indices, batch);
     let built = models::build(&mut g, cfg, x, false);
-    let scale = 1.0 / (batch * loss_divisor(cfg)) as f32;
-    let loss = match built.batch_penalty {
-        None => g.sum_all("loss", built.per_sample, scale),
-        Some(p) => {
-            let mean = g.sum_all("loss_mean", built.per_sample, scale);
-            g.push("loss", Op::Add, vec![mean, p], vec![1], DType::F32)
-        }
-    };
+    let loss = training_loss(&mut g, &built, 1.0 / (batch * loss_divisor(cfg)) as f32);
     let grads = backward(&mut g, loss);
     add_optimizer(&mut g, &grads, opt);
     let loss_sum = g.state("train/loss_sum", &[1]);
@@ -174,6 +167,18 @@ pub fn train_graph(cfg: &ModelConfig, n_train: usize, batch: usize, opt: Optimiz
         indices,
         loss,
         loss_sum,
+    }
+}
+
+/// The scalar a model trains on: `scale`·Σ of the per-sample loss, plus the whole-batch
+/// penalty when the model has one (KL sparsity).
+pub fn training_loss(g: &mut Graph, built: &models::Built, scale: f32) -> NodeId {
+    match built.batch_penalty {
+        None => g.sum_all("loss", built.per_sample, scale),
+        Some(p) => {
+            let mean = g.sum_all("loss_mean", built.per_sample, scale);
+            g.push("loss", Op::Add, vec![mean, p], vec![1], DType::F32)
+        }
     }
 }
 

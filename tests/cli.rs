@@ -792,3 +792,18 @@ fn conv_vae_trains_and_generates() {
         assert!(img.width() >= 4 * 28 && img.height() >= 28, "{f}");
     }
 }
+
+#[test]
+fn gradcheck_passes_for_the_conv_denoising_and_sparse_models() {
+    for flags in [
+        &["--model", "conv"][..],
+        &["--model", "denoising", "--noise", "mask:0.3"],
+        &["--model", "sparse", "--sparsity", "kl:0.05,3"],
+    ] {
+        let mut args = vec!["gradcheck", "--backend", "vulkan"];
+        args.extend_from_slice(flags);
+        let (ok, stdout, stderr) = run(&args);
+        assert!(ok, "{flags:?}: {stdout}{stderr}");
+        assert!(stdout.contains("encoder.0.bias"), "{flags:?}: {stdout}");
+    }
+}

@@ -179,14 +179,8 @@ fn sparse_model_gpu_gradients_match_finite_differences_for_both_penalties() {
         let mut g = Graph::new();
         let x = g.input("x", &[batch, cfg.input_dim]);
         let built = models::build(&mut g, &cfg, x, false);
-        let scale = 1.0 / (batch * cfg.input_dim) as f32;
-        let loss = match built.batch_penalty {
-            None => g.sum_all("loss", built.per_sample, scale),
-            Some(p) => {
-                let m = g.sum_all("loss_mean", built.per_sample, scale);
-                g.push("loss", Op::Add, vec![m, p], vec![1], DType::F32)
-            }
-        };
+        let loss =
+            shaderprop::train::training_loss(&mut g, &built, 1.0 / (batch * cfg.input_dim) as f32);
         let grads = backward(&mut g, loss);
         assert_eq!(grads.len(), g.params().len());
         let mut feeds = HashMap::new();
