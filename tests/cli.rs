@@ -559,6 +559,27 @@ fn a_vae_trains_and_generate_writes_samples_interpolations_and_the_latent_plane(
     let _ = std::fs::remove_dir_all(&vanilla);
 }
 
+/// A short training run on the first 512 embedded digits, batch 64, on Vulkan: `epochs`
+/// epochs of the model `flags` describe, into `out`.
+fn quick_train(out: &std::path::Path, epochs: &str, flags: &[&str]) -> (bool, String, String) {
+    let mut args = vec![
+        "train",
+        "--backend",
+        "vulkan",
+        "--limit",
+        "512",
+        "--batch-size",
+        "64",
+        "--quiet",
+        "--epochs",
+        epochs,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(flags);
+    run(&args)
+}
+
 fn metrics_rows(dir: &std::path::Path) -> (Vec<String>, Vec<Vec<f64>>) {
     let csv = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
     let mut lines = csv.lines();
@@ -572,22 +593,7 @@ fn metrics_rows(dir: &std::path::Path) -> (Vec<String>, Vec<Vec<f64>>) {
 #[test]
 fn conv_model_trains_and_its_loss_falls() {
     let out = temp_dir("conv");
-    let (ok, stdout, stderr) = run(&[
-        "train",
-        "--backend",
-        "vulkan",
-        "--model",
-        "conv",
-        "--limit",
-        "512",
-        "--epochs",
-        "3",
-        "--batch-size",
-        "64",
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let (ok, stdout, stderr) = quick_train(&out, "3", &["--model", "conv"]);
     assert!(ok, "conv train failed: {stderr}");
     assert!(stderr.contains("code 8×4×4"), "model line: {stderr}");
     assert!(stdout.contains("epoch 3/3"), "{stdout}");
@@ -606,26 +612,11 @@ fn conv_model_trains_and_its_loss_falls() {
 fn denoising_model_reports_psnr_and_draws_noisy_denoised_clean() {
     for (noise, arch) in [("gaussian:0.5", "conv"), ("mask:0.3", "dense")] {
         let out = temp_dir(&format!("denoising-{arch}"));
-        let (ok, stdout, stderr) = run(&[
-            "train",
-            "--backend",
-            "vulkan",
-            "--model",
-            "denoising",
-            "--arch",
-            arch,
-            "--noise",
-            noise,
-            "--limit",
-            "512",
-            "--epochs",
+        let (ok, stdout, stderr) = quick_train(
+            &out,
             "2",
-            "--batch-size",
-            "64",
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-        ]);
+            &["--model", "denoising", "--arch", arch, "--noise", noise],
+        );
         assert!(ok, "denoising {arch} failed: {stderr}");
         assert!(stdout.contains("val_psnr_denoised"), "{stdout}");
         let (header, rows) = metrics_rows(&out);
@@ -750,26 +741,11 @@ fn sparse_l1_code_is_sparser_than_vanilla_at_similar_reconstruction() {
 #[test]
 fn conv_vae_trains_and_generates() {
     let out = temp_dir("conv-vae");
-    let (ok, stdout, stderr) = run(&[
-        "train",
-        "--backend",
-        "vulkan",
-        "--model",
-        "vae",
-        "--arch",
-        "conv",
-        "--latent",
-        "4",
-        "--limit",
-        "512",
-        "--epochs",
+    let (ok, stdout, stderr) = quick_train(
+        &out,
         "2",
-        "--batch-size",
-        "64",
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
+        &["--model", "vae", "--arch", "conv", "--latent", "4"],
+    );
     assert!(ok, "conv vae failed: {stderr}");
     assert!(stderr.contains("μ, logvar ∈ ℝ^4"), "{stderr}");
     let (_, rows) = metrics_rows(&out);

@@ -457,17 +457,8 @@ fn conv_autoencoder_gpu_gradients_match_finite_differences_of_its_cpu_twin() {
             g.params().len(),
             "every parameter gets a gradient"
         );
-        let mut feeds = HashMap::new();
-        feeds.insert(x, randv(&mut rng, g.nodes[x].len(), 0.0, 1.0));
-        for p in g.params() {
-            feeds.insert(p, randv(&mut rng, g.nodes[p].len(), -0.8, 0.8));
-        }
-        let st = StepUniform {
-            step: 1,
-            batch_offset: 0,
-            seed: 0,
-            valid_rows: batch as u32,
-        };
+        let feeds = random_feeds(&g, x, &mut rng);
+        let st = step(batch as u32);
         eprintln!("{decoder:?}");
         for gpu in gpus() {
             check_gpu_grads_against_fd(&gpu, &g, &feeds, &grads, loss, st, 2e-3, 1e-7);

@@ -9,10 +9,9 @@ use shaderprop::graph::autodiff::backward;
 
 use shaderprop::graph::{DType, Graph, Op};
 use shaderprop::models::{self, ModelConfig, ModelKind};
+use shaderprop::ops::compare;
 use shaderprop::ops::sparsity::{self, Sparsity};
-use shaderprop::ops::{compare, StepUniform};
 use shaderprop::rng::Rng;
-use std::collections::HashMap;
 
 fn fresh() -> Rng {
     fresh_rng()
@@ -183,17 +182,8 @@ fn sparse_model_gpu_gradients_match_finite_differences_for_both_penalties() {
             shaderprop::train::training_loss(&mut g, &built, 1.0 / (batch * cfg.input_dim) as f32);
         let grads = backward(&mut g, loss);
         assert_eq!(grads.len(), g.params().len());
-        let mut feeds = HashMap::new();
-        feeds.insert(x, randv(&mut rng, g.nodes[x].len(), 0.0, 1.0));
-        for p in g.params() {
-            feeds.insert(p, randv(&mut rng, g.nodes[p].len(), -0.8, 0.8));
-        }
-        let st = StepUniform {
-            step: 1,
-            batch_offset: 0,
-            seed: 0,
-            valid_rows: batch as u32,
-        };
+        let feeds = random_feeds(&g, x, &mut rng);
+        let st = step(batch as u32);
         for gpu in gpus() {
             check_gpu_grads_against_fd(&gpu, &g, &feeds, &grads, loss, st, 2e-3, 1e-7);
         }

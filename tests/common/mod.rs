@@ -145,3 +145,17 @@ pub fn check_gpu_grads_against_fd(
         );
     }
 }
+
+/// Feeds for a model check: `x` uniform in [0, 1), every parameter uniform in ±0.8.
+pub fn random_feeds(
+    g: &Graph,
+    x: NodeId,
+    rng: &mut shaderprop::rng::Rng,
+) -> std::collections::HashMap<usize, Vec<f64>> {
+    let mut feeds = std::collections::HashMap::new();
+    feeds.insert(x, randv(rng, g.nodes[x].len(), 0.0, 1.0));
+    for p in g.params() {
+        feeds.insert(p, randv(rng, g.nodes[p].len(), -0.8, 0.8));
+    }
+    feeds
+}
