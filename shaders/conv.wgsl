@@ -320,3 +320,110 @@ fn conv2d_weight_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Naive reference variants (`--conv-variant naive`, `bench` rows "naive"): one invocation per
+// output value, the formulas above as plain loops over the uniform's geometry, no register
+// blocking. They read every input once per multiply-add; the direct kernels above load one
+// input row per (channel, kernel row) and reuse it across PX pixels × 4 channels × KW taps
+// (forward, input gradient) or slide a window of KW inputs along the row (weight gradient).
+// That reuse is all the direct kernels change; `bench` shows what it bought.
+
+// y[n, co, oy, ox]: bindings as conv2d_forward.
+@compute @workgroup_size(64)
+fn conv2d_naive_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    var t = item(gid, nwg);
+    if t >= cv.n * cv.c_out * cv.h_out * cv.w_out {
+        return;
+    }
+    let i = t;
+    let ox = t % cv.w_out;
+    t /= cv.w_out;
+    let oy = t % cv.h_out;
+    t /= cv.h_out;
+    let co = t % cv.c_out;
+    let n = t / cv.c_out;
+    var acc = 0.0;
+    if HAS_BIAS {
+        acc = bias[co];
+    }
+    for (var ci = 0u; ci < cv.c_in; ci++) {
+        for (var ky = 0u; ky < cv.kh; ky++) {
+            let iy = i32(oy * cv.stride + ky) - i32(cv.pad_h);
+            for (var kx = 0u; kx < cv.kw; kx++) {
+                let ix = i32(ox * cv.stride + kx) - i32(cv.pad_w);
+                if iy >= 0 && iy < i32(cv.h) && ix >= 0 && ix < i32(cv.w) {
+                    let xv = src[((n * cv.c_in + ci) * cv.h + u32(iy)) * cv.w + u32(ix)];
+                    acc += xv * wgt[((ky * cv.kw + kx) * cv.c_in + ci) * cv.c_out + co];
+                }
+            }
+        }
+    }
+    out[i] = activate(acc);
+}
+
+// dx[n, ci, iy, ix] (or the transposed convolution's output): bindings as
+// conv2d_backward_input.
+@compute @workgroup_size(64)
+fn conv2d_naive_backward_input(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    var t = item(gid, nwg);
+    if t >= cv.n * cv.c_in * cv.h * cv.w {
+        return;
+    }
+    let i = t;
+    let ix = t % cv.w;
+    t /= cv.w;
+    let iy = t % cv.h;
+    t /= cv.h;
+    let ci = t % cv.c_in;
+    let n = t / cv.c_in;
+    var acc = 0.0;
+    if HAS_BIAS {
+        acc = bias[ci];
+    }
+    let s = i32(cv.stride);
+    for (var co = 0u; co < cv.c_out; co++) {
+        for (var ky = 0u; ky < cv.kh; ky++) {
+            let ty = i32(iy + cv.pad_h) - i32(ky);
+            for (var kx = 0u; kx < cv.kw; kx++) {
+                let tx = i32(ix + cv.pad_w) - i32(kx);
+                if ty >= 0 && tx >= 0 && ty % s == 0 && tx % s == 0 && ty / s < i32(cv.h_out) && tx / s < i32(cv.w_out) {
+                    let dp = src[((n * cv.c_out + co) * cv.h_out + u32(ty / s)) * cv.w_out + u32(tx / s)];
+                    acc += dp * wgt[((ky * cv.kw + kx) * cv.c_in + ci) * cv.c_out + co];
+                }
+            }
+        }
+    }
+    out[i] = activate(acc);
+}
+
+// part[n, ((ky·KW + kx)·Cin + ci)·Cout + co]: bindings as conv2d_weight_grad.
+@compute @workgroup_size(64)
+fn conv2d_naive_weight_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let n_w = cg.kh * cg.kw * cg.c_in * cg.c_out;
+    var t = gid.x + gid.y * nwg.x * WG;
+    if t >= cg.n * n_w {
+        return;
+    }
+    let i = t;
+    let co = t % cg.c_out;
+    t /= cg.c_out;
+    let ci = t % cg.c_in;
+    t /= cg.c_in;
+    let kx = t % cg.kw;
+    t /= cg.kw;
+    let ky = t % cg.kh;
+    let n = t / cg.kh;
+    var acc = 0.0;
+    for (var oy = 0u; oy < cg.h_out; oy++) {
+        let iy = i32(oy * cg.stride + ky) - i32(cg.pad_h);
+        for (var ox = 0u; ox < cg.w_out; ox++) {
+            let ix = i32(ox * cg.stride + kx) - i32(cg.pad_w);
+            if iy >= 0 && iy < i32(cg.h) && ix >= 0 && ix < i32(cg.w) {
+                let xv = xin[((n * cg.c_in + ci) * cg.h + u32(iy)) * cg.w + u32(ix)];
+                acc += xv * d_p[((n * cg.c_out + co) * cg.h_out + oy) * cg.w_out + ox];
+            }
+        }
+    }
+    part[i] = acc;
+}

@@ -10,6 +10,7 @@ use crate::cli::BenchArgs;
 use crate::gpu::{Gpu, Shader};
 use crate::graph::plan::{CompileOptions, Plan, Resources};
 use crate::graph::Graph;
+use crate::ops::conv::Variant as ConvVariant;
 use crate::ops::matmul::{MatmulShape, Variant};
 use crate::ops::{Act, StepUniform};
 use crate::rng::Rng;
@@ -306,6 +307,7 @@ pub fn bench_conv(
     gpu: &Gpu,
     geom: crate::ops::conv::ConvGeom,
     which: &str,
+    variant: crate::ops::conv::Variant,
     ceil: &Ceilings,
     label: &str,
 ) -> Result<BenchRow> {
@@ -326,7 +328,11 @@ pub fn bench_conv(
         ),
     };
     let mut res = Resources::new();
-    let plan = Plan::compile(&g, gpu, &mut res, &[out])?;
+    let opts = CompileOptions {
+        conv: variant,
+        ..Default::default()
+    };
+    let plan = Plan::compile_with(&g, gpu, &mut res, &[out], opts)?;
     let mut rng = Rng::new(1);
     for id in [x, w, b, dy] {
         let len = g.nodes[id].len();
@@ -339,12 +345,12 @@ pub fn bench_conv(
     let t = time_pass(gpu, reps, 3, &|pass| plan.record(pass))?;
     let gflops = flops / t / 1e9;
     Ok(BenchRow {
-        kernel: d.call.entry.to_string(),
+        kernel: format!("conv2d_{which}"),
         shape: format!(
             "{label}{}×{}×{}×{}→{} k{}s{}",
             geom.n, geom.c_in, geom.h, geom.w, geom.c_out, geom.kh, geom.stride
         ),
-        variant: "direct".into(),
+        variant: format!("{variant:?}").to_lowercase(),
         median_ms: t * 1e3,
         gflops,
         gbps: d.call.bytes as f64 / t / 1e9,
@@ -394,7 +400,9 @@ pub fn table(gpu: &Gpu, quick: bool, filter: Option<&str>) -> Result<(Ceilings, 
             if filter.is_some_and(|f| !name.contains(f) && !label.contains(f)) {
                 continue;
             }
-            rows.push(bench_conv(gpu, geom, which, &ceil, &label)?);
+            for variant in [ConvVariant::Naive, ConvVariant::Direct] {
+                rows.push(bench_conv(gpu, geom, which, variant, &ceil, &label)?);
+            }
         }
     }
     Ok((ceil, rows))

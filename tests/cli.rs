@@ -224,22 +224,29 @@ fn columns(line: &str) -> Vec<String> {
 
 #[test]
 fn explain_shows_one_gradient_per_parameter_feeding_its_update_and_the_plans_peak() {
-    for hidden in ["", "64"] {
-        let mut args = vec!["explain", "--backend", "vulkan", "--batch-size", "64"];
-        if !hidden.is_empty() {
-            args.extend(["--hidden", hidden]);
-        }
-        let dot = std::env::temp_dir().join(format!(
-            "shaderprop-explain-{}-{hidden}.dot",
-            std::process::id()
-        ));
+    let models: [&[&str]; 8] = [
+        &["--model", "vanilla"],
+        &["--model", "vanilla", "--hidden", "64"],
+        &["--model", "conv"],
+        &["--model", "denoising", "--arch", "dense"],
+        &["--model", "sparse", "--sparsity", "kl:0.05,3"],
+        &["--model", "vae"],
+        &["--model", "vae", "--arch", "conv"],
+        &["--model", "conv", "--decoder", "transpose"],
+    ];
+    let gpu = shaderprop::gpu::Gpu::new(shaderprop::gpu::BackendChoice::Vulkan, None).unwrap();
+    for (i, model) in models.iter().enumerate() {
+        let mut args = vec!["explain", "--backend", "vulkan", "--batch-size", "16"];
+        args.extend(model.iter());
+        let dot =
+            std::env::temp_dir().join(format!("shaderprop-explain-{}-{i}.dot", std::process::id()));
         args.extend(["--dot", dot.to_str().unwrap()]);
         let (ok, stdout, stderr) = run(&args);
-        assert!(ok, "explain failed: {stderr}");
+        assert!(ok, "explain {model:?} failed: {stderr}");
         let section = |title: &str| -> Vec<Vec<String>> {
             let start = stdout
                 .find(title)
-                .unwrap_or_else(|| panic!("no section {title}"));
+                .unwrap_or_else(|| panic!("{model:?}: no section {title}"));
             stdout[start..]
                 .lines()
                 .skip(3)
@@ -254,11 +261,32 @@ fn explain_shows_one_gradient_per_parameter_feeding_its_update_and_the_plans_pea
             .filter(|c| c[2] == "param")
             .map(|c| &c[1])
             .collect();
-        assert_eq!(
-            params.len(),
-            if hidden.is_empty() { 4 } else { 8 },
-            "{forward:?}"
+
+        // The same graph, built here from the same flags: its parameters and plan.
+        let mut argv = vec!["shaderprop"];
+        argv.extend(&args);
+        use clap::Parser;
+        let cli = shaderprop::cli::Cli::try_parse_from(&argv).unwrap();
+        let shaderprop::cli::Command::Explain(ea) = cli.command else {
+            unreachable!()
+        };
+        let cfg = ea.model.config([1, 28, 28]);
+        let split = shaderprop::data::load(&shaderprop::data::DatasetSpec::Digits, None).unwrap();
+        let tg = shaderprop::train::train_graph(
+            &cfg,
+            split.train.n,
+            16,
+            shaderprop::ops::optimizer::Optimizer::adam(1e-3),
         );
+        let want: Vec<&str> = tg
+            .graph
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.op, shaderprop::graph::Op::Param(_)))
+            .map(|n| n.name.as_str())
+            .collect();
+        assert_eq!(params, want, "{model:?}: the printed parameters");
+        assert!(params.len() >= 4, "{model:?}: {forward:?}");
         for p in &params {
             let updates: Vec<&Vec<String>> = backward
                 .iter()
@@ -267,41 +295,23 @@ fn explain_shows_one_gradient_per_parameter_feeding_its_update_and_the_plans_pea
             assert_eq!(
                 updates.len(),
                 1,
-                "parameter {p} must have exactly one update"
+                "{model:?}: parameter {p} must have exactly one update"
             );
             let grad = updates[0][3].split(", ").nth(1).unwrap().to_string();
             let producers: Vec<&Vec<String>> = backward.iter().filter(|c| c[1] == grad).collect();
             assert_eq!(
                 producers.len(),
                 1,
-                "gradient {grad} of {p} must be produced exactly once"
+                "{model:?}: gradient {grad} of {p} must be produced exactly once"
             );
+            let rule = producers[0].last().unwrap();
             assert!(
-                producers[0].last().unwrap().contains("backward"),
-                "gradient {grad} names no backward rule: {:?}",
+                rule.starts_with('←') && (rule.contains("backward") || rule.contains("gradient")),
+                "{model:?}: gradient {grad} names no backward rule: {:?}",
                 producers[0]
             );
         }
-        // The printed peak is the plan's: compile the same graph here and compare.
-        let split = shaderprop::data::load(&shaderprop::data::DatasetSpec::Digits, None).unwrap();
-        let cfg = shaderprop::models::ModelConfig {
-            kind: shaderprop::models::ModelKind::Vanilla,
-            input_dim: 784,
-            image: [1, 28, 28],
-            hidden: if hidden.is_empty() { vec![] } else { vec![64] },
-            latent: 32,
-            loss: shaderprop::ops::loss::LossKind::Bce,
-            beta: 1.0,
-            init: Default::default(),
-            ..shaderprop::models::ModelConfig::dense_reference()
-        };
-        let tg = shaderprop::train::train_graph(
-            &cfg,
-            split.train.n,
-            64,
-            shaderprop::ops::optimizer::Optimizer::adam(1e-3),
-        );
-        let gpu = shaderprop::gpu::Gpu::new(shaderprop::gpu::BackendChoice::Vulkan, None).unwrap();
+        // The printed peak is the plan's.
         let mut res = shaderprop::graph::plan::Resources::new();
         let plan =
             shaderprop::graph::plan::Plan::compile(&tg.graph, &gpu, &mut res, &[tg.loss]).unwrap();
@@ -309,7 +319,11 @@ fn explain_shows_one_gradient_per_parameter_feeding_its_update_and_the_plans_pea
             .lines()
             .find(|l| l.starts_with("peak bytes  "))
             .expect("peak line");
-        assert_eq!(columns(peak_line)[1], plan.peak_bytes.to_string());
+        assert_eq!(
+            columns(peak_line)[1],
+            plan.peak_bytes.to_string(),
+            "{model:?}"
+        );
         assert!(plan.peak_bytes <= plan.peak_without_reuse);
         let dot_text = std::fs::read_to_string(&dot).unwrap();
         assert!(dot_text.starts_with("digraph") && dot_text.contains("->"));

@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use shaderprop::graph::autodiff::backward;
 use shaderprop::graph::cpu::evaluate;
-use shaderprop::graph::plan::{Plan, Resources};
+use shaderprop::graph::plan::{CompileOptions, Plan, Resources};
 use shaderprop::graph::{DType, Graph, Op};
 use shaderprop::models::{self, Arch, Decoder, ModelConfig, ModelKind};
 use shaderprop::ops::conv::{self, ConvGeom, Padding};
@@ -121,19 +121,6 @@ fn conv_kernels_match_their_twins_on_fresh_inputs() {
                 vec![geom.n, geom.weight_len()],
                 DType::F32,
             );
-            let outs = run(
-                &gpu,
-                &g,
-                &[
-                    (xn, f32s(&x)),
-                    (wn, f32s(&w)),
-                    (bn, f32s(&b)),
-                    (btn, f32s(&bt)),
-                    (dyn_, f32s(&dy)),
-                ],
-                &[y, y_nobias, dx, yt, dw],
-                step(geom.n as u32),
-            );
             let want = [
                 conv::forward_ref(&x, &w, Some(&b), &geom, act),
                 conv::forward_ref(&x, &w, None, &geom, Act::Identity),
@@ -141,20 +128,42 @@ fn conv_kernels_match_their_twins_on_fresh_inputs() {
                 conv::transpose_ref(&dy, &w, Some(&bt), &geom, act),
                 conv::weight_grad_ref(&x, &dy, &geom),
             ];
-            for (name, (got, want)) in [
+            let names = [
                 "forward",
                 "forward (no bias)",
                 "backward_input",
                 "transpose",
                 "weight_grad",
-            ]
-            .iter()
-            .zip(outs.iter().zip(&want))
-            {
-                let atol = 1e-4 * scale * (geom.c_in * geom.kh * geom.kw) as f64;
-                let e = compare(got, want, atol, 1e-4)
-                    .unwrap_or_else(|e| panic!("{} {name} {geom:?}: {e}", gpu.info.backend));
-                eprintln!("{} {name} case {case}: worst {e:.2e}", gpu.info.backend);
+            ];
+            // The engine's direct kernels and the naive reference kernels, against one twin.
+            for variant in [conv::Variant::Direct, conv::Variant::Naive] {
+                let outs = run_with(
+                    &gpu,
+                    &g,
+                    &[
+                        (xn, f32s(&x)),
+                        (wn, f32s(&w)),
+                        (bn, f32s(&b)),
+                        (btn, f32s(&bt)),
+                        (dyn_, f32s(&dy)),
+                    ],
+                    &[y, y_nobias, dx, yt, dw],
+                    step(geom.n as u32),
+                    CompileOptions {
+                        conv: variant,
+                        ..Default::default()
+                    },
+                );
+                for (name, (got, want)) in names.iter().zip(outs.iter().zip(&want)) {
+                    let atol = 1e-4 * scale * (geom.c_in * geom.kh * geom.kw) as f64;
+                    let e = compare(got, want, atol, 1e-4).unwrap_or_else(|e| {
+                        panic!("{} {variant:?} {name} {geom:?}: {e}", gpu.info.backend)
+                    });
+                    eprintln!(
+                        "{} {variant:?} {name} case {case}: worst {e:.2e}",
+                        gpu.info.backend
+                    );
+                }
             }
         }
     }

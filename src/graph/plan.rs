@@ -141,6 +141,7 @@ pub struct Plan {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CompileOptions {
     pub matmul: matmul::Variant,
+    pub conv: conv::Variant,
     /// Deliberately break a kernel: every dispatch of this entry point has its output
     /// multiplied by the factor (a teaching aid for `gradcheck`).
     pub break_kernel: Option<(&'static str, f32)>,
@@ -201,11 +202,11 @@ pub fn kernel_call(g: &Graph, id: NodeId, opts: CompileOptions) -> KernelCall {
         Op::Random { dist, stream } => crate::ops::random::call(dist, n.len(), stream),
         Op::Loss(kind) => loss::forward_call(kind, shape_of(0)[0], g.row_len(n.inputs[0])),
         Op::LossBackward(kind) => loss::backward_call(kind, shape_of(0)[0], g.row_len(n.inputs[0])),
-        Op::Conv2d { geom, act } => conv::forward_call(&geom, n.inputs.len() == 3, act),
+        Op::Conv2d { geom, act } => conv::forward_call(&geom, n.inputs.len() == 3, act, opts.conv),
         Op::ConvTranspose2d { geom, act } => {
-            conv::backward_input_call(&geom, n.inputs.len() == 3, act)
+            conv::backward_input_call(&geom, n.inputs.len() == 3, act, opts.conv)
         }
-        Op::ConvWeightGrad { geom } => conv::weight_grad_call(&geom),
+        Op::ConvWeightGrad { geom } => conv::weight_grad_call(&geom, opts.conv),
         Op::RowSum => reduce::row_sum_call(n.len(), g.nodes[n.inputs[0]].len() / n.len()),
         Op::MaxPoolArgmax => pool::argmax_call(&pool_planes(shape_of(0))),
         Op::MaxPool => pool::forward_call(&pool_planes(shape_of(0))),

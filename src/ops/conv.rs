@@ -301,6 +301,36 @@ fn call(entry: &'static str, g: &ConvGeom, items: usize, px: usize, loads: usize
     }
 }
 
+/// Which kernels compute a convolution (`bench` shows them side by side).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Variant {
+    /// One invocation per output value, plain loops (`conv2d_naive_*`): the reference.
+    Naive,
+    /// Register-blocked direct convolution (`conv2d_forward`, …): what the engine uses.
+    #[default]
+    Direct,
+}
+
+impl std::str::FromStr for Variant {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "naive" => Ok(Variant::Naive),
+            "direct" => Ok(Variant::Direct),
+            _ => Err(format!(
+                "unknown conv variant '{s}': choose naive or direct"
+            )),
+        }
+    }
+}
+
+/// The naive kernel `entry`: one invocation per output value, geometry from the uniform only.
+fn naive(entry: &'static str, g: &ConvGeom, outputs: usize) -> KernelCall {
+    let mut c = call(entry, g, outputs, 1, 1);
+    c.constants.clear();
+    c
+}
+
 /// Channel block of the kernels: 4 channels per invocation.
 const BLOCK: usize = 4;
 
@@ -330,7 +360,11 @@ fn with_epilogue(mut c: KernelCall, has_bias: bool, act: Act) -> KernelCall {
 }
 
 /// `conv2d_forward`: bindings (y, x, w, bias or dummy).
-pub fn forward_call(g: &ConvGeom, has_bias: bool, act: Act) -> KernelCall {
+pub fn forward_call(g: &ConvGeom, has_bias: bool, act: Act, variant: Variant) -> KernelCall {
+    if variant == Variant::Naive {
+        let outputs = g.n * g.c_out * g.h_out * g.w_out;
+        return with_epilogue(naive("conv2d_naive_forward", g, outputs), has_bias, act);
+    }
     let px = pixels_per_item(g.w_out, g);
     let items = g.n * g.h_out * g.w_out.div_ceil(px);
     let mut c = with_epilogue(call("conv2d_forward", g, items, px, g.c_out), has_bias, act);
@@ -340,7 +374,12 @@ pub fn forward_call(g: &ConvGeom, has_bias: bool, act: Act) -> KernelCall {
 
 /// `conv2d_backward_input` (also the transposed convolution's forward, with bias and
 /// activation): bindings (dx, dP, w, bias or dummy).
-pub fn backward_input_call(g: &ConvGeom, has_bias: bool, act: Act) -> KernelCall {
+pub fn backward_input_call(g: &ConvGeom, has_bias: bool, act: Act, variant: Variant) -> KernelCall {
+    if variant == Variant::Naive {
+        let outputs = g.n * g.c_in * g.h * g.w;
+        let c = naive("conv2d_naive_backward_input", g, outputs);
+        return with_epilogue(c, has_bias, act);
+    }
     let px = pixels_per_item(g.w, g);
     let items = g.n * g.h * g.w.div_ceil(px);
     let mut c = with_epilogue(
@@ -353,10 +392,15 @@ pub fn backward_input_call(g: &ConvGeom, has_bias: bool, act: Act) -> KernelCall
 }
 
 /// `conv2d_weight_grad`: bindings (partial [n, weight], x, dP).
-pub fn weight_grad_call(g: &ConvGeom) -> KernelCall {
-    let items = g.n * g.kh * g.c_in.div_ceil(BLOCK) * g.c_out.div_ceil(BLOCK);
-    let mut c = call("conv2d_weight_grad", g, items, 1, g.c_out);
-    c.constants.push(("CI_LOADS", g.c_in.min(BLOCK) as f64));
+pub fn weight_grad_call(g: &ConvGeom, variant: Variant) -> KernelCall {
+    let mut c = if variant == Variant::Naive {
+        naive("conv2d_naive_weight_grad", g, g.n * g.weight_len())
+    } else {
+        let items = g.n * g.kh * g.c_in.div_ceil(BLOCK) * g.c_out.div_ceil(BLOCK);
+        let mut c = call("conv2d_weight_grad", g, items, 1, g.c_out);
+        c.constants.push(("CI_LOADS", g.c_in.min(BLOCK) as f64));
+        c
+    };
     c.bindings = vec![Bind::Output, Bind::Input(0), Bind::Input(1)];
     c.bytes =
         4 * (g.n * (g.c_in * g.h * g.w + g.c_out * g.h_out * g.w_out + g.weight_len())) as u64;

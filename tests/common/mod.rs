@@ -48,8 +48,21 @@ pub fn run(
     outs: &[NodeId],
     step: StepUniform,
 ) -> Vec<Vec<f32>> {
+    run_with(gpu, g, feeds, outs, step, Default::default())
+}
+
+/// [`run`] with the kernels chosen by `opts` (e.g. a reference variant).
+#[allow(dead_code)]
+pub fn run_with(
+    gpu: &Gpu,
+    g: &Graph,
+    feeds: &[(NodeId, Vec<f32>)],
+    outs: &[NodeId],
+    step: StepUniform,
+    opts: shaderprop::graph::plan::CompileOptions,
+) -> Vec<Vec<f32>> {
     let mut res = Resources::new();
-    let plan = Plan::compile(g, gpu, &mut res, outs).expect("compile");
+    let plan = Plan::compile_with(g, gpu, &mut res, outs, opts).expect("compile");
     for (id, v) in feeds {
         plan.write_f32(gpu, *id, v);
     }
