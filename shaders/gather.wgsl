@@ -1,6 +1,7 @@
 // Batch gather: builds one training batch on the GPU from the data set's bytes.
 //
-//     out[r, c] = data[idx[step.batch_offset + r], c] / 255         out: [rows, cols] overwritten
+//     gather_batch:      out[r, c] = data[idx[step.batch_offset + r], c] / 255    out: [rows, cols] overwritten
+//     gather_batch_f32:  out[r, c] = data_f[idx[step.batch_offset + r], c]       (CSV data, floats)
 //
 // data: the whole split as bytes, packed four to a u32 (WGSL has no u8), sample-major:
 //       byte j of sample s is at position s·cols + j.
@@ -43,4 +44,19 @@ fn gather_batch(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     let word = data[byte_pos / 4u];
     let byte = (word >> (8u * (byte_pos % 4u))) & 0xffu;
     out[i] = f32(byte) / 255.0;
+}
+
+// The same for data already in floats (CSV, standardised): out[r, c] = data[idx[offset + r], c].
+@group(0) @binding(1) var<storage, read> data_f: array<f32>;
+
+@compute @workgroup_size(256)
+fn gather_batch_f32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    if i >= p.rows * p.cols {
+        return;
+    }
+    let r = i / p.cols;
+    let c = i % p.cols;
+    let sample = idx[min(step.batch_offset + r, p.n_idx - 1u)];
+    out[i] = data_f[sample * p.cols + c];
 }

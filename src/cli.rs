@@ -44,6 +44,112 @@ pub enum Command {
     Gradcheck(GradcheckArgs),
     /// Pictures from a trained VAE: samples, interpolations, and the latent plane when 2-D.
     Generate(GenerateArgs),
+    /// Latent codes of a data set: latents.csv, latents.npy (float32 [n, latent]), latents.png.
+    Encode(ApplyArgs),
+    /// Reconstructions of a data set or of your own image files: a grid, one PNG per input,
+    /// and each one's loss.
+    Reconstruct(ReconstructArgs),
+    /// Reconstruction error as an anomaly score: per-sample CSV, histogram with the
+    /// threshold, ROC AUC against labels (autoencoder and PCA).
+    Anomaly(AnomalyArgs),
+    /// Test loss of a checkpoint (every term, per sample and per value) beside PCA's.
+    Eval(EvalArgs),
+    /// PCA on the GPU: the reconstruction error of the best linear code of K values.
+    Pca(PcaArgs),
+}
+
+/// Which split of a data set a command reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SplitChoice {
+    Train,
+    Val,
+}
+
+/// What every command that applies a trained model takes.
+#[derive(Args, Debug, Clone)]
+pub struct ApplyArgs {
+    /// A run folder, or its model.safetensors.
+    pub run: PathBuf,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Data set (default: the run's): digits, mnist, fashion-mnist, images:DIR or csv:FILE.
+    #[arg(long)]
+    pub dataset: Option<DatasetSpec>,
+    /// Folder with the IDX files (default: the run's).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Which split to read.
+    #[arg(long, value_enum, default_value = "val")]
+    pub split: SplitChoice,
+    /// Only the first N samples of it.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Where the files go (default: the run folder).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ReconstructArgs {
+    #[command(flatten)]
+    pub apply: ApplyArgs,
+    /// PNG/JPEG files or folders of them to reconstruct instead of the data set (resized to
+    /// the model's image size).
+    #[arg(long = "input", num_args = 1..)]
+    pub inputs: Vec<PathBuf>,
+    /// Samples of the data set to reconstruct (without --input).
+    #[arg(long, default_value_t = 32)]
+    pub count: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AnomalyArgs {
+    #[command(flatten)]
+    pub apply: ApplyArgs,
+    /// Flag samples scoring above this value.
+    #[arg(long, conflicts_with = "percentile")]
+    pub threshold: Option<f64>,
+    /// Flag samples above this percentile of the scored set's scores (default 95).
+    #[arg(long)]
+    pub percentile: Option<f64>,
+    /// Classes that are normal (default: the classes the run trained on); the rest are the
+    /// anomalies ROC AUC is measured for.
+    #[arg(long, value_delimiter = ',')]
+    pub normal_classes: Vec<u8>,
+    /// Skip the PCA baseline.
+    #[arg(long)]
+    pub no_pca: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub apply: ApplyArgs,
+    /// Skip the PCA baseline.
+    #[arg(long)]
+    pub no_pca: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PcaArgs {
+    /// Take data set, classes and code width from this run (optional).
+    pub run: Option<PathBuf>,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    /// Components (default: the run's code width, else 32).
+    #[arg(long)]
+    pub components: Option<usize>,
+    /// Data set (default: the run's, else digits).
+    #[arg(long)]
+    pub dataset: Option<DatasetSpec>,
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Fit on these classes only.
+    #[arg(long, value_delimiter = ',')]
+    pub classes: Vec<u8>,
+    /// Resize images to N×N (images:DIR).
+    #[arg(long)]
+    pub image_size: Option<usize>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -150,9 +256,17 @@ pub struct TrainArgs {
     pub device: DeviceArgs,
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Data set: digits (embedded, the default), mnist or fashion-mnist.
+    /// Data set: digits (embedded, the default), mnist, fashion-mnist, images:DIR (PNG/JPEG;
+    /// class subfolders give labels) or csv:FILE (numeric rows; dense models).
     #[arg(long, default_value = "digits")]
     pub dataset: DatasetSpec,
+    /// Train (and validate) on these classes only, e.g. 0 or 1,7: the normal classes of an
+    /// anomaly-detection experiment.
+    #[arg(long, value_delimiter = ',')]
+    pub classes: Vec<u8>,
+    /// Resize images to N×N (images:DIR; default: their own size, which must be shared).
+    #[arg(long)]
+    pub image_size: Option<usize>,
     /// Folder with the IDX files (else $SHADERPROP_DATA, else /usr/share/datasets/NAME).
     #[arg(long)]
     pub data: Option<PathBuf>,
@@ -260,6 +374,8 @@ impl ModelArgs {
                 ),
                 _ => self.sparsity,
             },
+            linear_output: false,
+            data_stats: None,
         };
         if cfg.is_conv() && self.latent.is_none() && self.model != ModelKind::Vae {
             cfg.latent = crate::models::conv::code_shape(&cfg).iter().product();

@@ -179,6 +179,9 @@ pub fn generate(
     if cfg.kind != ModelKind::Vae {
         bail!("generate needs a VAE checkpoint; this one holds a {} autoencoder (train one with --model vae)", cfg.kind.name());
     }
+    if cfg.data_stats.is_some() {
+        bail!("generate draws images; this VAE was trained on CSV data: use encode instead");
+    }
     if count == 0 {
         bail!("--count must be at least 1");
     }

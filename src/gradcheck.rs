@@ -113,10 +113,7 @@ pub fn check(
             gpu.queue.write_buffer(b, 0, bytemuck::cast_slice(&v));
         }
     }
-    let xs: Vec<f32> = set.images[..batch * cfg.input_dim]
-        .iter()
-        .map(|&b| b as f32 / 255.0)
-        .collect();
+    let xs = set.rows_f32(0..batch);
     plan.write_f32(gpu, x, &xs);
     let step = StepUniform {
         step: 1,

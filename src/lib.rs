@@ -50,6 +50,7 @@
 //! `shaderprop explain --model vae` prints the same graph compiled: every dispatch with its
 //! WGSL file and entry point, and the memory plan.
 
+pub mod apps;
 pub mod bench;
 pub mod checkpoint;
 pub mod cli;
@@ -63,6 +64,7 @@ pub mod graph;
 pub mod models;
 pub mod nn;
 pub mod ops;
+pub mod pca;
 pub mod rng;
 pub mod train;
 pub mod viz;

@@ -2,8 +2,9 @@
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use shaderprop::cli::{Cli, Command, TrainArgs};
-use shaderprop::data::DatasetSpec;
+use shaderprop::apps::{self, DataChoice, Run};
+use shaderprop::cli::{Cli, Command, SplitChoice, TrainArgs};
+use shaderprop::data::{Dataset, DatasetSpec};
 use shaderprop::gpu::{self, Gpu};
 use shaderprop::train::{self, TrainOptions};
 
@@ -16,6 +17,11 @@ fn main() {
         Command::Explain(args) => explain(args),
         Command::Gradcheck(args) => gradcheck(args),
         Command::Generate(args) => generate(args),
+        Command::Encode(args) => encode(args),
+        Command::Reconstruct(args) => reconstruct(args),
+        Command::Anomaly(args) => anomaly(args),
+        Command::Eval(args) => eval(args),
+        Command::Pca(args) => pca(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -76,6 +82,20 @@ fn prepare_resume(a: &mut TrainArgs, dir: &std::path::Path) -> Result<train::Res
         .to_string();
     a.seed = field("seed")?.as_u64().context("seed")?;
     a.limit = c.get("limit").and_then(|v| v.as_u64()).map(|v| v as usize);
+    a.classes = c
+        .get("classes")
+        .and_then(|v| v.as_array())
+        .map(|v| {
+            v.iter()
+                .filter_map(|x| x.as_u64())
+                .map(|x| x as u8)
+                .collect()
+        })
+        .unwrap_or_default();
+    a.image_size = c
+        .get("image_size")
+        .and_then(|v| v.as_u64())
+        .map(|v| v as usize);
     a.model.model = checkpoint.config.kind;
     a.model.latent = Some(checkpoint.config.latent);
     a.model.beta = checkpoint.config.beta;
@@ -106,7 +126,18 @@ fn run_train(mut a: TrainArgs) -> Result<()> {
         Some(dir) => Some(prepare_resume(&mut a, &dir)?),
         None => None,
     };
-    let mut split = shaderprop::data::load(&a.dataset, a.data.as_deref())?;
+    let load_opts = shaderprop::data::own::LoadOptions {
+        image_size: a.image_size.map(|n| (n, n)),
+        ..Default::default()
+    };
+    if a.image_size == Some(0) {
+        anyhow::bail!("--image-size must be at least 1");
+    }
+    let mut split = shaderprop::data::load_with(&a.dataset, a.data.as_deref(), &load_opts)?;
+    if !a.classes.is_empty() {
+        split.train = split.train.filter_classes(&a.classes)?;
+        split.val = split.val.filter_classes(&a.classes)?;
+    }
     if let Some(n) = a.limit {
         if n == 0 {
             anyhow::bail!("--limit must be at least 1");
@@ -120,7 +151,18 @@ fn run_train(mut a: TrainArgs) -> Result<()> {
     });
     let optimizer = a.model.optimizer().map_err(anyhow::Error::msg)?;
     let t = &split.train;
-    let model = a.model.config([t.channels, t.rows, t.cols]);
+    let mut model = a.model.config([t.channels, t.rows, t.cols]);
+    if let Some(stats) = &split.stats {
+        // Standardised CSV features are not in [0, 1]: a linear output and MSE.
+        if model.loss != shaderprop::ops::loss::LossKind::Mse {
+            eprintln!(
+                "note: csv data is standardised: training with --loss mse and a linear output"
+            );
+        }
+        model.loss = shaderprop::ops::loss::LossKind::Mse;
+        model.linear_output = true;
+        model.data_stats = Some(stats.clone());
+    }
     let out = a.out.clone().unwrap_or_else(|| {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -162,6 +204,8 @@ fn run_train(mut a: TrainArgs) -> Result<()> {
         "lr": a.model.lr,
         "seed": a.seed,
         "limit": a.limit,
+        "classes": (!a.classes.is_empty()).then_some(&a.classes),
+        "image_size": a.image_size,
         "device": gpu::describe_adapter(&gpu.info),
         "shaderprop_version": env!("CARGO_PKG_VERSION"),
     });
@@ -234,41 +278,205 @@ fn gradcheck(a: shaderprop::cli::GradcheckArgs) -> Result<()> {
 }
 
 fn generate(a: shaderprop::cli::GenerateArgs) -> Result<()> {
-    let (dir, ck_path) = if a.run.is_dir() {
-        (a.run.clone(), a.run.join("model.safetensors"))
-    } else {
-        (
-            a.run.parent().map(|p| p.to_path_buf()).unwrap_or_default(),
-            a.run.clone(),
-        )
-    };
-    let ck = shaderprop::checkpoint::load(&ck_path)?;
-    let (dataset, data) = match a.dataset {
-        Some(d) => (d, a.data.clone()),
-        None => {
-            let text = std::fs::read_to_string(dir.join("config.json")).unwrap_or_default();
-            let c: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-            let d = c
-                .get("dataset")
-                .and_then(|v| v.as_str())
-                .unwrap_or("digits")
-                .parse()
-                .map_err(anyhow::Error::msg)?;
-            (
-                d,
-                a.data.clone().or_else(|| {
-                    c.get("data")
-                        .and_then(|v| v.as_str())
-                        .map(std::path::PathBuf::from)
-                }),
-            )
-        }
-    };
-    let split = shaderprop::data::load(&dataset, data.as_deref())?;
+    let run = Run::open(
+        &a.run,
+        &DataChoice {
+            dataset: a.dataset.clone(),
+            data: a.data.clone(),
+        },
+    )?;
+    let split = run.load_data()?;
     let gpu = Gpu::new(a.device.backend, a.device.adapter)?;
-    let out = a.out.clone().unwrap_or(dir);
-    for p in shaderprop::generate::generate(&gpu, &ck, &split.val, a.count, a.seed, &out)? {
+    let out = a.out.clone().unwrap_or_else(|| run.dir.clone());
+    for p in shaderprop::generate::generate(&gpu, &run.ck, &split.val, a.count, a.seed, &out)? {
         println!("wrote {}", p.display());
     }
+    Ok(())
+}
+
+fn open_run(
+    a: &shaderprop::cli::ApplyArgs,
+) -> Result<(Run, shaderprop::data::Split, Dataset, Gpu)> {
+    let run = Run::open(
+        &a.run,
+        &DataChoice {
+            dataset: a.dataset.clone(),
+            data: a.data.clone(),
+        },
+    )?;
+    let split = run.load_data()?;
+    let mut set = match a.split {
+        SplitChoice::Val => split.val.clone(),
+        SplitChoice::Train => split.train.clone(),
+    };
+    if let Some(n) = a.limit {
+        if n == 0 {
+            anyhow::bail!("--limit must be at least 1");
+        }
+        set = set.head(n);
+    }
+    let gpu = Gpu::new(a.device.backend, a.device.adapter)?;
+    eprintln!(
+        "device: {}; model: {} ({}); data: {} ({} samples)",
+        gpu::describe_adapter(&gpu.info),
+        run.cfg().describe(),
+        run.dir.display(),
+        set.name,
+        set.n
+    );
+    Ok((run, split, set, gpu))
+}
+
+fn print_written(paths: &[std::path::PathBuf]) {
+    for p in paths {
+        println!("wrote {}", p.display());
+    }
+}
+
+fn encode(a: shaderprop::cli::ApplyArgs) -> Result<()> {
+    let (run, _, set, gpu) = open_run(&a)?;
+    print_written(&apps::encode(&gpu, &run, &set, &a.out)?);
+    Ok(())
+}
+
+fn reconstruct(a: shaderprop::cli::ReconstructArgs) -> Result<()> {
+    if a.inputs.is_empty() {
+        if a.count == 0 {
+            anyhow::bail!("--count must be at least 1");
+        }
+        let (run, _, set, gpu) = open_run(&a.apply)?;
+        let set = set.head(a.count);
+        let names: Vec<String> = (0..set.n).map(|i| format!("sample-{i:05}")).collect();
+        print_written(&apps::reconstruct(&gpu, &run, &set, &names, &a.apply.out)?);
+        return Ok(());
+    }
+    let run = Run::open(&a.apply.run, &DataChoice::default())?;
+    let mut files = Vec::new();
+    for p in &a.inputs {
+        if p.is_dir() {
+            files.extend(shaderprop::data::own::list_images(p)?);
+        } else {
+            files.push((p.clone(), None));
+        }
+    }
+    let set = shaderprop::data::own::images_to_dataset(
+        &files,
+        &apps::load_options(run.cfg()),
+        "your images",
+    )?;
+    apps::check_fits(run.cfg(), &set)?;
+    let mut names: Vec<String> = Vec::new();
+    for (p, _) in &files {
+        let stem = p
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_else(|| "image".into());
+        let mut name = stem.clone();
+        let mut k = 2;
+        while names.contains(&name) {
+            name = format!("{stem}-{k}");
+            k += 1;
+        }
+        names.push(name);
+    }
+    let gpu = Gpu::new(a.apply.device.backend, a.apply.device.adapter)?;
+    print_written(&apps::reconstruct(&gpu, &run, &set, &names, &a.apply.out)?);
+    Ok(())
+}
+
+fn anomaly(a: shaderprop::cli::AnomalyArgs) -> Result<()> {
+    let (run, split, set, gpu) = open_run(&a.apply)?;
+    let threshold = match (a.threshold, a.percentile) {
+        (Some(t), _) => apps::Threshold::Value(t),
+        (None, Some(p)) if (0.0..=100.0).contains(&p) => apps::Threshold::Percentile(p),
+        (None, Some(p)) => anyhow::bail!("--percentile must be between 0 and 100, got {p}"),
+        (None, None) => apps::Threshold::Percentile(95.0),
+    };
+    let normal = if a.normal_classes.is_empty() {
+        run.classes.clone()
+    } else {
+        Some(a.normal_classes.clone())
+    };
+    if normal.is_some() && set.labels.is_none() {
+        anyhow::bail!(
+            "{} has no labels: --normal-classes needs a labelled set",
+            set.name
+        );
+    }
+    let paths = apps::anomaly(
+        &gpu,
+        &run,
+        &split,
+        &set,
+        threshold,
+        normal.as_deref(),
+        !a.no_pca,
+        &a.apply.out,
+    )?;
+    print_written(&paths);
+    Ok(())
+}
+
+fn eval(a: shaderprop::cli::EvalArgs) -> Result<()> {
+    let (run, split, set, gpu) = open_run(&a.apply)?;
+    apps::eval(&gpu, &run, &split, &set, !a.no_pca)
+}
+
+fn pca(a: shaderprop::cli::PcaArgs) -> Result<()> {
+    let run = match &a.run {
+        Some(r) => Some(Run::open(
+            r,
+            &DataChoice {
+                dataset: a.dataset.clone(),
+                data: a.data.clone(),
+            },
+        )?),
+        None => None,
+    };
+    let split = match &run {
+        Some(r) => r.load_data()?,
+        None => shaderprop::data::load_with(
+            a.dataset.as_ref().unwrap_or(&DatasetSpec::Digits),
+            a.data.as_deref(),
+            &shaderprop::data::own::LoadOptions {
+                image_size: a.image_size.map(|n| (n, n)),
+                ..Default::default()
+            },
+        )?,
+    };
+    let mut train = match &run {
+        Some(r) if a.classes.is_empty() => r.training_set(&split)?,
+        _ => split.train.clone(),
+    };
+    let mut val = split.val.clone();
+    if !a.classes.is_empty() {
+        train = train.filter_classes(&a.classes)?;
+        val = val.filter_classes(&a.classes)?;
+    }
+    let k = a
+        .components
+        .unwrap_or_else(|| run.as_ref().map_or(32, |r| r.cfg().latent));
+    let gpu = Gpu::new(a.device.backend, a.device.adapter)?;
+    let start = std::time::Instant::now();
+    let mut p = shaderprop::pca::Pca::fit(&gpu, &train, k, 0)?;
+    let fit_s = start.elapsed().as_secs_f64();
+    let d = train.sample_len() as f64;
+    let mean = |e: &[f32]| e.iter().map(|&v| v as f64).sum::<f64>() / (e.len() as f64 * d);
+    let (_, train_err) = p.score(&gpu, &train)?;
+    let (_, val_err) = p.score(&gpu, &val)?;
+    println!(
+        "PCA, {k} components, fitted on {} ({} samples) in {fit_s:.1} s ({} iterations) on {}",
+        train.name,
+        train.n,
+        p.iterations,
+        gpu::describe_adapter(&gpu.info)
+    );
+    println!("  variance explained  {:.2}%", 100.0 * p.explained());
+    println!(
+        "  mean squared error per value: train {:.6}, {} {:.6}",
+        mean(&train_err),
+        val.name,
+        mean(&val_err)
+    );
     Ok(())
 }

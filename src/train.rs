@@ -79,6 +79,16 @@ pub fn validate(opts: &TrainOptions, split: &Split) -> Result<()> {
     if cfg.sparsity.is_some() && cfg.kind != models::ModelKind::Sparse {
         bail!("--sparsity applies to --model sparse only");
     }
+    if cfg.data_stats.is_some() {
+        if cfg.is_conv() {
+            bail!(
+                "csv data feeds dense models only: use --model vanilla, sparse or vae, or --arch dense"
+            );
+        }
+        if matches!(cfg.noise, Some(crate::ops::random::Noise::Gaussian(_))) {
+            bail!("gaussian noise clips to [0, 1], which standardised csv data is not: use --noise mask:P");
+        }
+    }
     if cfg.is_conv() {
         if cfg.kind == models::ModelKind::Sparse {
             bail!(
@@ -149,10 +159,28 @@ pub struct TrainGraph {
     pub loss_sum: NodeId,
 }
 
+/// How a model's data lives on the GPU: bytes for images, floats for standardised CSV data
+/// (whose statistics the config carries).
+pub fn data_dtype(cfg: &ModelConfig) -> DType {
+    if cfg.data_stats.is_some() {
+        DType::F32
+    } else {
+        DType::U8
+    }
+}
+
+/// Uploads a set's samples into the data node of a plan (bytes packed, or floats).
+pub fn upload_data(gpu: &Gpu, plan: &Plan, data: NodeId, set: &Dataset) {
+    match &set.values {
+        Some(v) => plan.write_f32(gpu, data, v),
+        None => plan.write_u32(gpu, data, &pack_bytes(&set.images)),
+    }
+}
+
 /// Builds the training graph for `n_train` samples.
 pub fn train_graph(cfg: &ModelConfig, n_train: usize, batch: usize, opt: Optimizer) -> TrainGraph {
     let mut g = Graph::new();
-    let data = g.input_typed("train/data", &[n_train, cfg.input_dim], DType::U8);
+    let data = g.input_typed("train/data", &[n_train, cfg.input_dim], data_dtype(cfg));
     let indices = g.input_typed("train/indices", &[n_train], DType::U32);
     let x = g.gather("x", data, indices, batch);
     let built = models::build(&mut g, cfg, x, false);
@@ -208,16 +236,32 @@ pub struct EvalGraph {
     pub term_sums: Vec<(String, NodeId, Option<models::Norm>)>,
     /// Whether a whole-batch term belongs in the reported loss (KL sparsity).
     pub batch_term_in_loss: bool,
+    /// The reconstruction term per sample (\[batch\], as the model is trained: BCE or MSE
+    /// summed over the sample's values): the anomaly score.
+    pub recon_per_sample: NodeId,
+    /// ‖x − x̂‖² per sample (\[batch\]): comparable across models and with PCA.
+    pub sq_error: NodeId,
 }
 
 /// Builds the evaluation graph over `prefix`'s data (`n` samples).
 pub fn eval_graph(cfg: &ModelConfig, prefix: &str, n: usize, batch: usize) -> EvalGraph {
     let mut g = Graph::new();
-    let data = g.input_typed(&format!("{prefix}/data"), &[n, cfg.input_dim], DType::U8);
+    let data = g.input_typed(
+        &format!("{prefix}/data"),
+        &[n, cfg.input_dim],
+        data_dtype(cfg),
+    );
     let n_idx = n.div_ceil(batch) * batch;
     let indices = g.input_typed(&format!("{prefix}/indices"), &[n_idx], DType::U32);
     let x = g.gather("x", data, indices, batch);
     let built = models::build(&mut g, cfg, x, true);
+    let recon = built.recon.expect("eval graph builds the reconstruction");
+    let sq_error = g.loss("squared_error", crate::ops::loss::LossKind::Mse, recon, x);
+    let recon_per_sample = built
+        .terms
+        .iter()
+        .find(|(n, _)| *n == "reconstruction")
+        .map_or(built.per_sample, |(_, id)| *id);
     let loss_sum = g.state(&format!("{prefix}/loss_sum"), &[1]);
     g.accumulate("accumulate_loss", loss_sum, built.per_sample, 1.0);
     let mut term_sums = Vec::new();
@@ -241,11 +285,25 @@ pub fn eval_graph(cfg: &ModelConfig, prefix: &str, n: usize, batch: usize) -> Ev
         indices,
         x,
         input: built.input,
-        recon: built.recon.expect("eval graph builds the reconstruction"),
+        recon,
+        recon_per_sample,
+        sq_error,
         latent: built.latent,
         per_sample: built.per_sample,
         loss_sum,
     }
+}
+
+/// What one evaluation batch produced, for its valid rows.
+pub struct BatchOutputs {
+    /// Codes, [rows, latent] flattened.
+    pub latent: Vec<f32>,
+    /// Reconstructions, [rows, input_dim] flattened.
+    pub recon: Vec<f32>,
+    /// Reconstruction term per sample (the model's loss, summed over the sample).
+    pub recon_loss: Vec<f32>,
+    /// ‖x − x̂‖² per sample.
+    pub sq_error: Vec<f32>,
 }
 
 /// A compiled evaluation plan with its data uploaded.
@@ -272,9 +330,17 @@ impl Evaluator {
             &eg.graph,
             gpu,
             res,
-            &[eg.x, eg.input, eg.recon, eg.latent, eg.per_sample],
+            &[
+                eg.x,
+                eg.input,
+                eg.recon,
+                eg.latent,
+                eg.per_sample,
+                eg.recon_per_sample,
+                eg.sq_error,
+            ],
         )?;
-        plan.write_u32(gpu, eg.data, &pack_bytes(&set.images));
+        upload_data(gpu, &plan, eg.data, set);
         let idx: Vec<u32> = (0..eg.graph.nodes[eg.indices].len() as u32)
             .map(|i| i.min(set.n as u32 - 1))
             .collect();
@@ -340,6 +406,24 @@ impl Evaluator {
         };
         self.plan.run(gpu, step);
         valid
+    }
+
+    /// Runs batch `b` and returns its valid rows' codes, reconstructions, reconstruction
+    /// losses and squared errors.
+    pub fn batch_outputs(&self, gpu: &Gpu, b: usize) -> Result<BatchOutputs> {
+        let valid = self.run_batch(gpu, b) as usize;
+        let g = &self.eg.graph;
+        let read = |id: NodeId| -> Result<Vec<f32>> {
+            let mut v = self.plan.read(gpu, g, id)?;
+            v.truncate(valid * g.row_len(id));
+            Ok(v)
+        };
+        Ok(BatchOutputs {
+            latent: read(self.eg.latent)?,
+            recon: read(self.eg.recon)?,
+            recon_loss: read(self.eg.recon_per_sample)?,
+            sq_error: read(self.eg.sq_error)?,
+        })
     }
 
     /// Runs batch `b` and returns (inputs, reconstructions) of its valid rows.
@@ -495,7 +579,7 @@ impl Trainer {
         let mut res = Resources::new();
         let plan = Plan::compile(&tg.graph, gpu, &mut res, &[tg.loss])?;
         init_params(gpu, &tg.graph, &res, seed);
-        plan.write_u32(gpu, tg.data, &pack_bytes(&train.images));
+        upload_data(gpu, &plan, tg.data, train);
         let loss_sum = plan
             .buffer(tg.loss_sum)
             .context("loss accumulator")?

@@ -379,6 +379,14 @@ pub fn image_grid_chw(
     img
 }
 
+/// One planar (CHW) image of `channels` = 1 or 3 planes as an exactly `w` × `h` picture:
+/// what a model reconstructed, saved at the input's size.
+pub fn image_chw(data: &[f32], channels: usize, h: usize, w: usize) -> RgbImage {
+    RgbImage::from_fn(w as u32, h as u32, |x, y| {
+        pixel_colour(data, channels == 3, h * w, y as usize * w + x as usize)
+    })
+}
+
 /// The colour of pixel `i` of a planar image whose planes hold `plane` values each.
 fn pixel_colour(data: &[f32], rgb: bool, plane: usize, i: usize) -> Rgb<u8> {
     let value = |channel: usize| data.get(channel * plane + i).copied().unwrap_or(f32::NAN);
@@ -1290,6 +1298,15 @@ mod tests {
         assert_eq!(grid.dimensions(), (6 + 4, 3 + 4));
         assert_eq!(count(&grid, Rgb([255; 3])), 9);
         assert_eq!(count(&grid, Rgb([0; 3])), 9);
+    }
+
+    #[test]
+    fn image_chw_is_exactly_the_image_size_and_reads_planar_rgb() {
+        let data = [1.0, 0.0, 0.0, 0.5, 0.0, 1.0];
+        let img = image_chw(&data, 3, 1, 2);
+        assert_eq!(img.dimensions(), (2, 1));
+        assert_eq!(img.get_pixel(0, 0), &Rgb([255, 0, 0]));
+        assert_eq!(img.get_pixel(1, 0), &Rgb([0, 128, 255]));
     }
 
     #[test]

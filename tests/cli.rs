@@ -797,3 +797,334 @@ fn gradcheck_passes_for_the_conv_denoising_and_sparse_models() {
         assert!(stdout.contains("encoder.0.bias"), "{flags:?}: {stdout}");
     }
 }
+
+/// Reads a PNG's size.
+fn png_size(p: &std::path::Path) -> (u32, u32) {
+    let img = image::open(p).unwrap_or_else(|e| panic!("{} does not decode: {e}", p.display()));
+    (img.width(), img.height())
+}
+
+/// The `.npy` header's shape and the number of float32 values after it.
+fn npy_shape(p: &std::path::Path) -> (String, usize) {
+    let b = std::fs::read(p).unwrap();
+    assert_eq!(&b[..6], b"\x93NUMPY", "not an npy file");
+    let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
+    let header = String::from_utf8_lossy(&b[10..10 + hlen]).to_string();
+    assert!(header.contains("'<f4'"), "{header}");
+    let start = header.find("'shape': (").unwrap() + 10;
+    let shape = header[start..start + header[start..].find(')').unwrap()].to_string();
+    (shape, (b.len() - 10 - hlen) / 4)
+}
+
+#[test]
+fn a_trained_model_encodes_reconstructs_scores_anomalies_evaluates_and_meets_pca() {
+    let out = temp_dir("apps");
+    let run_dir = out.join("run");
+    // The standard anomaly experiment: train on one class (ones), score every class.
+    let (ok, _, stderr) = quick_train(&run_dir, "20", &["--latent", "8", "--classes", "1"]);
+    assert!(ok, "train failed: {stderr}");
+    assert!(stderr.contains("512 train / 113 validation"), "{stderr}");
+    let r = run_dir.to_str().unwrap();
+
+    // encode: CSV with labels, .npy [1000, 8], a scatter plot.
+    let enc = out.join("enc");
+    let (ok, stdout, stderr) = run(&[
+        "encode",
+        r,
+        "--backend",
+        "vulkan",
+        "--out",
+        enc.to_str().unwrap(),
+    ]);
+    assert!(ok, "encode failed: {stderr}");
+    assert!(stdout.contains("latents.npy"), "{stdout}");
+    assert_eq!(
+        npy_shape(&enc.join("latents.npy")),
+        ("1000, 8".to_string(), 8000)
+    );
+    let csv = std::fs::read_to_string(enc.join("latents.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "label,z0,z1,z2,z3,z4,z5,z6,z7");
+    assert_eq!(lines.len(), 1001);
+    for l in &lines[1..] {
+        let v: Vec<f64> = l.split(',').map(|x| x.parse().unwrap()).collect();
+        assert_eq!(v.len(), 9);
+        assert!(v[0] < 10.0 && v.iter().all(|x| x.is_finite()), "{l}");
+    }
+    assert_eq!(png_size(&enc.join("latents.png")), (800, 700));
+
+    // reconstruct, from the data set and from files of another size (resized to 28×28).
+    let rec = out.join("rec");
+    let (ok, _, stderr) = run(&[
+        "reconstruct",
+        r,
+        "--backend",
+        "vulkan",
+        "--count",
+        "5",
+        "--out",
+        rec.to_str().unwrap(),
+    ]);
+    assert!(ok, "reconstruct failed: {stderr}");
+    assert_eq!(
+        png_size(&rec.join("reconstructions/sample-00004.png")),
+        (28, 28)
+    );
+    let rows = std::fs::read_to_string(rec.join("reconstruct.csv")).unwrap();
+    assert_eq!(rows.lines().count(), 6, "{rows}");
+    for l in rows.lines().skip(1) {
+        let loss: f64 = l.split(',').nth(1).unwrap().parse().unwrap();
+        assert!(loss > 0.0 && loss < 1.0, "{l}");
+    }
+    let (w, h) = png_size(&rec.join("reconstructions.png"));
+    assert!(w > 5 * 28 && h > 2 * 2 * 28, "{w}×{h}");
+    let pics = out.join("pics");
+    std::fs::create_dir_all(&pics).unwrap();
+    let split = shaderprop::data::load(&shaderprop::data::DatasetSpec::Digits, None).unwrap();
+    for i in 0..2 {
+        let img = image::GrayImage::from_raw(28, 28, split.val.sample(i).to_vec()).unwrap();
+        let big = image::imageops::resize(&img, 40, 40, image::imageops::FilterType::Triangle);
+        big.save(pics.join(format!("mine{i}.png"))).unwrap();
+    }
+    let mine = out.join("mine");
+    let (ok, stdout, stderr) = run(&[
+        "reconstruct",
+        r,
+        "--backend",
+        "vulkan",
+        "--input",
+        pics.to_str().unwrap(),
+        "--out",
+        mine.to_str().unwrap(),
+    ]);
+    assert!(ok, "reconstruct --input failed: {stderr}");
+    assert!(stdout.contains("2 samples"), "{stdout}");
+    assert_eq!(png_size(&mine.join("reconstructions/mine1.png")), (28, 28));
+
+    // anomaly: per-sample CSV, histogram, ROC AUC for the model and PCA.
+    let an = out.join("an");
+    let (ok, stdout, stderr) = run(&[
+        "anomaly",
+        r,
+        "--backend",
+        "vulkan",
+        "--percentile",
+        "90",
+        "--out",
+        an.to_str().unwrap(),
+    ]);
+    assert!(ok, "anomaly failed: {stderr}");
+    assert!(stdout.contains("100 flagged (10.0%)"), "{stdout}");
+    let auc = |label: &str| -> f64 {
+        let line = stdout
+            .lines()
+            .find(|l| l.contains(label))
+            .unwrap_or_else(|| panic!("{stdout}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    // The run's classes are the normal ones by default; other digits reconstruct worse.
+    assert!(
+        stdout.contains("normal classes [1]: 113 normal, 887 anomalous"),
+        "{stdout}"
+    );
+    assert!(auc("ROC AUC autoencoder") > 0.9, "{stdout}");
+    assert!(auc("ROC AUC PCA") > 0.9, "{stdout}");
+    let csv = std::fs::read_to_string(an.join("anomaly.csv")).unwrap();
+    assert!(csv.starts_with("index,label,score_bce_per_value,anomalous,pca_mse_per_value\n"));
+    assert_eq!(csv.lines().count(), 1001);
+    assert_eq!(png_size(&an.join("anomaly.png")), (800, 500));
+
+    // eval and pca: the model's loss terms and PCA's error with the same code width.
+    let (ok, stdout, stderr) = run(&["eval", r, "--backend", "vulkan"]);
+    assert!(ok, "eval failed: {stderr}");
+    for want in [
+        "loss per sample",
+        "loss per value",
+        "autoencoder mean squared error",
+        "PCA (8 components",
+    ] {
+        assert!(stdout.contains(want), "eval lacks {want}: {stdout}");
+    }
+    let (ok, stdout, stderr) = run(&["pca", r, "--backend", "vulkan", "--components", "4"]);
+    assert!(ok, "pca failed: {stderr}");
+    assert!(
+        stdout.contains("PCA, 4 components") && stdout.contains("variance explained"),
+        "{stdout}"
+    );
+
+    // A model and data of another shape: a clear error.
+    let csv_file = out.join("x.csv");
+    std::fs::write(&csv_file, "1,2\n3,4\n5,6\n").unwrap();
+    let spec = format!("csv:{}", csv_file.display());
+    let (ok, _, stderr) = run(&["encode", r, "--backend", "vulkan", "--dataset", &spec]);
+    assert!(
+        !ok && stderr.contains("the model expects samples of 1×28×28"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn an_image_folder_of_rgb_pngs_trains_a_conv_model_and_encodes() {
+    let out = temp_dir("images");
+    let dir = out.join("imgs");
+    let split = shaderprop::data::load(&shaderprop::data::DatasetSpec::Digits, None).unwrap();
+    // 300 digits of classes 0, 1 and 2 as coloured PNGs in one folder per class.
+    let mut written = 0;
+    for i in 0..split.train.n {
+        let label = split.train.labels.as_ref().unwrap()[i];
+        if label > 2 || written == 300 {
+            continue;
+        }
+        let class = dir.join(format!("class-{label}"));
+        std::fs::create_dir_all(&class).unwrap();
+        let px = split.train.sample(i);
+        let img = image::RgbImage::from_fn(28, 28, |x, y| {
+            let v = px[(y * 28 + x) as usize];
+            image::Rgb([v, v / 2, 255 - v])
+        });
+        img.save(class.join(format!("{i:05}.png"))).unwrap();
+        written += 1;
+    }
+    std::fs::write(dir.join("class-0/README.txt"), "not an image").unwrap();
+    let spec = format!("images:{}", dir.display());
+    let run_dir = out.join("run");
+    let (ok, stdout, stderr) = quick_train(&run_dir, "2", &["--model", "conv", "--dataset", &spec]);
+    assert!(ok, "train on images failed: {stderr}");
+    assert!(stderr.contains("270 train / 30 validation"), "{stderr}");
+    assert!(stdout.contains("epoch 2/2"), "{stdout}");
+    let (ok, _, stderr) = run(&["encode", run_dir.to_str().unwrap(), "--backend", "vulkan"]);
+    assert!(ok, "encode failed: {stderr}");
+    // The conv code is 8×4×4 = 128 values; labels come from the class folders.
+    assert_eq!(
+        npy_shape(&run_dir.join("latents.npy")),
+        ("30, 128".to_string(), 3840)
+    );
+    let csv = std::fs::read_to_string(run_dir.join("latents.csv")).unwrap();
+    let labels: std::collections::BTreeSet<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(labels.into_iter().collect::<Vec<_>>(), ["0", "1", "2"]);
+
+    // A zero-byte image is an error naming it.
+    std::fs::write(dir.join("class-1/empty.png"), b"").unwrap();
+    let (ok, _, stderr) = quick_train(&out.join("run2"), "1", &["--dataset", &spec]);
+    assert!(
+        !ok && stderr.contains("empty.png") && stderr.contains("0 bytes"),
+        "{stderr}"
+    );
+    assert!(
+        !out.join("run2").exists(),
+        "a failed load must not create the run folder"
+    );
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn a_csv_with_low_dimensional_structure_trains_and_its_planted_outliers_score_highest() {
+    let out = temp_dir("csv");
+    std::fs::create_dir_all(&out).unwrap();
+    // 2,000 rows of 12 features on a curved 2-D surface plus noise; 10 rows (in the training
+    // split) replaced by points off the surface.
+    let mut rng = shaderprop::rng::Rng::new(11);
+    let a: Vec<f64> = (0..24).map(|_| rng.normal()).collect();
+    let outliers: Vec<usize> = (0..10).map(|i| 37 + 150 * i).collect();
+    let mut text = String::from(
+        &*(0..12)
+            .map(|j| format!("f{j}"))
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    text.push('\n');
+    for r in 0..2000 {
+        let (u, v) = (rng.normal(), rng.normal());
+        let row: Vec<String> = (0..12)
+            .map(|j| {
+                let clean = a[j] * u + a[12 + j] * v + 0.3 * (u * v).tanh();
+                let x = if outliers.contains(&r) {
+                    3.0 * rng.normal()
+                } else {
+                    clean + 0.05 * rng.normal()
+                };
+                format!("{x:.5}")
+            })
+            .collect();
+        text.push_str(&row.join(","));
+        text.push('\n');
+    }
+    let file = out.join("data.csv");
+    std::fs::write(&file, text).unwrap();
+    let spec = format!("csv:{}", file.display());
+    let run_dir = out.join("run");
+    let (ok, stdout, stderr) = run(&[
+        "train",
+        "--backend",
+        "vulkan",
+        "--dataset",
+        &spec,
+        "--latent",
+        "2",
+        "--hidden",
+        "16",
+        "--epochs",
+        "40",
+        "--batch-size",
+        "32",
+        "--lr",
+        "3e-3",
+        "--quiet",
+        "--out",
+        run_dir.to_str().unwrap(),
+    ]);
+    assert!(ok, "train on csv failed: {stderr}");
+    assert!(
+        stderr.contains("--loss mse and a linear output"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("epoch 40/40"), "{stdout}");
+    let r = run_dir.to_str().unwrap();
+    let (ok, _, stderr) = run(&["encode", r, "--backend", "vulkan"]);
+    assert!(ok, "encode failed: {stderr}");
+    assert_eq!(
+        npy_shape(&run_dir.join("latents.npy")),
+        ("200, 2".to_string(), 400)
+    );
+
+    let (ok, stdout, stderr) = run(&[
+        "anomaly",
+        r,
+        "--backend",
+        "vulkan",
+        "--split",
+        "train",
+        "--percentile",
+        "99",
+    ]);
+    assert!(ok, "anomaly failed: {stderr}");
+    // Training rows are every row but each tenth: row r is training row r − ⌊r / 10⌋.
+    let csv = std::fs::read_to_string(run_dir.join("anomaly.csv")).unwrap();
+    let flagged: Vec<usize> = csv
+        .lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(2) == Some("1"))
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(flagged.len(), 18, "{stdout}");
+    for o in &outliers {
+        assert!(
+            flagged.contains(&(o - o / 10)),
+            "outlier row {o} not in the top 1%: {stdout}"
+        );
+    }
+    // A row with a non-number is an error naming line and column; nothing is created.
+    std::fs::write(&file, "1,2\n3,oops\n").unwrap();
+    let (ok, _, stderr) = quick_train(&out.join("bad"), "1", &["--dataset", &spec]);
+    assert!(
+        !ok && stderr.contains("line 2, column 2: `oops` is not a number"),
+        "{stderr}"
+    );
+    assert!(!out.join("bad").exists());
+    let _ = std::fs::remove_dir_all(&out);
+}

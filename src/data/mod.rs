@@ -17,6 +17,7 @@
 //! contiguous slice holds each digit in proportion to its share of the set.
 
 pub mod idx;
+pub mod own;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -41,6 +42,9 @@ pub struct Dataset {
     pub rows: usize,
     /// Image width in pixels.
     pub cols: usize,
+    /// The samples as floats instead of bytes, for sets that are not 8-bit images (CSV,
+    /// already standardised): `n * sample_len()` values, and `images` is empty.
+    pub values: Option<Vec<f32>>,
 }
 
 impl Dataset {
@@ -59,16 +63,53 @@ impl Dataset {
         &self.images[i * len..(i + 1) * len]
     }
 
-    /// A copy holding the first `n` samples (all of them when `n >= self.n`).
-    pub fn head(&self, n: usize) -> Dataset {
-        let n = n.min(self.n);
+    /// Samples `range` as the models see them: bytes / 255, or the float values.
+    pub fn rows_f32(&self, range: std::ops::Range<usize>) -> Vec<f32> {
+        let len = self.sample_len();
+        match &self.values {
+            Some(v) => v[range.start * len..range.end * len].to_vec(),
+            None => self.images[range.start * len..range.end * len]
+                .iter()
+                .map(|&b| b as f32 / 255.0)
+                .collect(),
+        }
+    }
+
+    /// A copy holding the samples at `idx`, in that order.
+    pub fn select(&self, idx: &[usize]) -> Dataset {
+        let len = self.sample_len();
+        let pick_u8 = |v: &[u8]| -> Vec<u8> {
+            idx.iter()
+                .flat_map(|&i| v[i * len..(i + 1) * len].iter().copied())
+                .collect()
+        };
         Dataset {
             name: self.name.clone(),
-            images: self.images[..n * self.sample_len()].to_vec(),
-            labels: self.labels.as_ref().map(|l| l[..n].to_vec()),
-            n,
-            ..self.clone()
+            images: if self.values.is_some() {
+                Vec::new()
+            } else {
+                pick_u8(&self.images)
+            },
+            labels: self
+                .labels
+                .as_ref()
+                .map(|l| idx.iter().map(|&i| l[i]).collect()),
+            n: idx.len(),
+            channels: self.channels,
+            rows: self.rows,
+            cols: self.cols,
+            values: self.values.as_ref().map(|v| {
+                idx.iter()
+                    .flat_map(|&i| v[i * len..(i + 1) * len].iter().copied())
+                    .collect()
+            }),
         }
+    }
+
+    /// A copy holding the first `n` samples (all of them when `n >= self.n`).
+    pub fn head(&self, n: usize) -> Dataset {
+        let idx: Vec<usize> = (0..n.min(self.n)).collect();
+        self.select(&idx)
     }
 
     /// A copy holding only the samples whose label is in `classes`, in their
@@ -79,30 +120,16 @@ impl Dataset {
         let labels = self.labels.as_ref().ok_or_else(|| DataError::NoLabels {
             dataset: self.name.clone(),
         })?;
-        let len = self.sample_len();
-        let mut images = Vec::new();
-        let mut kept = Vec::new();
-        for (i, &label) in labels.iter().enumerate() {
-            if classes.contains(&label) {
-                images.extend_from_slice(&self.images[i * len..(i + 1) * len]);
-                kept.push(label);
-            }
-        }
-        if kept.is_empty() {
+        let idx: Vec<usize> = (0..self.n)
+            .filter(|&i| classes.contains(&labels[i]))
+            .collect();
+        if idx.is_empty() {
             return Err(DataError::NoSamplesLeft {
                 dataset: self.name.clone(),
                 classes: classes.to_vec(),
             });
         }
-        Ok(Dataset {
-            name: self.name.clone(),
-            images,
-            n: kept.len(),
-            labels: Some(kept),
-            channels: self.channels,
-            rows: self.rows,
-            cols: self.cols,
-        })
+        Ok(self.select(&idx))
     }
 }
 
@@ -113,6 +140,8 @@ pub struct Split {
     pub train: Dataset,
     /// Held-out samples to measure generalisation on.
     pub val: Dataset,
+    /// The column statistics CSV data was standardised with (None for images).
+    pub stats: Option<own::ColumnStats>,
 }
 
 /// Which data set to load; parse one from its command-line name with
@@ -125,6 +154,10 @@ pub enum DatasetSpec {
     Mnist,
     /// Zalando's Fashion-MNIST clothing images, from IDX files on disk.
     FashionMnist,
+    /// `images:DIR`: PNG/JPEG files in a folder (one subfolder per class gives labels).
+    Images(PathBuf),
+    /// `csv:FILE`: numeric rows, standardised per column.
+    Csv(PathBuf),
 }
 
 impl DatasetSpec {
@@ -135,19 +168,21 @@ impl DatasetSpec {
         DatasetSpec::FashionMnist,
     ];
 
-    /// The command-line name: `"digits"`, `"mnist"` or `"fashion-mnist"`.
+    /// The command-line name: `"digits"`, `"mnist"`, `"fashion-mnist"`, `"images"` or `"csv"`.
     pub fn name(&self) -> &'static str {
         match self {
             DatasetSpec::Digits => "digits",
             DatasetSpec::Mnist => "mnist",
             DatasetSpec::FashionMnist => "fashion-mnist",
+            DatasetSpec::Images(_) => "images",
+            DatasetSpec::Csv(_) => "csv",
         }
     }
 
     /// Where a system package installs the set, if anywhere.
     fn system_dir(&self) -> Option<&'static Path> {
         match self {
-            DatasetSpec::Digits => None,
+            DatasetSpec::Digits | DatasetSpec::Images(_) | DatasetSpec::Csv(_) => None,
             DatasetSpec::Mnist => Some(Path::new("/usr/share/datasets/mnist")),
             DatasetSpec::FashionMnist => Some(Path::new("/usr/share/datasets/fashion-mnist")),
         }
@@ -156,16 +191,32 @@ impl DatasetSpec {
 
 impl fmt::Display for DatasetSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        match self {
+            DatasetSpec::Images(p) | DatasetSpec::Csv(p) => {
+                write!(f, "{}:{}", self.name(), p.display())
+            }
+            _ => f.write_str(self.name()),
+        }
     }
 }
 
 impl FromStr for DatasetSpec {
     type Err = String;
 
-    /// Accepts `digits`, `mnist`, `fashion-mnist` and `fashion_mnist`,
-    /// ignoring ASCII case; anything else is an error listing the valid names.
+    /// Accepts `digits`, `mnist`, `fashion-mnist` and `fashion_mnist` (ignoring ASCII
+    /// case), `images:DIR` and `csv:FILE`; anything else is an error listing the valid names.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        for (prefix, make) in [
+            ("images:", DatasetSpec::Images as fn(PathBuf) -> DatasetSpec),
+            ("csv:", DatasetSpec::Csv),
+        ] {
+            if let Some(path) = s.strip_prefix(prefix) {
+                if path.is_empty() {
+                    return Err(format!("`{s}` names no path: write {prefix}PATH"));
+                }
+                return Ok(make(PathBuf::from(path)));
+            }
+        }
         match s.to_ascii_lowercase().as_str() {
             "digits" => Ok(DatasetSpec::Digits),
             "mnist" => Ok(DatasetSpec::Mnist),
@@ -173,7 +224,7 @@ impl FromStr for DatasetSpec {
             _ => {
                 let names: Vec<&str> = Self::ALL.iter().map(|d| d.name()).collect();
                 Err(format!(
-                    "unknown data set `{s}`; valid names are: {}",
+                    "unknown data set `{s}`; valid names are: {}, images:DIR, csv:FILE",
                     names.join(", ")
                 ))
             }
@@ -276,6 +327,13 @@ pub enum DataError {
         /// The set's name.
         dataset: String,
     },
+    /// A file of the user's own data (image folder, CSV) is unusable.
+    Own {
+        /// The file or folder.
+        what: String,
+        /// What is wrong and what to do.
+        detail: String,
+    },
     /// Class filtering left no samples.
     NoSamplesLeft {
         /// The set's name.
@@ -374,6 +432,7 @@ impl fmt::Display for DataError {
                 dir.display(),
                 missing.join(", ")
             ),
+            DataError::Own { what, detail } => write!(f, "{what}: {detail}"),
             DataError::NoLabels { dataset } => write!(
                 f,
                 "{dataset} has no labels: class filtering needs a labelled data set"
@@ -436,7 +495,18 @@ const DATA_ENV: &str = "SHADERPROP_DATA";
 /// and as `D/<name>` (e.g. `D/fashion-mnist`), so one directory can hold
 /// several sets. A missing set is an error listing every directory tried.
 pub fn load(spec: &DatasetSpec, data_dir: Option<&Path>) -> Result<Split, DataError> {
+    load_with(spec, data_dir, &own::LoadOptions::default())
+}
+
+/// [`load`] with the options own data takes (`--image-size`, the saved CSV statistics).
+pub fn load_with(
+    spec: &DatasetSpec,
+    data_dir: Option<&Path>,
+    opts: &own::LoadOptions,
+) -> Result<Split, DataError> {
     match spec {
+        DatasetSpec::Images(dir) => own::load_images(dir, opts),
+        DatasetSpec::Csv(file) => own::load_csv(file, opts),
         DatasetSpec::Digits => load_digits(),
         DatasetSpec::Mnist | DatasetSpec::FashionMnist => {
             let env = std::env::var_os(DATA_ENV).filter(|v| !v.is_empty());
@@ -444,7 +514,11 @@ pub fn load(spec: &DatasetSpec, data_dir: Option<&Path>) -> Result<Split, DataEr
             let files = find_files(spec.name(), &dirs)?;
             let train = load_pair(&files[0], &files[1], format!("{}/train", spec.name()))?;
             let val = load_pair(&files[2], &files[3], format!("{}/test", spec.name()))?;
-            Ok(Split { train, val })
+            Ok(Split {
+                train,
+                val,
+                stats: None,
+            })
         }
     }
 }
@@ -467,10 +541,12 @@ fn load_digits() -> Result<Split, DataError> {
         channels: all.channels,
         rows: all.rows,
         cols: all.cols,
+        values: None,
     };
     Ok(Split {
         train: part(0..n_train, "digits/train"),
         val: part(n_train..all.n, "digits/val"),
+        stats: None,
     })
 }
 
@@ -584,6 +660,7 @@ fn to_dataset(
         channels: 1,
         rows,
         cols,
+        values: None,
     })
 }
 

@@ -17,6 +17,7 @@ pub enum Shader {
     Conv,
     Pool,
     Sparsity,
+    Pca,
     Bench,
 }
 
@@ -24,7 +25,7 @@ const ACT_FNS: &str = include_str!("../../shaders/act_fns.wgsl");
 
 impl Shader {
     /// Every shader, for tests that compile them all.
-    pub const ALL: [Shader; 13] = [
+    pub const ALL: [Shader; 14] = [
         Shader::Matmul,
         Shader::Activation,
         Shader::Reduce,
@@ -37,6 +38,7 @@ impl Shader {
         Shader::Conv,
         Shader::Pool,
         Shader::Sparsity,
+        Shader::Pca,
         Shader::Bench,
     ];
 
@@ -55,6 +57,7 @@ impl Shader {
             Shader::Conv => "conv.wgsl",
             Shader::Pool => "pool.wgsl",
             Shader::Sparsity => "sparsity.wgsl",
+            Shader::Pca => "pca.wgsl",
             Shader::Bench => "bench.wgsl",
         }
     }
@@ -73,6 +76,7 @@ impl Shader {
             Shader::Conv => include_str!("../../shaders/conv.wgsl"),
             Shader::Pool => include_str!("../../shaders/pool.wgsl"),
             Shader::Sparsity => include_str!("../../shaders/sparsity.wgsl"),
+            Shader::Pca => include_str!("../../shaders/pca.wgsl"),
             Shader::Bench => include_str!("../../shaders/bench.wgsl"),
         }
     }

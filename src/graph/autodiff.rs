@@ -47,6 +47,8 @@ fn requires_grad(g: &Graph) -> Vec<bool> {
             | Op::Gather
             | Op::MaxPoolArgmax
             | Op::NearZero
+            | Op::AddInPlace
+            | Op::Orthonormalize
             | Op::Noise { .. } => false,
             _ => n.inputs.iter().any(|&j| rg[j]),
         };

@@ -17,6 +17,16 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<usize, Vec<f64>>, step: StepUniform) 
                 .get(&id)
                 .cloned()
                 .unwrap_or_else(|| vec![0.0; n.len()]),
+            Op::Gather if g.nodes[n.inputs[0]].dtype == crate::graph::DType::F32 => {
+                let idx: Vec<u32> = inp(1).iter().map(|&i| i as u32).collect();
+                ops::gather::forward_f32_ref(
+                    inp(0),
+                    &idx,
+                    step.batch_offset as usize,
+                    n.shape[0],
+                    n.shape[1],
+                )
+            }
             Op::Gather => {
                 let data: Vec<u8> = inp(0).iter().map(|&b| b as u8).collect();
                 let idx: Vec<u32> = inp(1).iter().map(|&i| i as u32).collect();
@@ -169,7 +179,9 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<usize, Vec<f64>>, step: StepUniform) 
             Op::KlSparsityBackward { rho, beta } => {
                 ops::sparsity::kl_backward_ref(inp(0), inp(1)[0], rho as f64, beta as f64)
             }
-            Op::Update(_) | Op::Accumulate { .. } => Vec::new(),
+            Op::Update(_) | Op::Accumulate { .. } | Op::AddInPlace | Op::Orthonormalize => {
+                Vec::new()
+            }
         };
         vals.push(v);
     }

@@ -145,6 +145,11 @@ pub enum Op {
     KlSparsity { rho: f32, beta: f32 },
     /// Its gradient: inputs [rho_hat, d_out].
     KlSparsityBackward { rho: f32, beta: f32 },
+    /// acc += x element-wise, in place: inputs [acc (a state), x] of equal length.
+    AddInPlace,
+    /// q = the columns of y made orthonormal (Gram–Schmidt), in place: inputs [q (a state),
+    /// y], both [d, k]. PCA's subspace iteration.
+    Orthonormalize,
 }
 
 impl Op {
@@ -210,6 +215,8 @@ impl Op {
             Op::CodeMeanBackward => "code_mean_backward".into(),
             Op::KlSparsity { .. } => "kl_sparsity".into(),
             Op::KlSparsityBackward { .. } => "kl_sparsity_backward".into(),
+            Op::AddInPlace => "add_in_place".into(),
+            Op::Orthonormalize => "orthonormalize".into(),
         }
     }
 
@@ -220,7 +227,10 @@ impl Op {
 
     /// True for nodes that write their inputs in place and own no output.
     pub fn is_in_place(&self) -> bool {
-        matches!(self, Op::Update(_) | Op::Accumulate { .. })
+        matches!(
+            self,
+            Op::Update(_) | Op::Accumulate { .. } | Op::AddInPlace | Op::Orthonormalize
+        )
     }
 }
 
@@ -338,12 +348,12 @@ impl Graph {
         self.push(name, Op::State, vec![], shape.to_vec(), DType::F32)
     }
 
-    /// A batch of `rows` samples gathered from `data` ([n, cols] bytes) through `indices`.
+    /// A batch of `rows` samples gathered from `data` ([n, cols] bytes, or floats) through
+    /// `indices`.
     pub fn gather(&mut self, name: &str, data: NodeId, indices: NodeId, rows: usize) -> NodeId {
-        assert_eq!(
-            self.nodes[data].dtype,
-            DType::U8,
-            "gather: data must be bytes"
+        assert!(
+            matches!(self.nodes[data].dtype, DType::U8 | DType::F32),
+            "gather: data must be bytes or floats"
         );
         assert_eq!(
             self.nodes[indices].dtype,
@@ -620,6 +630,42 @@ impl Graph {
             Op::Accumulate { scale },
             vec![acc, x],
             vec![],
+            DType::F32,
+        )
+    }
+
+    /// acc += x element-wise (acc: a state of x's length).
+    pub fn add_in_place(&mut self, name: &str, acc: NodeId, x: NodeId) -> NodeId {
+        assert_eq!(
+            self.nodes[acc].len(),
+            self.nodes[x].len(),
+            "add_in_place {name}: lengths differ"
+        );
+        self.push(name, Op::AddInPlace, vec![acc, x], vec![], DType::F32)
+    }
+
+    /// q = orthonormal columns spanning y's (q: a [d, k] state, y: [d, k]).
+    pub fn orthonormalize(&mut self, name: &str, q: NodeId, y: NodeId) -> NodeId {
+        assert_eq!(
+            self.shape(q),
+            self.shape(y),
+            "orthonormalize {name}: shapes differ"
+        );
+        self.push(name, Op::Orthonormalize, vec![q, y], vec![], DType::F32)
+    }
+
+    /// The same values under another shape of equal length (a copy: `scale` by 1).
+    pub fn reshape(&mut self, name: &str, x: NodeId, shape: &[usize]) -> NodeId {
+        assert_eq!(
+            self.nodes[x].len(),
+            shape.iter().product::<usize>(),
+            "reshape {name}: lengths differ"
+        );
+        self.push(
+            name,
+            Op::Scale { alpha: 1.0 },
+            vec![x],
+            shape.to_vec(),
             DType::F32,
         )
     }

@@ -152,7 +152,12 @@ pub fn kernel_call(g: &Graph, id: NodeId, opts: CompileOptions) -> KernelCall {
     let n = &g.nodes[id];
     let shape_of = |k: usize| g.shape(n.inputs[k]);
     match n.op {
-        Op::Gather => gather::call(n.shape[0], n.shape[1], g.nodes[n.inputs[1]].len()),
+        Op::Gather => gather::call(
+            n.shape[0],
+            n.shape[1],
+            g.nodes[n.inputs[1]].len(),
+            g.nodes[n.inputs[0]].dtype == crate::graph::DType::F32,
+        ),
         Op::MatMul {
             trans_a,
             trans_b,
@@ -224,6 +229,8 @@ pub fn kernel_call(g: &Graph, id: NodeId, opts: CompileOptions) -> KernelCall {
         Op::KlSparsity { rho, beta } => sparsity::kl_call(g.nodes[n.inputs[0]].len(), rho, beta),
         Op::KlSparsityBackward { rho, beta } => sparsity::kl_backward_call(n.len(), rho, beta),
         Op::Update(opt) => optimizer::call(opt, g.nodes[n.inputs[0]].len()),
+        Op::AddInPlace => crate::ops::pca::add_in_place_call(g.nodes[n.inputs[0]].len()),
+        Op::Orthonormalize => crate::ops::pca::orthonormalize_call(shape_of(0)[0], shape_of(0)[1]),
         Op::Input | Op::Param(_) | Op::State => unreachable!("leaves have no kernel"),
     }
 }

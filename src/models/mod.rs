@@ -138,6 +138,13 @@ pub struct ModelConfig {
     /// The sparse model's penalty.
     #[serde(default)]
     pub sparsity: Option<crate::ops::sparsity::Sparsity>,
+    /// A linear output layer instead of the sigmoid (standardised CSV data; MSE only).
+    #[serde(default)]
+    pub linear_output: bool,
+    /// Per-column mean and standard deviation the training data was standardised with (CSV
+    /// data), so every later command standardises new data the same way.
+    #[serde(default)]
+    pub data_stats: Option<crate::data::own::ColumnStats>,
 }
 
 fn one() -> f32 {
@@ -161,6 +168,8 @@ impl ModelConfig {
             decoder: Decoder::Upsample,
             noise: None,
             sparsity: None,
+            linear_output: false,
+            data_stats: None,
         }
     }
 
@@ -256,7 +265,7 @@ pub struct Built {
 
 /// The reconstruction term every model shares: per-sample BCE on the decoder's logits (the
 /// sigmoid fused into the loss; a `reconstruction` sigmoid node only when asked for), or MSE
-/// on the sigmoid output. Returns (reconstruction node if any, per-sample loss).
+/// on the sigmoid output (on the logits themselves with `linear_output`). Returns (reconstruction node if any, per-sample loss).
 pub fn reconstruction_loss(
     g: &mut Graph,
     cfg: &ModelConfig,
@@ -270,6 +279,10 @@ pub fn reconstruction_loss(
             let recon = want_recon.then(|| g.activation("reconstruction", logits, Act::Sigmoid));
             (recon, g.loss("bce_per_sample", LossKind::Bce, logits, x))
         }
+        LossKind::Mse if cfg.linear_output => (
+            Some(logits),
+            g.loss("mse_per_sample", LossKind::Mse, logits, x),
+        ),
         LossKind::Mse => {
             let recon = g.activation("reconstruction", logits, Act::Sigmoid);
             (

@@ -17,11 +17,32 @@ pub fn forward_ref(data: &[u8], idx: &[u32], offset: usize, rows: usize, cols: u
     out
 }
 
-/// Dispatch of `gather_batch`: bindings (out, data, idx); inputs 0 data, 1 indices.
-pub fn call(rows: usize, cols: usize, n_idx: usize) -> KernelCall {
+/// CPU twin of `gather_batch_f32`: out[r, c] = data[idx[offset + r], c].
+pub fn forward_f32_ref(
+    data: &[f64],
+    idx: &[u32],
+    offset: usize,
+    rows: usize,
+    cols: usize,
+) -> Vec<f64> {
+    let mut out = Vec::with_capacity(rows * cols);
+    for r in 0..rows {
+        let s = idx[(offset + r).min(idx.len() - 1)] as usize;
+        out.extend_from_slice(&data[s * cols..(s + 1) * cols]);
+    }
+    out
+}
+
+/// Dispatch of `gather_batch` (bytes) or `gather_batch_f32` (`floats`): bindings (out, data,
+/// idx); inputs 0 data, 1 indices.
+pub fn call(rows: usize, cols: usize, n_idx: usize, floats: bool) -> KernelCall {
     KernelCall {
         shader: Shader::Gather,
-        entry: "gather_batch",
+        entry: if floats {
+            "gather_batch_f32"
+        } else {
+            "gather_batch"
+        },
         constants: vec![],
         bindings: vec![Bind::Output, Bind::Input(0), Bind::Input(1)],
         params: vec![rows as u32, cols as u32, n_idx as u32],
@@ -31,6 +52,6 @@ pub fn call(rows: usize, cols: usize, n_idx: usize) -> KernelCall {
             wg: 256,
         },
         flops: (rows * cols) as u64,
-        bytes: 5 * (rows * cols) as u64,
+        bytes: if floats { 8 } else { 5 } * (rows * cols) as u64,
     }
 }

@@ -12,6 +12,7 @@ pub mod gather;
 pub mod loss;
 pub mod matmul;
 pub mod optimizer;
+pub mod pca;
 pub mod pool;
 pub mod random;
 pub mod reduce;
