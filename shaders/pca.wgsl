@@ -18,12 +18,22 @@
 //   add_in_place:    acc[i] = acc[i] + x[i]                 acc: a persistent state
 //   orthonormalize:  q = columns of y made orthonormal      q, y: [rows = d, cols = k]
 //
-// orthonormalize is one workgroup: invocation t owns rows t, t + 256, … so the only
-// communication is the dot products, reduced in workgroup memory in a fixed order
-// (bitwise reproducible, no atomics). Modified Gram–Schmidt, each column twice
-// ("twice is enough", Giraud et al. 2005) so that orthogonality holds to f32 precision even
-// when Y's columns are nearly parallel, as they become when the iteration converges.
-// A column with no component left (norm below 1e-30) is set to zero rather than divided by 0.
+// orthonormalize is classical Gram–Schmidt, run twice per column ("twice is enough":
+// Giraud, Langou and Rozložník 2005, as accurate as the modified variant), as a sequence of
+// small dispatches the graph lays out (src/graph/mod.rs, Graph::orthonormalize):
+//     gs_copy                    q = y
+//     for each column j:
+//       2 × { gs_dots(j)         r[p] = q_pᵀ q_j           one invocation per p < j
+//             gs_subtract(j)     q_j −= Σ_{p<j} r[p] q_p    one invocation per row }
+//       gs_norm(j)               r[k] = 1 / ‖q_j‖           one invocation (0 when ‖q_j‖ ≤ 1e-30)
+//       gs_scale(j)              q_j *= r[k]                one invocation per row
+// Every invocation loops at most max(d, k) times and no dispatch needs a barrier. One
+// workgroup doing it all would need a reduction with barriers per dot product, and Mesa's
+// llvmpipe (Vulkan and GL) silently ends an invocation's loops after 65,535 iterations in
+// total (its loop limiter): whole-matrix kernels came back with columns normalised from part
+// of their sum. Every order of summation is fixed: bitwise reproducible, no atomics. Any
+// Gram–Schmidt variant computes the Q of Y's thin QR factorisation (R with a positive
+// diagonal), so this equals the twin (modified Gram–Schmidt, twice) up to rounding.
 
 struct Params {
     rows: u32,
@@ -47,58 +57,69 @@ fn add_in_place(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     acc[i] = acc[i] + inc[i];
 }
 
-@group(0) @binding(0) var<storage, read_write> q: array<f32>;
-@group(0) @binding(1) var<storage, read> y: array<f32>;
-@group(0) @binding(2) var<uniform> op: Params;
-
-var<workgroup> red: array<f32, 256>;
-
-// Σ over the workgroup of each invocation's `v`, in a fixed tree order.
-fn workgroup_sum(t: u32, v: f32) -> f32 {
-    red[t] = v;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s /= 2u) {
-        if t < s {
-            red[t] += red[t + s];
-        }
-        workgroupBarrier();
-    }
-    let total = red[0];
-    workgroupBarrier();
-    return total;
+struct Gs {
+    d: u32,
+    k: u32,
+    j: u32,
+    _p0: u32,
 }
 
+@group(0) @binding(0) var<storage, read_write> q: array<f32>;
+@group(0) @binding(1) var<storage, read> y: array<f32>;
+@group(0) @binding(2) var<uniform> gc: Gs;
+
 @compute @workgroup_size(256)
-fn orthonormalize(@builtin(local_invocation_id) lid: vec3<u32>) {
-    let t = lid.x;
-    let d = op.rows;
-    let k = op.cols;
-    for (var i = t; i < d; i += WG) {
-        for (var j = 0u; j < k; j++) {
-            q[i * k + j] = y[i * k + j];
-        }
+fn gs_copy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    if i < gc.d * gc.k {
+        q[i] = y[i];
     }
-    for (var j = 0u; j < k; j++) {
-        for (var pass_ = 0u; pass_ < 2u; pass_++) {
-            for (var p = 0u; p < j; p++) {
-                var part = 0.0;
-                for (var i = t; i < d; i += WG) {
-                    part += q[i * k + p] * q[i * k + j];
-                }
-                let dot = workgroup_sum(t, part);
-                for (var i = t; i < d; i += WG) {
-                    q[i * k + j] -= dot * q[i * k + p];
-                }
-            }
-        }
-        var part = 0.0;
-        for (var i = t; i < d; i += WG) {
-            part += q[i * k + j] * q[i * k + j];
-        }
-        let norm = sqrt(workgroup_sum(t, part));
-        let inv = select(0.0, 1.0 / norm, norm > 1e-30);
-        for (var i = t; i < d; i += WG) {
-            q[i * k + j] *= inv;
-        }
+}
+
+// r: the dot products r[0..j) and, in r[k], the column's inverse norm.
+@group(0) @binding(1) var<storage, read_write> r: array<f32>;
+@group(0) @binding(2) var<uniform> gp: Gs;
+
+@compute @workgroup_size(64)
+fn gs_dots(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let p = gid.x;
+    if p >= gp.j {
+        return;
+    }
+    var s = 0.0;
+    for (var i = 0u; i < gp.d; i++) {
+        s += q[i * gp.k + p] * q[i * gp.k + gp.j];
+    }
+    r[p] = s;
+}
+
+@compute @workgroup_size(64)
+fn gs_subtract(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    if i >= gp.d {
+        return;
+    }
+    var v = q[i * gp.k + gp.j];
+    for (var p = 0u; p < gp.j; p++) {
+        v -= r[p] * q[i * gp.k + p];
+    }
+    q[i * gp.k + gp.j] = v;
+}
+
+@compute @workgroup_size(1)
+fn gs_norm() {
+    var s = 0.0;
+    for (var i = 0u; i < gp.d; i++) {
+        s += q[i * gp.k + gp.j] * q[i * gp.k + gp.j];
+    }
+    let norm = sqrt(s);
+    r[gp.k] = select(0.0, 1.0 / norm, norm > 1e-30);
+}
+
+@compute @workgroup_size(64)
+fn gs_scale(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    if i < gp.d {
+        q[i * gp.k + gp.j] *= r[gp.k];
     }
 }

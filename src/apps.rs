@@ -467,7 +467,10 @@ pub fn anomaly(
     if set.labels.is_some() {
         csv.push_str(",label");
     }
-    csv.push_str(&format!(",score_{}_per_value,anomalous", cfg.loss.name()));
+    csv.push_str(&format!(
+        ",score_{}_per_value,anomalous,mse_per_value",
+        cfg.loss.name()
+    ));
     if pca_scores.is_some() {
         csv.push_str(",pca_mse_per_value");
     }
@@ -477,7 +480,12 @@ pub fn anomaly(
         if let Some(l) = &set.labels {
             csv.push_str(&format!(",{}", l[i]));
         }
-        csv.push_str(&format!(",{:.6},{}", scores[i], (scores[i] > t) as u8));
+        csv.push_str(&format!(
+            ",{:.6},{},{:.6}",
+            scores[i],
+            (scores[i] > t) as u8,
+            s.mse[i]
+        ));
         if let Some(p) = &pca_scores {
             csv.push_str(&format!(",{:.6}", p[i]));
         }
@@ -506,17 +514,25 @@ pub fn anomaly(
     crate::viz::save_png(&img, &png_path)?;
     if let (Some(labels), Some(normal)) = (&set.labels, normal) {
         let positive: Vec<bool> = labels.iter().map(|l| !normal.contains(l)).collect();
-        let auc = roc_auc(scores, &positive);
         let fmt = |a: Option<f64>| a.map_or("n/a (one kind only)".into(), |a| format!("{a:.4}"));
         println!(
-            "normal classes {normal:?}: {} normal, {} anomalous; ROC AUC autoencoder {}",
+            "normal classes {normal:?}: {} normal, {} anomalous",
             positive.iter().filter(|&&p| !p).count(),
             positive.iter().filter(|&&p| p).count(),
-            fmt(auc)
+        );
+        let name = format!("({} per value)", cfg.loss.name());
+        println!(
+            "ROC AUC autoencoder {name:<28} {}",
+            fmt(roc_auc(scores, &positive))
+        );
+        println!(
+            "ROC AUC autoencoder {:<28} {}",
+            "(squared error per value)",
+            fmt(roc_auc(&s.mse, &positive))
         );
         if let Some(p) = &pca_scores {
             println!(
-                "ROC AUC PCA ({} components): {}",
+                "ROC AUC PCA, {} components (squared error)  {}",
                 cfg.latent,
                 fmt(roc_auc(p, &positive))
             );

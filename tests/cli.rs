@@ -930,7 +930,9 @@ fn a_trained_model_encodes_reconstructs_scores_anomalies_evaluates_and_meets_pca
     assert!(auc("ROC AUC autoencoder") > 0.9, "{stdout}");
     assert!(auc("ROC AUC PCA") > 0.9, "{stdout}");
     let csv = std::fs::read_to_string(an.join("anomaly.csv")).unwrap();
-    assert!(csv.starts_with("index,label,score_bce_per_value,anomalous,pca_mse_per_value\n"));
+    assert!(csv.starts_with(
+        "index,label,score_bce_per_value,anomalous,mse_per_value,pca_mse_per_value\n"
+    ));
     assert_eq!(csv.lines().count(), 1001);
     assert_eq!(png_size(&an.join("anomaly.png")), (800, 500));
 

@@ -48,7 +48,7 @@ fn requires_grad(g: &Graph) -> Vec<bool> {
             | Op::MaxPoolArgmax
             | Op::NearZero
             | Op::AddInPlace
-            | Op::Orthonormalize
+            | Op::GramSchmidt(_)
             | Op::Noise { .. } => false,
             _ => n.inputs.iter().any(|&j| rg[j]),
         };

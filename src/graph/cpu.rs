@@ -179,7 +179,7 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<usize, Vec<f64>>, step: StepUniform) 
             Op::KlSparsityBackward { rho, beta } => {
                 ops::sparsity::kl_backward_ref(inp(0), inp(1)[0], rho as f64, beta as f64)
             }
-            Op::Update(_) | Op::Accumulate { .. } | Op::AddInPlace | Op::Orthonormalize => {
+            Op::Update(_) | Op::Accumulate { .. } | Op::AddInPlace | Op::GramSchmidt(_) => {
                 Vec::new()
             }
         };

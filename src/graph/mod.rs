@@ -147,9 +147,9 @@ pub enum Op {
     KlSparsityBackward { rho: f32, beta: f32 },
     /// acc += x element-wise, in place: inputs [acc (a state), x] of equal length.
     AddInPlace,
-    /// q = the columns of y made orthonormal (Gram–Schmidt), in place: inputs [q (a state),
-    /// y], both [d, k]. PCA's subspace iteration.
-    Orthonormalize,
+    /// One step of Gram–Schmidt on q [d, k] in place: inputs [q (a state), y or the scratch
+    /// r]. [`Graph::orthonormalize`] lays out the sequence.
+    GramSchmidt(crate::ops::pca::GsStep),
 }
 
 impl Op {
@@ -216,7 +216,7 @@ impl Op {
             Op::KlSparsity { .. } => "kl_sparsity".into(),
             Op::KlSparsityBackward { .. } => "kl_sparsity_backward".into(),
             Op::AddInPlace => "add_in_place".into(),
-            Op::Orthonormalize => "orthonormalize".into(),
+            Op::GramSchmidt(step) => step.entry().into(),
         }
     }
 
@@ -229,7 +229,7 @@ impl Op {
     pub fn is_in_place(&self) -> bool {
         matches!(
             self,
-            Op::Update(_) | Op::Accumulate { .. } | Op::AddInPlace | Op::Orthonormalize
+            Op::Update(_) | Op::Accumulate { .. } | Op::AddInPlace | Op::GramSchmidt(_)
         )
     }
 }
@@ -644,14 +644,42 @@ impl Graph {
         self.push(name, Op::AddInPlace, vec![acc, x], vec![], DType::F32)
     }
 
-    /// q = orthonormal columns spanning y's (q: a [d, k] state, y: [d, k]).
-    pub fn orthonormalize(&mut self, name: &str, q: NodeId, y: NodeId) -> NodeId {
+    /// q = orthonormal columns spanning y's, in order (q: a [d, k] state, y: [d, k]):
+    /// classical Gram–Schmidt twice per column, as the dispatches `shaders/pca.wgsl` lists.
+    pub fn orthonormalize(&mut self, name: &str, q: NodeId, y: NodeId) {
+        use crate::ops::pca::GsStep;
         assert_eq!(
             self.shape(q),
             self.shape(y),
             "orthonormalize {name}: shapes differ"
         );
-        self.push(name, Op::Orthonormalize, vec![q, y], vec![], DType::F32)
+        let k = self.row_len(q);
+        let r = self.state(&format!("{name}/r"), &[k + 1]);
+        self.push(
+            format!("{name}/copy"),
+            Op::GramSchmidt(GsStep::Copy),
+            vec![q, y],
+            vec![],
+            DType::F32,
+        );
+        for j in 0..k as u32 {
+            let mut steps = Vec::new();
+            if j > 0 {
+                let sweep = [GsStep::Dots(j), GsStep::Subtract(j)];
+                steps.extend(sweep);
+                steps.extend(sweep);
+            }
+            steps.extend([GsStep::Norm(j), GsStep::Scale(j)]);
+            for (n, step) in steps.into_iter().enumerate() {
+                self.push(
+                    format!("{name}/{j}.{n}"),
+                    Op::GramSchmidt(step),
+                    vec![q, r],
+                    vec![],
+                    DType::F32,
+                );
+            }
+        }
     }
 
     /// The same values under another shape of equal length (a copy: `scale` by 1).

@@ -230,7 +230,10 @@ pub fn kernel_call(g: &Graph, id: NodeId, opts: CompileOptions) -> KernelCall {
         Op::KlSparsityBackward { rho, beta } => sparsity::kl_backward_call(n.len(), rho, beta),
         Op::Update(opt) => optimizer::call(opt, g.nodes[n.inputs[0]].len()),
         Op::AddInPlace => crate::ops::pca::add_in_place_call(g.nodes[n.inputs[0]].len()),
-        Op::Orthonormalize => crate::ops::pca::orthonormalize_call(shape_of(0)[0], shape_of(0)[1]),
+        Op::GramSchmidt(step) => {
+            let [d, k] = g.matrix_view(n.inputs[0]);
+            crate::ops::pca::gs_call(step, d, k)
+        }
         Op::Input | Op::Param(_) | Op::State => unreachable!("leaves have no kernel"),
     }
 }

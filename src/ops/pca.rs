@@ -50,17 +50,55 @@ pub fn add_in_place_call(n: usize) -> KernelCall {
     }
 }
 
-/// `orthonormalize` of a [d, k] matrix: one workgroup; bindings (q in place, y).
-pub fn orthonormalize_call(d: usize, k: usize) -> KernelCall {
+/// One dispatch of the Gram–Schmidt sequence (see `shaders/pca.wgsl`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GsStep {
+    /// q = y.
+    Copy,
+    /// r[p] = q_pᵀ q_j for p < j.
+    Dots(u32),
+    /// q_j −= Σ_{p<j} r[p] q_p.
+    Subtract(u32),
+    /// r[k] = 1 / ‖q_j‖.
+    Norm(u32),
+    /// q_j *= r[k].
+    Scale(u32),
+}
+
+impl GsStep {
+    /// The kernel's entry point (also the op's name in `explain`).
+    pub fn entry(self) -> &'static str {
+        match self {
+            GsStep::Copy => "gs_copy",
+            GsStep::Dots(_) => "gs_dots",
+            GsStep::Subtract(_) => "gs_subtract",
+            GsStep::Norm(_) => "gs_norm",
+            GsStep::Scale(_) => "gs_scale",
+        }
+    }
+}
+
+/// A Gram–Schmidt step on q [d, k]: bindings (q in place, then y (copy) or the scratch r).
+pub fn gs_call(step: GsStep, d: usize, k: usize) -> KernelCall {
+    let (j, n, wg, flops) = match step {
+        GsStep::Copy => (0, d * k, 256, 0),
+        GsStep::Dots(j) => (j, j as usize, 64, 2 * d * j as usize),
+        GsStep::Subtract(j) => (j, d, 64, 2 * d * j as usize),
+        GsStep::Norm(j) => (j, 1, 1, 2 * d),
+        GsStep::Scale(j) => (j, d, 64, d),
+    };
     KernelCall {
         shader: Shader::Pca,
-        entry: "orthonormalize",
+        entry: step.entry(),
         constants: vec![],
         bindings: vec![Bind::Input(0), Bind::Input(1)],
-        params: vec![d as u32, k as u32],
+        params: vec![d as u32, k as u32, j],
         uses_step: false,
-        workgroups: Workgroups::Fixed([1, 1, 1]),
-        flops: (4 * d * k * k) as u64,
-        bytes: (8 * d * k * k) as u64,
+        workgroups: Workgroups::Items {
+            n: n.max(1) as u64,
+            wg,
+        },
+        flops: flops as u64,
+        bytes: 4 * flops.max(n) as u64,
     }
 }
