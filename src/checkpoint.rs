@@ -26,6 +26,11 @@ pub struct Checkpoint {
     /// Epochs completed and optimizer steps taken.
     pub epoch: usize,
     pub step: u64,
+    /// Steps already taken of the next epoch when training was interrupted (0: the
+    /// checkpoint sits at an epoch's end), and that epoch's training-loss sum so far, so
+    /// `--resume` continues mid-epoch exactly.
+    pub epoch_step: usize,
+    pub epoch_loss_sum: f32,
 }
 
 /// Writes `ck` to `path` atomically.
@@ -41,6 +46,12 @@ pub fn save(path: &Path, ck: &Checkpoint) -> Result<()> {
     meta.insert("model_kind".to_string(), ck.config.kind.name().to_string());
     meta.insert("epoch".to_string(), ck.epoch.to_string());
     meta.insert("step".to_string(), ck.step.to_string());
+    meta.insert("epoch_step".to_string(), ck.epoch_step.to_string());
+    // Bit pattern: the resumed epoch's loss must continue from exactly this f32.
+    meta.insert(
+        "epoch_loss_sum_bits".to_string(),
+        ck.epoch_loss_sum.to_bits().to_string(),
+    );
     let mut names: Vec<&String> = ck.tensors.keys().collect();
     names.sort();
     let views = names
@@ -122,5 +133,14 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
         tensors,
         epoch: meta.get("epoch").and_then(|v| v.parse().ok()).unwrap_or(0),
         step: meta.get("step").and_then(|v| v.parse().ok()).unwrap_or(0),
+        epoch_step: meta
+            .get("epoch_step")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+        epoch_loss_sum: f32::from_bits(
+            meta.get("epoch_loss_sum_bits")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+        ),
     })
 }

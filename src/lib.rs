@@ -61,6 +61,7 @@ pub mod generate;
 pub mod gpu;
 pub mod gradcheck;
 pub mod graph;
+pub mod interrupt;
 pub mod models;
 pub mod nn;
 pub mod ops;

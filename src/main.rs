@@ -24,6 +24,10 @@ fn main() {
         Command::Pca(args) => pca(args),
     };
     if let Err(e) = result {
+        if let Some(i) = e.downcast_ref::<shaderprop::interrupt::Interrupted>() {
+            eprintln!("{i}");
+            std::process::exit(130);
+        }
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
@@ -114,7 +118,12 @@ fn prepare_resume(a: &mut TrainArgs, dir: &std::path::Path) -> Result<train::Res
             checkpoint.epoch
         );
     }
-    let metrics = train::read_metrics(&dir.join("metrics.csv"))?;
+    // A run stopped by Ctrl-C in its first epoch has no metrics yet.
+    let metrics = if checkpoint.epoch == 0 {
+        Vec::new()
+    } else {
+        train::read_metrics(&dir.join("metrics.csv"))?
+    };
     Ok(train::Resume {
         checkpoint,
         metrics,
@@ -220,7 +229,13 @@ fn run_train(mut a: TrainArgs) -> Result<()> {
         )?;
         shaderprop::gradcheck::report(&checks)?;
     }
-    train::train_from(&gpu, &split, &opts, &config, resume).context("training failed")?;
+    shaderprop::interrupt::install();
+    if let Err(e) = train::train_from(&gpu, &split, &opts, &config, resume) {
+        if e.is::<shaderprop::interrupt::Interrupted>() {
+            return Err(e);
+        }
+        return Err(e.context("training failed"));
+    }
     println!("wrote {}", out.display());
     Ok(())
 }

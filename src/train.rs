@@ -633,14 +633,37 @@ impl Trainer {
     /// the remainder past the last full batch waits for the next epoch's shuffle). Returns
     /// the mean training loss per feature. Per step: one uniform write, one submission.
     pub fn epoch(&mut self, gpu: &Gpu, order: &[u32], bar: &indicatif::ProgressBar) -> Result<f64> {
+        match self.epoch_from(gpu, order, bar, 0, 0.0)? {
+            EpochEnd::Done(loss) => Ok(loss),
+            EpochEnd::Interrupted { .. } => bail!("interrupted"),
+        }
+    }
+
+    /// [`Trainer::epoch`] from step `start` on, with the epoch's loss sum so far (a resumed
+    /// epoch), stopping early when Ctrl-C asks ([`crate::interrupt`]).
+    pub fn epoch_from(
+        &mut self,
+        gpu: &Gpu,
+        order: &[u32],
+        bar: &indicatif::ProgressBar,
+        start: usize,
+        loss_sum: f32,
+    ) -> Result<EpochEnd> {
         self.plan.write_u32(gpu, self.tg.indices, order);
         gpu.queue
-            .write_buffer(&self.loss_sum, 0, bytemuck::cast_slice(&[0f32]));
+            .write_buffer(&self.loss_sum, 0, bytemuck::cast_slice(&[loss_sum]));
         let steps = self.steps_per_epoch;
         let mut in_flight: VecDeque<wgpu::SubmissionIndex> = VecDeque::new();
         let mut requested_at = [0usize; 2];
         let report_every = (steps / 50).max(1);
-        for s in 0..steps {
+        for s in start..steps {
+            if crate::interrupt::requested() {
+                let sum = self.readback.read_blocking(gpu, &self.loss_sum)?[0];
+                return Ok(EpochEnd::Interrupted {
+                    steps_done: s,
+                    loss_sum: sum,
+                });
+            }
             self.global_step += 1;
             let step = StepUniform {
                 step: self.global_step as u32,
@@ -690,8 +713,17 @@ impl Trainer {
             bar.set_position(s as u64 + 1);
         }
         let sum = self.readback.read_blocking(gpu, &self.loss_sum)?[0] as f64;
-        Ok(sum / steps as f64)
+        Ok(EpochEnd::Done(sum / steps as f64))
     }
+}
+
+/// How [`Trainer::epoch_from`] ended.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum EpochEnd {
+    /// Every step ran: the mean training loss per feature.
+    Done(f64),
+    /// Ctrl-C: `steps_done` steps of the epoch ran, their loss summing to `loss_sum`.
+    Interrupted { steps_done: usize, loss_sum: f32 },
 }
 
 /// Trains `opts.model` on `split`, writing the run folder. Returns the per-epoch metrics.
@@ -777,6 +809,8 @@ pub fn train_from(
     let batch = opts.batch_size;
     let mut trainer = Trainer::new(gpu, cfg, &split.train, batch, opts.optimizer, opts.seed)?;
     let mut val = Evaluator::new(gpu, &mut trainer.res, cfg, &split.val, "val", batch)?;
+    // Steps of the first epoch already taken (a run interrupted mid-epoch) and their loss sum.
+    let mut partial = (0usize, 0f32);
     let (first_epoch, mut metrics) = match resume {
         Some(r) => {
             if r.checkpoint.config != *cfg {
@@ -789,6 +823,7 @@ pub fn train_from(
             trainer.restore(gpu, &r.checkpoint.tensors, r.checkpoint.step)?;
             let mut kept = r.metrics;
             kept.truncate(r.checkpoint.epoch);
+            partial = (r.checkpoint.epoch_step, r.checkpoint.epoch_loss_sum);
             (r.checkpoint.epoch + 1, kept)
         }
         None => (1, Vec::new()),
@@ -821,7 +856,34 @@ pub fn train_from(
         let start = Instant::now();
         rng.shuffle(&mut order);
         let bar = progress_bar(opts.progress, steps as u64, epoch, opts.epochs);
-        let train_loss = trainer.epoch(gpu, &order, &bar)?;
+        let (from, sum) = std::mem::take(&mut partial);
+        let train_loss = match trainer.epoch_from(gpu, &order, &bar, from, sum)? {
+            EpochEnd::Done(loss) => loss,
+            EpochEnd::Interrupted {
+                steps_done,
+                loss_sum,
+            } => {
+                bar.finish_and_clear();
+                let ck = Checkpoint {
+                    config: cfg.clone(),
+                    tensors: trainer.state_tensors(gpu)?,
+                    epoch: epoch - 1,
+                    step: trainer.global_step,
+                    epoch_step: steps_done,
+                    epoch_loss_sum: loss_sum,
+                };
+                checkpoint::save(&opts.out.join("model.safetensors"), &ck)?;
+                return Err(crate::interrupt::Interrupted {
+                    message: format!(
+                        "interrupted after step {steps_done} of {steps} in epoch {epoch}: wrote {} (continue exactly with --resume {} --epochs {})",
+                        opts.out.join("model.safetensors").display(),
+                        opts.out.display(),
+                        opts.epochs
+                    ),
+                }
+                .into());
+            }
+        };
         let seconds = start.elapsed().as_secs_f64();
         bar.finish_and_clear();
         let (val_loss, mut val_terms) = val.loss(gpu, cfg)?;
@@ -863,6 +925,8 @@ pub fn train_from(
             tensors: trainer.state_tensors(gpu)?,
             epoch,
             step: trainer.global_step,
+            epoch_step: 0,
+            epoch_loss_sum: 0.0,
         };
         checkpoint::save(&opts.out.join("model.safetensors"), &ck)?;
         loss_plot(&opts.out.join("loss.png"), &metrics, cfg)?;

@@ -1130,3 +1130,90 @@ fn a_csv_with_low_dimensional_structure_trains_and_its_planted_outliers_score_hi
     assert!(!out.join("bad").exists());
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn ctrl_c_mid_run_writes_a_checkpoint_that_resumes_to_the_uninterrupted_losses() {
+    let out = temp_dir("interrupt");
+    let flags = |dir: &std::path::Path| -> Vec<String> {
+        [
+            "train",
+            "--backend",
+            "vulkan",
+            "--limit",
+            "4608",
+            "--batch-size",
+            "32",
+            "--epochs",
+            "3",
+            "--quiet",
+            "--out",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([dir.to_str().unwrap().to_string()])
+        .collect()
+    };
+    let straight = out.join("straight");
+    let (ok, _, stderr) = run(&flags(&straight)
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
+    assert!(ok, "{stderr}");
+
+    let stopped = out.join("stopped");
+    let child = bin()
+        .args(flags(&stopped))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let res = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(
+        res.status.code(),
+        Some(130),
+        "exit status; stderr: {stderr}"
+    );
+    assert!(
+        stderr.contains("interrupted after step") && stderr.contains("--resume"),
+        "{stderr}"
+    );
+    let ck = shaderprop::checkpoint::load(&stopped.join("model.safetensors")).unwrap();
+    assert!(
+        ck.epoch < 3 && ck.step > 0,
+        "epoch {} step {}",
+        ck.epoch,
+        ck.step
+    );
+
+    let (ok, _, stderr) = run(&[
+        "train",
+        "--resume",
+        stopped.to_str().unwrap(),
+        "--epochs",
+        "3",
+        "--quiet",
+        "--backend",
+        "vulkan",
+    ]);
+    assert!(ok, "resume failed: {stderr}");
+    let losses = |dir: &std::path::Path| -> Vec<(String, String)> {
+        std::fs::read_to_string(dir.join("metrics.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let v: Vec<&str> = l.split(',').collect();
+                (v[1].to_string(), v[2].to_string())
+            })
+            .collect()
+    };
+    assert_eq!(losses(&stopped), losses(&straight));
+    let _ = std::fs::remove_dir_all(&out);
+}
