@@ -1217,3 +1217,115 @@ fn ctrl_c_mid_run_writes_a_checkpoint_that_resumes_to_the_uninterrupted_losses()
     assert_eq!(losses(&stopped), losses(&straight));
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// An IDX file: magic 00 00 08 NDIMS, big-endian dimensions, payload.
+fn idx(dims: &[u32], payload: &[u8]) -> Vec<u8> {
+    let mut v = vec![0, 0, 8, dims.len() as u8];
+    for d in dims {
+        v.extend_from_slice(&d.to_be_bytes());
+    }
+    v.extend_from_slice(payload);
+    v
+}
+
+#[test]
+fn each_bad_data_file_is_a_clear_error_naming_it_and_nothing_is_written() {
+    let root = temp_dir("bad-input");
+    let good_images = idx(&[4, 2, 2], &[7; 16]);
+    let good_labels = idx(&[4], &[0, 1, 2, 3]);
+    // (case, file to spoil, its bytes, what the message must say)
+    let gz_garbage = [0x1f, 0x8b, 8, 0, 1, 2, 3, 4, 5, 6, 7, 8];
+    let cases: Vec<(&str, &str, Vec<u8>, &str)> = vec![
+        (
+            "magic",
+            "train-images-idx3-ubyte",
+            vec![1, 2, 8, 3, 0, 0],
+            "magic number",
+        ),
+        (
+            "dims",
+            "train-labels-idx1-ubyte",
+            idx(&[2, 2], &[0; 4]),
+            "1-D [n] labels",
+        ),
+        (
+            "length",
+            "train-images-idx3-ubyte",
+            idx(&[4, 2, 2], &[7; 20]),
+            "too long",
+        ),
+        (
+            "truncated",
+            "t10k-images-idx3-ubyte",
+            idx(&[4, 2, 2], &[7; 9]),
+            "truncated",
+        ),
+        (
+            "gzip",
+            "train-images-idx3-ubyte.gz",
+            gz_garbage.to_vec(),
+            "gzip",
+        ),
+        (
+            "count",
+            "t10k-labels-idx1-ubyte",
+            idx(&[3], &[0, 1, 2]),
+            "holds 3 labels",
+        ),
+    ];
+    for (case, spoil, bytes, says) in cases {
+        let dir = root.join(case);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, b) in [
+            ("train-images-idx3-ubyte", &good_images),
+            ("train-labels-idx1-ubyte", &good_labels),
+            ("t10k-images-idx3-ubyte", &good_images),
+            ("t10k-labels-idx1-ubyte", &good_labels),
+        ] {
+            if !spoil.starts_with(name) {
+                std::fs::write(dir.join(name), b).unwrap();
+            }
+        }
+        std::fs::write(dir.join(spoil), &bytes).unwrap();
+        let out = root.join(format!("{case}-run"));
+        let (ok, _, stderr) = run(&[
+            "train",
+            "--backend",
+            "vulkan",
+            "--dataset",
+            "mnist",
+            "--data",
+            dir.to_str().unwrap(),
+            "--batch-size",
+            "2",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(!ok, "{case}: a bad file must fail");
+        let named = spoil.trim_end_matches(".gz");
+        assert!(
+            stderr.contains(named) && stderr.contains(says),
+            "{case}: the error must name {named} and say {says}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{case}: {stderr}");
+        assert!(!out.exists(), "{case}: nothing may be written");
+    }
+
+    // A truncated checkpoint: encode refuses it and writes nothing.
+    let run_dir = root.join("ok-run");
+    let (ok, _, stderr) = quick_train(&run_dir, "1", &[]);
+    assert!(ok, "{stderr}");
+    let ck = run_dir.join("model.safetensors");
+    let bytes = std::fs::read(&ck).unwrap();
+    std::fs::write(&ck, &bytes[..bytes.len() / 2]).unwrap();
+    let (ok, _, stderr) = run(&["encode", run_dir.to_str().unwrap(), "--backend", "vulkan"]);
+    assert!(
+        !ok && stderr.contains("model.safetensors") && stderr.contains("truncated"),
+        "{stderr}"
+    );
+    assert!(!run_dir.join("latents.csv").exists());
+    let _ = std::fs::remove_dir_all(&root);
+}
