@@ -36,6 +36,8 @@ pub struct Run {
     pub classes: Option<Vec<u8>>,
     /// `train --limit`.
     pub limit: Option<usize>,
+    /// `train --skip-bad-files`.
+    pub skip_bad_files: bool,
 }
 
 /// Where to find data when a command overrides the run's.
@@ -82,6 +84,10 @@ impl Run {
                 .collect()
         });
         let limit = c.get("limit").and_then(|v| v.as_u64()).map(|v| v as usize);
+        let skip_bad_files = c
+            .get("skip_bad_files")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
         Ok(Run {
             dir,
             ck,
@@ -89,6 +95,7 @@ impl Run {
             data,
             classes,
             limit,
+            skip_bad_files,
         })
     }
 
@@ -100,7 +107,10 @@ impl Run {
     /// channels matched, CSV standardised with the training statistics).
     pub fn load_data(&self) -> Result<Split> {
         let cfg = self.cfg();
-        let opts = load_options(cfg);
+        let opts = LoadOptions {
+            skip_bad: self.skip_bad_files,
+            ..load_options(cfg)
+        };
         let split = crate::data::load_with(&self.dataset, self.data.as_deref(), &opts)?;
         check_fits(cfg, &split.val)?;
         Ok(split)
@@ -125,6 +135,7 @@ pub fn load_options(cfg: &ModelConfig) -> LoadOptions {
         image_size: Some((cfg.image[1], cfg.image[2])),
         channels: Some(cfg.image[0]),
         stats: cfg.data_stats.clone(),
+        skip_bad: false,
     }
 }
 

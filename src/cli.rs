@@ -267,6 +267,10 @@ pub struct TrainArgs {
     /// Resize images to N×N (images:DIR; default: their own size, which must be shared).
     #[arg(long)]
     pub image_size: Option<usize>,
+    /// Leave out image files that cannot be read or decoded, with a warning, instead of
+    /// stopping (images:DIR).
+    #[arg(long)]
+    pub skip_bad_files: bool,
     /// Folder with the IDX files (else $SHADERPROP_DATA, else /usr/share/datasets/NAME).
     #[arg(long)]
     pub data: Option<PathBuf>,

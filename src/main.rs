@@ -96,6 +96,10 @@ fn prepare_resume(a: &mut TrainArgs, dir: &std::path::Path) -> Result<train::Res
                 .collect()
         })
         .unwrap_or_default();
+    a.skip_bad_files = c
+        .get("skip_bad_files")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
     a.image_size = c
         .get("image_size")
         .and_then(|v| v.as_u64())
@@ -137,6 +141,7 @@ fn run_train(mut a: TrainArgs) -> Result<()> {
     };
     let load_opts = shaderprop::data::own::LoadOptions {
         image_size: a.image_size.map(|n| (n, n)),
+        skip_bad: a.skip_bad_files,
         ..Default::default()
     };
     if a.image_size == Some(0) {
@@ -215,6 +220,7 @@ fn run_train(mut a: TrainArgs) -> Result<()> {
         "limit": a.limit,
         "classes": (!a.classes.is_empty()).then_some(&a.classes),
         "image_size": a.image_size,
+        "skip_bad_files": a.skip_bad_files,
         "device": gpu::describe_adapter(&gpu.info),
         "shaderprop_version": env!("CARGO_PKG_VERSION"),
     });

@@ -1021,6 +1021,17 @@ fn an_image_folder_of_rgb_pngs_trains_a_conv_model_and_encodes() {
         !out.join("run2").exists(),
         "a failed load must not create the run folder"
     );
+    // --skip-bad-files leaves it out with a warning instead.
+    let (ok, _, stderr) = quick_train(
+        &out.join("run3"),
+        "1",
+        &["--dataset", &spec, "--skip-bad-files"],
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("warning: skipping") && stderr.contains("empty.png"),
+        "{stderr}"
+    );
     let _ = std::fs::remove_dir_all(&out);
 }
 

@@ -117,27 +117,71 @@ fn training_on_the_embedded_digits_gets_well_below_the_mean_image_baseline() {
 }
 
 #[test]
-fn the_same_seed_gives_bitwise_identical_losses() {
+fn the_same_seed_gives_bitwise_identical_losses_for_every_model_kind() {
+    use shaderprop::models::{Arch, ModelKind};
     let gpu = gpu();
     let split = data::load(&DatasetSpec::Digits, None).unwrap();
-    let run = |seed: u64| -> Vec<u64> {
-        let mut trainer =
-            Trainer::new(&gpu, &cfg(), &split.train, 256, Optimizer::adam(1e-3), seed).unwrap();
-        let mut rng = shaderprop::rng::Rng::new(seed);
-        let mut order: Vec<u32> = (0..split.train.n as u32).collect();
-        let bar = indicatif::ProgressBar::hidden();
-        (0..2)
-            .map(|_| {
-                rng.shuffle(&mut order);
-                trainer.epoch(&gpu, &order, &bar).unwrap().to_bits()
-            })
-            .collect()
+    let train = split.train.head(512);
+    let kind = |kind: ModelKind, arch: Arch| {
+        let mut c = shaderprop::cli::ModelArgs {
+            model: kind,
+            arch: Some(arch),
+            ..model_args()
+        }
+        .config([1, 28, 28]);
+        c.arch = arch;
+        c
     };
-    let first = run(7);
-    assert_eq!(
-        first,
-        run(7),
-        "same seed, same adapter: the losses must match bit for bit"
-    );
-    assert_ne!(first, run(8), "a different seed must give a different run");
+    let models = [
+        cfg(),
+        kind(ModelKind::Conv, Arch::Conv),
+        kind(ModelKind::Denoising, Arch::Dense),
+        kind(ModelKind::Sparse, Arch::Dense),
+        ModelConfig {
+            sparsity: Some(shaderprop::ops::sparsity::Sparsity::Kl {
+                rho: 0.05,
+                beta: 3.0,
+            }),
+            ..kind(ModelKind::Sparse, Arch::Dense)
+        },
+        kind(ModelKind::Vae, Arch::Dense),
+    ];
+    for m in &models {
+        let run = |seed: u64| -> Vec<u64> {
+            let mut trainer =
+                Trainer::new(&gpu, m, &train, 64, Optimizer::adam(1e-3), seed).unwrap();
+            let mut rng = shaderprop::rng::Rng::new(seed);
+            let mut order: Vec<u32> = (0..train.n as u32).collect();
+            let bar = indicatif::ProgressBar::hidden();
+            (0..2)
+                .map(|_| {
+                    rng.shuffle(&mut order);
+                    trainer.epoch(&gpu, &order, &bar).unwrap().to_bits()
+                })
+                .collect()
+        };
+        let first = run(7);
+        assert_eq!(
+            first,
+            run(7),
+            "{}: same seed, same adapter: the losses must match bit for bit",
+            m.describe()
+        );
+        assert_ne!(
+            first,
+            run(8),
+            "{}: a different seed must give a different run",
+            m.describe()
+        );
+    }
+}
+
+/// The command line's model flags with their defaults.
+fn model_args() -> shaderprop::cli::ModelArgs {
+    use clap::Parser;
+    let cli = shaderprop::cli::Cli::try_parse_from(["shaderprop", "explain"]).unwrap();
+    match cli.command {
+        shaderprop::cli::Command::Explain(a) => a.model,
+        _ => unreachable!(),
+    }
 }

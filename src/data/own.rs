@@ -30,6 +30,9 @@ pub struct LoadOptions {
     pub channels: Option<usize>,
     /// Standardise CSV columns with these statistics instead of the training rows'.
     pub stats: Option<ColumnStats>,
+    /// Leave out image files that cannot be read or decoded (with a warning) instead of
+    /// stopping.
+    pub skip_bad: bool,
 }
 
 /// Per-column mean and standard deviation of CSV features.
@@ -147,30 +150,52 @@ pub fn list_images(dir: &Path) -> Result<Vec<(PathBuf, Option<u8>)>, DataError> 
     Ok(files)
 }
 
+/// Reads and decodes one image file; errors name it and what is wrong.
+fn decode(path: &Path) -> Result<image::DynamicImage, DataError> {
+    let bytes = std::fs::read(path).map_err(|e| DataError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    if bytes.is_empty() {
+        return Err(own(
+            path.display().to_string(),
+            "is empty (0 bytes): remove it or replace it with a valid image",
+        ));
+    }
+    image::load_from_memory(&bytes).map_err(|e| {
+        own(
+            path.display().to_string(),
+            format!("is not a readable PNG/JPEG image ({e})"),
+        )
+    })
+}
+
 /// Decodes `files` into one data set named `name` (sizes, channels: see the module docs).
+/// With `skip_bad`, unreadable, empty or undecodable files are left out with a warning.
 pub fn images_to_dataset(
     files: &[(PathBuf, Option<u8>)],
     opts: &LoadOptions,
     name: &str,
 ) -> Result<Dataset, DataError> {
     let mut decoded = Vec::with_capacity(files.len());
-    for (path, _) in files {
-        let bytes = std::fs::read(path).map_err(|e| DataError::Io {
-            path: path.clone(),
-            source: e,
-        })?;
-        if bytes.is_empty() {
-            return Err(own(
-                path.display().to_string(),
-                "is empty (0 bytes): remove it or replace it with a valid image",
-            ));
-        }
-        let img = image::load_from_memory(&bytes).map_err(|e| {
-            own(
-                path.display().to_string(),
-                format!("is not a readable PNG/JPEG image ({e})"),
-            )
-        })?;
+    let mut kept = Vec::with_capacity(files.len());
+    for (path, label) in files {
+        let img = match decode(path) {
+            Ok(img) => img,
+            Err(e) if opts.skip_bad => {
+                eprintln!("warning: skipping {e}");
+                continue;
+            }
+            Err(e) => {
+                return Err(match e {
+                    DataError::Own { what, detail } => DataError::Own {
+                        what,
+                        detail: format!("{detail} (or give --skip-bad-files to leave it out)"),
+                    },
+                    other => other,
+                })
+            }
+        };
         let img = match opts.image_size {
             Some((h, w)) if (img.height() as usize, img.width() as usize) != (h, w) => {
                 img.resize_exact(w as u32, h as u32, image::imageops::FilterType::Triangle)
@@ -178,7 +203,15 @@ pub fn images_to_dataset(
             _ => img,
         };
         decoded.push(img);
+        kept.push((path.clone(), *label));
     }
+    if decoded.is_empty() {
+        return Err(own(
+            name,
+            "has no readable image left after skipping the bad files",
+        ));
+    }
+    let files = &kept[..];
     let (w, h) = (decoded[0].width() as usize, decoded[0].height() as usize);
     if let Some((i, img)) = decoded
         .iter()
@@ -477,6 +510,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("x.jpg") && e.contains("not a readable"), "{e}");
+        assert!(e.contains("--skip-bad-files"), "{e}");
+        image::GrayImage::from_pixel(2, 2, image::Luma([9]))
+            .save(d.join("ok.png"))
+            .unwrap();
+        std::fs::write(d.join("zero.png"), b"").unwrap();
+        let skip = LoadOptions {
+            skip_bad: true,
+            ..Default::default()
+        };
+        let files = list_images(&d).unwrap();
+        assert_eq!(files.len(), 3);
+        let set = images_to_dataset(&files, &skip, "t").unwrap();
+        assert_eq!(set.n, 1, "the bad files are left out");
         let _ = std::fs::remove_dir_all(&d);
     }
 
