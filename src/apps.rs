@@ -512,11 +512,33 @@ pub fn anomaly(
         cfg.loss.name(),
         100.0 * flagged as f64 / set.n as f64
     );
+    // With normal classes, the normal and anomalous samples' scores in two colours.
+    let (normal_scores, anomalous_scores): (Vec<f64>, Vec<f64>) = match (&set.labels, normal) {
+        (Some(labels), Some(normal)) => {
+            let (n, a): (Vec<_>, Vec<_>) = scores
+                .iter()
+                .zip(labels)
+                .partition(|(_, l)| normal.contains(l));
+            (
+                n.into_iter().map(|p| *p.0).collect(),
+                a.into_iter().map(|p| *p.0).collect(),
+            )
+        }
+        _ => (scores.clone(), Vec::new()),
+    };
+    let groups: Vec<(&str, &[f64])> = if anomalous_scores.is_empty() {
+        vec![("", &normal_scores)]
+    } else {
+        vec![
+            ("normal classes", &normal_scores),
+            ("other classes", &anomalous_scores),
+        ]
+    };
     let png_path = dir.join("anomaly.png");
-    let img = crate::viz::histogram(
+    let img = crate::viz::histogram_groups(
         &format!("reconstruction error ({} per value)", cfg.loss.name()),
         "score",
-        scores,
+        &groups,
         60,
         Some((t, "threshold")),
         800,

@@ -1070,8 +1070,37 @@ pub fn histogram(
     width: u32,
     height: u32,
 ) -> RgbImage {
+    histogram_groups(title, x_label, &[("", values)], bins, marker, width, height)
+}
+
+/// [`histogram`] of several named groups over shared bins, stacked in palette colours with a
+/// legend (e.g. the anomaly scores of normal and anomalous samples). A single group with an
+/// empty name draws as [`histogram`] does, without a legend.
+pub fn histogram_groups(
+    title: &str,
+    x_label: &str,
+    groups: &[(&str, &[f64])],
+    bins: usize,
+    marker: Option<(f64, &str)>,
+    width: u32,
+    height: u32,
+) -> RgbImage {
     let marker = marker.filter(|(v, _)| v.is_finite());
-    let range = min_max(values.iter().copied().filter(|v| v.is_finite()));
+    let all = || {
+        groups
+            .iter()
+            .flat_map(|(_, v)| v.iter().copied())
+            .filter(|v| v.is_finite())
+    };
+    let range = min_max(all());
+    let plain = groups.len() == 1 && groups[0].0.is_empty();
+    let colour = |g: usize| {
+        if plain {
+            BAR
+        } else {
+            PALETTE[g % PALETTE.len()]
+        }
+    };
 
     // Bin edges: lo + i * bin_w. A single distinct value gets one bin centred on it.
     let (mut lo, mut hi) = range.unwrap_or((0.0, 1.0));
@@ -1081,12 +1110,21 @@ pub fn histogram(
         (lo, hi, bins) = (lo - pad, hi + pad, 1);
     }
     let bin_w = (hi - lo) / bins as f64;
-    let mut counts = vec![0u64; bins];
-    for &v in values.iter().filter(|v| v.is_finite()) {
-        let i = (((v - lo) / bin_w).floor().max(0.0) as usize).min(bins - 1);
-        counts[i] += 1;
-    }
-    let max_count = counts.iter().copied().max().unwrap_or(0);
+    // counts[g][i]: values of group g in bin i.
+    let counts: Vec<Vec<u64>> = groups
+        .iter()
+        .map(|(_, values)| {
+            let mut c = vec![0u64; bins];
+            for &v in values.iter().filter(|v| v.is_finite()) {
+                c[(((v - lo) / bin_w).floor().max(0.0) as usize).min(bins - 1)] += 1;
+            }
+            c
+        })
+        .collect();
+    let totals: Vec<u64> = (0..bins)
+        .map(|i| counts.iter().map(|c| c[i]).sum())
+        .collect();
+    let max_count = totals.iter().copied().max().unwrap_or(0);
 
     let (x_min, x_max) = match marker {
         Some((m, _)) => (lo.min(m), hi.max(m)),
@@ -1099,19 +1137,32 @@ pub fn histogram(
         title,
         x_label,
         y_label: "count",
-        legend: Vec::new(),
+        legend: if plain {
+            Vec::new()
+        } else {
+            groups
+                .iter()
+                .enumerate()
+                .map(|(g, (name, _))| (name.to_string(), colour(g)))
+                .collect()
+        },
         swatch: Swatch::Square,
     };
     let mut chart = Chart::new(width, height, &labels, x_axis, y_axis);
     let clip = chart.plot;
 
-    for (i, &count) in counts.iter().enumerate().filter(|(_, &c)| c > 0) {
+    for i in (0..bins).filter(|&i| totals[i] > 0) {
         let x0 = chart.px(lo + i as f64 * bin_w);
         let x1 = chart.px(lo + (i + 1) as f64 * bin_w);
         // Leave a 1-pixel gap between bars when they are wide enough to spare it.
         let x1 = if x1 - x0 >= 3 { x1 - 1 } else { x1 };
-        let top = chart.py(count as f64);
-        fill_clipped(&mut chart.img, clip, (x0, top), (x1, clip.bottom()), BAR);
+        // Groups stack bottom up in their order.
+        let mut below = 0u64;
+        for (g, c) in counts.iter().enumerate().filter(|(_, c)| c[i] > 0) {
+            let (bottom, top) = (chart.py(below as f64), chart.py((below + c[i]) as f64));
+            fill_clipped(&mut chart.img, clip, (x0, top), (x1, bottom), colour(g));
+            below += c[i];
+        }
     }
 
     if let Some((m, label)) = marker {
@@ -1520,6 +1571,28 @@ mod tests {
             count(&img, MARKER) > 400,
             "the marker line spans the plot height"
         );
+    }
+
+    #[test]
+    fn grouped_histogram_stacks_each_group_in_its_colour_with_a_legend() {
+        let a = [1.0, 1.1, 1.2, 5.0];
+        let b = [4.8, 4.9, 5.0, 5.1, 5.2, 5.3];
+        let img = histogram_groups(
+            "scores",
+            "score",
+            &[("normal", &a), ("anomalous", &b)],
+            10,
+            Some((3.0, "threshold")),
+            400,
+            300,
+        );
+        assert_eq!(img.dimensions(), (400, 300));
+        assert!(count(&img, PALETTE[0]) > 0 && count(&img, PALETTE[1]) > 0);
+        assert!(count(&img, MARKER) > 0);
+        // The single unnamed group is the plain histogram.
+        let plain = histogram_groups("h", "x", &[("", &a)], 10, None, 400, 300);
+        assert_eq!(plain, histogram("h", "x", &a, 10, None, 400, 300));
+        assert_eq!(count(&plain, PALETTE[1]), 0);
     }
 
     #[test]
