@@ -299,13 +299,7 @@ fn gradcheck(a: shaderprop::cli::GradcheckArgs) -> Result<()> {
 }
 
 fn generate(a: shaderprop::cli::GenerateArgs) -> Result<()> {
-    let run = Run::open(
-        &a.run,
-        &DataChoice {
-            dataset: a.dataset.clone(),
-            data: a.data.clone(),
-        },
-    )?;
+    let run = open_with_data(&a.run, &a.dataset, &a.data)?;
     let split = run.load_data()?;
     let gpu = Gpu::new(a.device.backend, a.device.adapter)?;
     let out = a.out.clone().unwrap_or_else(|| run.dir.clone());
@@ -315,16 +309,25 @@ fn generate(a: shaderprop::cli::GenerateArgs) -> Result<()> {
     Ok(())
 }
 
+/// Opens a run, reading `dataset`/`data` instead of the run's own when given.
+fn open_with_data(
+    run: &std::path::Path,
+    dataset: &Option<DatasetSpec>,
+    data: &Option<std::path::PathBuf>,
+) -> Result<Run> {
+    Run::open(
+        run,
+        &DataChoice {
+            dataset: dataset.clone(),
+            data: data.clone(),
+        },
+    )
+}
+
 fn open_run(
     a: &shaderprop::cli::ApplyArgs,
 ) -> Result<(Run, shaderprop::data::Split, Dataset, Gpu)> {
-    let run = Run::open(
-        &a.run,
-        &DataChoice {
-            dataset: a.dataset.clone(),
-            data: a.data.clone(),
-        },
-    )?;
+    let run = open_with_data(&a.run, &a.dataset, &a.data)?;
     let split = run.load_data()?;
     let mut set = match a.split {
         SplitChoice::Val => split.val.clone(),
@@ -445,13 +448,7 @@ fn eval(a: shaderprop::cli::EvalArgs) -> Result<()> {
 
 fn pca(a: shaderprop::cli::PcaArgs) -> Result<()> {
     let run = match &a.run {
-        Some(r) => Some(Run::open(
-            r,
-            &DataChoice {
-                dataset: a.dataset.clone(),
-                data: a.data.clone(),
-            },
-        )?),
+        Some(r) => Some(open_with_data(r, &a.dataset, &a.data)?),
         None => None,
     };
     let split = match &run {
