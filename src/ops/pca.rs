@@ -55,13 +55,13 @@ pub fn add_in_place_call(n: usize) -> KernelCall {
 pub enum GsStep {
     /// q = y.
     Copy,
-    /// r[p] = q_pᵀ q_j for p < j.
+    /// r\[p\] = q_pᵀ q_j for p < j.
     Dots(u32),
-    /// q_j −= Σ_{p<j} r[p] q_p.
+    /// q_j −= Σ_{p<j} r\[p\] q_p.
     Subtract(u32),
-    /// r[k] = 1 / ‖q_j‖.
+    /// r\[k\] = 1 / ‖q_j‖.
     Norm(u32),
-    /// q_j *= r[k].
+    /// q_j *= r\[k\].
     Scale(u32),
 }
 
