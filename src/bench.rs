@@ -491,8 +491,139 @@ pub fn backend_from_env() -> Result<crate::gpu::BackendChoice> {
 }
 
 /// `shaderprop bench`.
+/// What `bench train` measured.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TrainBench {
+    pub model: String,
+    pub batch: usize,
+    pub samples_per_epoch: usize,
+    /// From the start of graph building to the end of the first step on the GPU: graph,
+    /// autodiff, memory plan, pipeline and bind-group creation, parameter upload, one step.
+    pub first_step_s: f64,
+    pub peak_bytes: u64,
+    pub epoch_s: Vec<f64>,
+    pub samples_per_s: f64,
+    /// Host time per step spent encoding the step's commands.
+    pub encode_us_per_step: f64,
+    /// Host time per step inside `queue.submit` (a CPU driver may run the work there).
+    pub submit_us_per_step: f64,
+    /// Wall time per step over the timed epochs.
+    pub wall_us_per_step: f64,
+}
+
+/// Times `epochs` whole epochs of `cfg` on `train` (no validation, no checkpoints).
+pub fn bench_train(
+    gpu: &Gpu,
+    cfg: &crate::models::ModelConfig,
+    train: &crate::data::Dataset,
+    batch: usize,
+    epochs: usize,
+) -> Result<TrainBench> {
+    let t0 = std::time::Instant::now();
+    let mut trainer = crate::train::Trainer::new(
+        gpu,
+        cfg,
+        train,
+        batch,
+        crate::ops::optimizer::Optimizer::adam(1e-3),
+        0,
+    )?;
+    let order: Vec<u32> = (0..train.n as u32).collect();
+    // The first step alone: what a user waits for before anything trains.
+    trainer.plan.write_u32(gpu, trainer.tg.indices, &order);
+    trainer.plan.run(
+        gpu,
+        StepUniform {
+            step: 1,
+            batch_offset: 0,
+            seed: 0,
+            valid_rows: batch as u32,
+        },
+    );
+    gpu.wait()?;
+    let first_step_s = t0.elapsed().as_secs_f64();
+    trainer.global_step = 1;
+    trainer.encode_time = std::time::Duration::ZERO;
+    trainer.submit_time = std::time::Duration::ZERO;
+    let bar = indicatif::ProgressBar::hidden();
+    let mut epoch_s = Vec::new();
+    for _ in 0..epochs {
+        let t = std::time::Instant::now();
+        trainer.epoch(gpu, &order, &bar)?;
+        epoch_s.push(t.elapsed().as_secs_f64());
+    }
+    let steps = (trainer.steps_per_epoch * epochs) as f64;
+    let total: f64 = epoch_s.iter().sum();
+    Ok(TrainBench {
+        model: cfg.describe(),
+        batch,
+        samples_per_epoch: trainer.steps_per_epoch * batch,
+        first_step_s,
+        peak_bytes: trainer.plan.peak_bytes,
+        samples_per_s: steps * batch as f64 / total,
+        encode_us_per_step: trainer.encode_time.as_secs_f64() * 1e6 / steps,
+        submit_us_per_step: trainer.submit_time.as_secs_f64() * 1e6 / steps,
+        wall_us_per_step: total * 1e6 / steps,
+        epoch_s,
+    })
+}
+
+fn run_train_bench(gpu: &Gpu, args: &BenchArgs) -> Result<()> {
+    if args.epochs == 0 {
+        anyhow::bail!("--epochs must be at least 1");
+    }
+    let split = crate::data::load(&args.dataset, args.data.as_deref())?;
+    let t = &split.train;
+    let cfg = args.model.config([t.channels, t.rows, t.cols]);
+    let batch = args.model.batch();
+    if batch == 0 || batch > t.n {
+        anyhow::bail!("--batch-size must be between 1 and {}", t.n);
+    }
+    let b = bench_train(gpu, &cfg, t, batch, args.epochs)?;
+    println!(
+        "device: {}
+model: {} on {} ({} samples per epoch, batch {})",
+        crate::gpu::describe_adapter(&gpu.info),
+        b.model,
+        args.dataset,
+        b.samples_per_epoch,
+        b.batch
+    );
+    println!(
+        "time to first step   {:.2} s (graph, plan, pipelines, upload, one step)",
+        b.first_step_s
+    );
+    println!(
+        "plan peak memory     {:.1} MiB",
+        b.peak_bytes as f64 / 1048576.0
+    );
+    for (i, s) in b.epoch_s.iter().enumerate() {
+        println!("epoch {}              {s:.2} s", i + 1);
+    }
+    println!("samples/s            {:.0}", b.samples_per_s);
+    println!(
+        "per step             {:.0} µs wall; host: {:.0} µs encoding ({:.1} %), {:.0} µs inside submit",
+        b.wall_us_per_step,
+        b.encode_us_per_step,
+        100.0 * b.encode_us_per_step / b.wall_us_per_step,
+        b.submit_us_per_step,
+    );
+    if gpu.is_cpu() {
+        println!(
+            "                     (a CPU driver runs the work inside submit: encoding is the launch overhead)"
+        );
+    }
+    if let Some(path) = &args.json {
+        crate::fsio::write_atomic(path, serde_json::to_string_pretty(&b)?.as_bytes())?;
+    }
+    Ok(())
+}
+
 pub fn run(args: &BenchArgs) -> Result<()> {
     let gpu = Gpu::new(args.device.backend, args.device.adapter)?;
+    if args.target == Some(crate::cli::BenchTarget::Train) {
+        return run_train_bench(&gpu, args);
+    }
     let (ceil, mut rows) = table(&gpu, args.quick, args.filter.as_deref())?;
     use crate::models::ModelConfig;
     let steps = [

@@ -297,10 +297,34 @@ pub struct TrainArgs {
     pub check_gradients: bool,
 }
 
+/// What `bench` measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchTarget {
+    /// The kernel table (the default).
+    Kernels,
+    /// Whole training epochs of one model: time to first step, seconds per epoch,
+    /// samples/s, plan peak memory, host cost per step.
+    Train,
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
+    /// kernels (default) or train.
+    #[arg(value_enum)]
+    pub target: Option<BenchTarget>,
     #[command(flatten)]
     pub device: DeviceArgs,
+    /// `bench train`: the model.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// `bench train`: the data set (digits is embedded; fashion-mnist is the reference).
+    #[arg(long, default_value = "digits")]
+    pub dataset: DatasetSpec,
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// `bench train`: epochs to time.
+    #[arg(long, default_value_t = 1)]
+    pub epochs: usize,
     /// Also write the table as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,

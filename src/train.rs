@@ -560,6 +560,10 @@ pub struct Trainer {
     /// Optimizer steps taken so far.
     pub global_step: u64,
     pub seed: u64,
+    /// Host time spent encoding steps' commands, and inside `queue.submit`, so far (a CPU
+    /// driver such as lavapipe may execute the work inside submit).
+    pub encode_time: std::time::Duration,
+    pub submit_time: std::time::Duration,
     loss_sum: wgpu::Buffer,
     readback: Readback,
 }
@@ -593,6 +597,8 @@ impl Trainer {
             steps_per_epoch: train.n / batch,
             global_step: 0,
             seed,
+            encode_time: std::time::Duration::ZERO,
+            submit_time: std::time::Duration::ZERO,
             loss_sum,
             readback,
         })
@@ -671,6 +677,7 @@ impl Trainer {
                 seed: self.seed as u32 ^ self.global_step as u32,
                 valid_rows: self.batch as u32,
             };
+            let host = Instant::now();
             let mut enc = gpu
                 .device
                 .create_command_encoder(&wgpu::CommandEncoderDescriptor {
@@ -682,7 +689,11 @@ impl Trainer {
             } else {
                 None
             };
-            in_flight.push_back(gpu.queue.submit([enc.finish()]));
+            let commands = enc.finish();
+            self.encode_time += host.elapsed();
+            let submit = Instant::now();
+            in_flight.push_back(gpu.queue.submit([commands]));
+            self.submit_time += submit.elapsed();
             if let Some(slot) = slot {
                 requested_at[slot] = s + 1;
                 self.readback.map(slot);

@@ -1340,3 +1340,46 @@ fn each_bad_data_file_is_a_clear_error_naming_it_and_nothing_is_written() {
     assert!(!run_dir.join("latents.csv").exists());
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn bench_train_reports_first_step_epoch_time_memory_and_host_cost() {
+    let json = std::env::temp_dir().join(format!(
+        "shaderprop-bench-train-{}.json",
+        std::process::id()
+    ));
+    let (ok, stdout, stderr) = run(&[
+        "bench",
+        "train",
+        "--backend",
+        "vulkan",
+        "--batch-size",
+        "512",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(ok, "bench train failed: {stderr}");
+    for want in [
+        "time to first step",
+        "plan peak memory",
+        "epoch 1",
+        "samples/s",
+        "encoding",
+    ] {
+        assert!(stdout.contains(want), "no {want}: {stdout}");
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for key in [
+        "first_step_s",
+        "samples_per_s",
+        "encode_us_per_step",
+        "submit_us_per_step",
+        "wall_us_per_step",
+    ] {
+        let x = v[key].as_f64().unwrap_or(f64::NAN);
+        assert!(x.is_finite() && x > 0.0, "{key} = {x}");
+    }
+    assert!(v["peak_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(v["samples_per_epoch"].as_u64(), Some(8704));
+    let _ = std::fs::remove_file(&json);
+}
