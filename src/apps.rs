@@ -141,6 +141,17 @@ pub fn load_options(cfg: &ModelConfig) -> LoadOptions {
 
 /// Errors unless `set`'s samples have the model's shape.
 pub fn check_fits(cfg: &ModelConfig, set: &Dataset) -> Result<()> {
+    match (cfg.data_stats.is_some(), set.values.is_some()) {
+        (true, false) => bail!(
+            "the model was trained on standardised CSV data but {} holds images: give it csv:FILE data",
+            set.name
+        ),
+        (false, true) => bail!(
+            "the model was trained on images but {} holds CSV values: give it image data",
+            set.name
+        ),
+        _ => {}
+    }
     let have = [set.channels, set.rows, set.cols];
     if set.sample_len() != cfg.input_dim || (cfg.is_conv() && have != cfg.image) {
         bail!(
@@ -333,11 +344,6 @@ pub fn encode(gpu: &Gpu, run: &Run, set: &Dataset, out: &Option<PathBuf>) -> Res
         csv.push_str(&row.join(","));
         csv.push('\n');
     }
-    let csv_path = dir.join("latents.csv");
-    crate::fsio::write_atomic(&csv_path, csv.as_bytes())
-        .with_context(|| format!("writing {}", csv_path.display()))?;
-    let npy_path = dir.join("latents.npy");
-    write_npy(&npy_path, &s.codes, set.n, k)?;
     // The picture: the code itself when 2-D, else its first two principal components.
     let (points, title): (Vec<(f64, f64)>, String) = if k == 2 {
         let p = s
@@ -349,6 +355,13 @@ pub fn encode(gpu: &Gpu, run: &Run, set: &Dataset, out: &Option<PathBuf>) -> Res
     } else if k == 1 {
         let p = s.codes.iter().map(|&c| (c as f64, 0.0)).collect();
         (p, "latent codes (1-D)".to_string())
+    } else if set.n < 2 {
+        let p = s
+            .codes
+            .chunks(k)
+            .map(|c| (c[0] as f64, c[1] as f64))
+            .collect();
+        (p, "latent codes (first two values)".to_string())
     } else {
         let codes = Dataset {
             name: "latent codes".into(),
@@ -371,6 +384,12 @@ pub fn encode(gpu: &Gpu, run: &Run, set: &Dataset, out: &Option<PathBuf>) -> Res
             ),
         )
     };
+    // Everything that can fail has run: now the files.
+    let csv_path = dir.join("latents.csv");
+    crate::fsio::write_atomic(&csv_path, csv.as_bytes())
+        .with_context(|| format!("writing {}", csv_path.display()))?;
+    let npy_path = dir.join("latents.npy");
+    write_npy(&npy_path, &s.codes, set.n, k)?;
     let png_path = dir.join("latents.png");
     let img = crate::viz::scatter(&title, &points, set.labels.as_deref(), 800, 700);
     crate::viz::save_png(&img, &png_path)?;
@@ -566,7 +585,7 @@ pub fn anomaly(
         if let Some(p) = &pca_scores {
             println!(
                 "ROC AUC PCA, {} components (squared error)  {}",
-                cfg.latent,
+                cfg.latent.min(cfg.input_dim),
                 fmt(roc_auc(p, &positive))
             );
         }

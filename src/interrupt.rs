@@ -1,6 +1,7 @@
 //! Ctrl-C during training: the first SIGINT asks the loop to stop after the current step
 //! and write a checkpoint it can resume from exactly; a second one exits at once (status
-//! 130, the shell's convention for SIGINT).
+//! 130, the shell's convention for SIGINT). The request is read before each step: one that
+//! arrives during the last epoch's validation and pictures lets the run finish normally.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

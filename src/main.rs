@@ -471,9 +471,11 @@ fn pca(a: shaderprop::cli::PcaArgs) -> Result<()> {
         train = train.filter_classes(&a.classes)?;
         val = val.filter_classes(&a.classes)?;
     }
-    let k = a
-        .components
-        .unwrap_or_else(|| run.as_ref().map_or(32, |r| r.cfg().latent));
+    let k = a.components.unwrap_or_else(|| {
+        run.as_ref()
+            .map_or(32, |r| r.cfg().latent)
+            .min(train.sample_len())
+    });
     let gpu = Gpu::new(a.device.backend, a.device.adapter)?;
     let start = std::time::Instant::now();
     let mut p = shaderprop::pca::Pca::fit(&gpu, &train, k, 0)?;

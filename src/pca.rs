@@ -28,7 +28,8 @@ pub struct Pca {
     pub k: usize,
     /// Samples it was fitted on.
     pub n: usize,
-    /// Variance along each component (eigenvalues of Σ), largest first.
+    /// Variance along each component (qⱼᵀΣqⱼ, the eigenvalues once converged), in column
+    /// order, which orthogonal iteration makes largest first.
     pub variances: Vec<f64>,
     /// Total variance, trace(Σ).
     pub total_variance: f64,
@@ -171,7 +172,11 @@ impl Pca {
 
     /// The fraction of the total variance the k components capture.
     pub fn explained(&self) -> f64 {
-        self.variances.iter().sum::<f64>() / self.total_variance
+        if self.total_variance > 0.0 {
+            self.variances.iter().sum::<f64>() / self.total_variance
+        } else {
+            1.0
+        }
     }
 
     /// Per-sample codes [n, k] and squared reconstruction errors ‖x − x̂‖² of `set`.

@@ -662,6 +662,7 @@ impl Trainer {
         let mut in_flight: VecDeque<wgpu::SubmissionIndex> = VecDeque::new();
         let mut requested_at = [0usize; 2];
         let report_every = (steps / 50).max(1);
+        bar.set_position(start as u64);
         for s in start..steps {
             if crate::interrupt::requested() {
                 let sum = self.readback.read_blocking(gpu, &self.loss_sum)?[0];
@@ -916,7 +917,8 @@ pub fn train_from(
             train_loss,
             val_loss,
             seconds,
-            samples_per_s: (steps * batch) as f64 / seconds,
+            // A resumed epoch timed only the steps it ran.
+            samples_per_s: ((steps - from) * batch) as f64 / seconds,
             val_terms,
         };
         let terms: String = row

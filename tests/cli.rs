@@ -954,14 +954,43 @@ fn a_trained_model_encodes_reconstructs_scores_anomalies_evaluates_and_meets_pca
         "{stdout}"
     );
 
-    // A model and data of another shape: a clear error.
+    // Data of another kind or shape than the model's: a clear error, nothing written.
     let csv_file = out.join("x.csv");
-    std::fs::write(&csv_file, "1,2\n3,4\n5,6\n").unwrap();
+    let row = vec!["0.5"; 784].join(",");
+    std::fs::write(&csv_file, format!("{row}\n{row}\n{row}\n")).unwrap();
     let spec = format!("csv:{}", csv_file.display());
-    let (ok, _, stderr) = run(&["encode", r, "--backend", "vulkan", "--dataset", &spec]);
+    let elsewhere = out.join("elsewhere");
+    let (ok, _, stderr) = run(&[
+        "encode",
+        r,
+        "--backend",
+        "vulkan",
+        "--dataset",
+        &spec,
+        "--out",
+        elsewhere.to_str().unwrap(),
+    ]);
     assert!(
-        !ok && stderr.contains("the model expects samples of 1×28×28"),
+        !ok && stderr.contains("trained on images") && stderr.contains("CSV values"),
         "{stderr}"
+    );
+    assert!(
+        !elsewhere.exists(),
+        "a refused command must not create its output folder"
+    );
+    let pics_spec = format!("images:{}", pics.display());
+    let (ok, _, stderr) = run(&[
+        "eval",
+        r,
+        "--backend",
+        "vulkan",
+        "--dataset",
+        &pics_spec,
+        "--no-pca",
+    ]);
+    assert!(
+        ok,
+        "own 40×40 images are resized to the model's 28×28: {stderr}"
     );
     let _ = std::fs::remove_dir_all(&out);
 }

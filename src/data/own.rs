@@ -64,12 +64,16 @@ fn split(all: &Dataset, base: &str) -> Result<Split, DataError> {
             ),
         ));
     }
-    let train: Vec<usize> = (0..all.n).filter(|&i| !is_val(i)).collect();
-    let val: Vec<usize> = if all.n < 10 {
-        vec![all.n - 1]
-    } else {
-        (0..all.n).filter(|&i| is_val(i)).collect()
+    // Below 10 samples the last one validates.
+    let val_of = |i: usize| {
+        if all.n < 10 {
+            i == all.n - 1
+        } else {
+            is_val(i)
+        }
     };
+    let train: Vec<usize> = (0..all.n).filter(|&i| !val_of(i)).collect();
+    let val: Vec<usize> = (0..all.n).filter(|&i| val_of(i)).collect();
     let mut t = all.select(&train);
     let mut v = all.select(&val);
     t.name = format!("{base}/train");
@@ -350,7 +354,8 @@ pub fn parse_csv(text: &str, what: &str) -> Result<Dataset, DataError> {
     let mut width = None;
     if let Some((_, first)) = lines.peek() {
         let f = fields(first);
-        if f.iter().any(|x| x.parse::<f64>().is_err()) {
+        // A header: no empty field and at least one that is not a number.
+        if f.iter().all(|x| !x.is_empty()) && f.iter().any(|x| x.parse::<f64>().is_err()) {
             label_col = f.iter().position(|x| x.eq_ignore_ascii_case("label"));
             width = Some(f.len());
             lines.next();
@@ -532,5 +537,13 @@ mod tests {
         let s = split(&d, "t").unwrap();
         assert_eq!((s.train.n, s.val.n), (23, 2));
         assert_eq!(s.val.values.unwrap(), vec![9.0, 19.0]);
+        let small = parse_csv("1\n2\n3\n", "t").unwrap();
+        let s = split(&small, "t").unwrap();
+        assert_eq!(
+            s.train.values.unwrap(),
+            vec![1.0, 2.0],
+            "the validation row is not trained on"
+        );
+        assert_eq!(s.val.values.unwrap(), vec![3.0]);
     }
 }

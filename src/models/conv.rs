@@ -49,11 +49,23 @@ fn trim_padding(side: usize) -> Result<usize, String> {
     }
 }
 
-/// Checks that `cfg`'s image can go through the network; the error says what to change.
+/// The most pixels per image a conv model takes (see [`check`]).
+pub const MAX_PIXELS: usize = 128 * 128;
+
+/// Checks that `cfg`'s image can go through the network; the error says what to change:
+/// image sizes the decoder can trim back, three positive channel widths, and at most
+/// [`MAX_PIXELS`] pixels.
 pub fn check(cfg: &ModelConfig) -> Result<(), String> {
     let [_, h, w] = cfg.image;
     trim_padding(h)?;
     trim_padding(w)?;
+    if h * w > MAX_PIXELS {
+        return Err(format!(
+            "conv models take images of at most {MAX_PIXELS} pixels ({h}×{w} given): give --image-size 128 or smaller. \
+             (The weight-gradient kernel walks a sample's pixels in one invocation, and Mesa's \
+             llvmpipe stops any invocation's loops after 65,535 iterations.)"
+        ));
+    }
     if channels(cfg).len() != 3 || channels(cfg).contains(&0) {
         return Err(format!(
             "--channels needs three positive widths (the encoder's three convolutions), got {:?}",
@@ -164,5 +176,20 @@ pub fn build(
         extra: vec![],
         batch_penalty: None,
         terms: vec![("reconstruction", per_sample)],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_beyond_the_pixel_cap_are_refused_with_the_flag_to_use() {
+        let mut cfg = ModelConfig::conv_reference();
+        cfg.image = [1, 128, 128];
+        assert!(check(&cfg).is_ok());
+        cfg.image = [1, 256, 256];
+        let e = check(&cfg).unwrap_err();
+        assert!(e.contains("--image-size") && e.contains("65,535"), "{e}");
     }
 }
