@@ -87,10 +87,16 @@ impl Pca {
         let plan = Plan::compile(&g, gpu, &mut res, &[])?;
         plan.write_f32(gpu, gram, &vec![0.0; d * d]);
         plan.write_f32(gpu, sum, &vec![0.0; d]);
+        // Drawn only on a terminal (indicatif hides itself otherwise).
+        let bar = indicatif::ProgressBar::new((set.n.div_ceil(BATCH) + MAX_ITERS) as u64)
+            .with_message(format!("PCA: covariance of {} samples", set.n));
         for start in (0..set.n).step_by(BATCH) {
             plan.write_f32(gpu, x, &batch_rows(set, start));
             plan.run(gpu, step());
+            gpu.wait()?;
+            bar.inc(1);
         }
+        bar.set_message(format!("PCA: orthogonal iteration for {k} components"));
         // 2. Σ = XᵀX/n − μμᵀ into a state.
         let n = set.n;
         let mut g = Graph::new();
@@ -148,6 +154,7 @@ impl Pca {
                 iterate.run(gpu, step());
             }
             iterations += CHECK_EVERY;
+            bar.inc(CHECK_EVERY as u64);
             ritz.run(gpu, step());
             let m = ritz.read(gpu, &rg, rayleigh)?;
             variances = (0..k).map(|j| m[j * k + j] as f64).collect();
@@ -158,6 +165,7 @@ impl Pca {
                 break;
             }
         }
+        bar.finish_and_clear();
         Ok(Pca {
             d,
             k,
