@@ -1201,25 +1201,42 @@ fn ctrl_c_mid_run_writes_a_checkpoint_that_resumes_to_the_uninterrupted_losses()
     assert!(ok, "{stderr}");
 
     let stopped = out.join("stopped");
-    let child = bin()
+    let mut child = bin()
         .args(flags(&stopped))
-        .stdout(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(2500));
+    // Wait until training runs (the "plan:" line comes after the handler is installed and
+    // the plan compiled), then interrupt it a second into the first epoch.
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.starts_with("plan:") {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(120))
+        .expect("training never started");
+    std::thread::sleep(std::time::Duration::from_millis(1000));
     let killed = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
-    let res = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&res.stderr);
-    assert_eq!(
-        res.status.code(),
-        Some(130),
-        "exit status; stderr: {stderr}"
-    );
+    let status = child.wait().unwrap();
+    let stderr = reader.join().unwrap();
+    assert_eq!(status.code(), Some(130), "exit status; stderr: {stderr}");
     assert!(
         stderr.contains("interrupted after step") && stderr.contains("--resume"),
         "{stderr}"
