@@ -1371,19 +1371,135 @@ fn each_bad_data_file_is_a_clear_error_naming_it_and_nothing_is_written() {
         assert!(!out.exists(), "{case}: nothing may be written");
     }
 
-    // A truncated checkpoint: encode refuses it and writes nothing.
+    // Checkpoints: truncated, not safetensors, a newer format, another kind, another shape.
+    // Each: encode refuses it, names the file or tensor and the problem, writes nothing.
     let run_dir = root.join("ok-run");
     let (ok, _, stderr) = quick_train(&run_dir, "1", &[]);
     assert!(ok, "{stderr}");
-    let ck = run_dir.join("model.safetensors");
-    let bytes = std::fs::read(&ck).unwrap();
-    std::fs::write(&ck, &bytes[..bytes.len() / 2]).unwrap();
-    let (ok, _, stderr) = run(&["encode", run_dir.to_str().unwrap(), "--backend", "vulkan"]);
-    assert!(
-        !ok && stderr.contains("model.safetensors") && stderr.contains("truncated"),
-        "{stderr}"
-    );
-    assert!(!run_dir.join("latents.csv").exists());
+    let ck_path = run_dir.join("model.safetensors");
+    let good = std::fs::read(&ck_path).unwrap();
+    let ck = shaderprop::checkpoint::load(&ck_path).unwrap();
+    let newer = {
+        let t = &ck.tensors["encoder.0.bias"];
+        let view = safetensors::tensor::TensorView::new(
+            safetensors::Dtype::F32,
+            t.shape.clone(),
+            bytemuck::cast_slice(&t.data),
+        )
+        .unwrap();
+        let meta: std::collections::HashMap<String, String> = [
+            ("format".to_string(), "shaderprop".to_string()),
+            ("format_version".to_string(), "99".to_string()),
+        ]
+        .into();
+        safetensors::serialize([("encoder.0.bias".to_string(), view)], Some(meta)).unwrap()
+    };
+    let respec = |f: &dyn Fn(&mut shaderprop::checkpoint::Checkpoint)| -> Vec<u8> {
+        let mut c = ck.clone();
+        f(&mut c);
+        shaderprop::checkpoint::save(&ck_path, &c).unwrap();
+        std::fs::read(&ck_path).unwrap()
+    };
+    let other_kind = respec(&|c| c.config.kind = shaderprop::models::ModelKind::Vae);
+    let other_shape = respec(&|c| c.config.latent = 16);
+    let cases: Vec<(&str, Vec<u8>, &[&str])> = vec![
+        (
+            "truncated",
+            good[..good.len() / 2].to_vec(),
+            &["model.safetensors", "truncated"],
+        ),
+        (
+            "not safetensors",
+            b"PK\x03\x04 a zip file".to_vec(),
+            &["model.safetensors", "not a safetensors"],
+        ),
+        (
+            "newer format",
+            newer.to_vec(),
+            &["format 99", "upgrade shaderprop"],
+        ),
+        ("another kind", other_kind, &["no tensor", "mu"]),
+        (
+            "another shape",
+            other_shape,
+            &["encoder.0.weight", "[784, 32]", "[784, 16]"],
+        ),
+    ];
+    for (case, bytes, says) in cases {
+        std::fs::write(&ck_path, &bytes).unwrap();
+        let (ok, _, stderr) = run(&["encode", run_dir.to_str().unwrap(), "--backend", "vulkan"]);
+        assert!(!ok, "{case}: must fail");
+        for s in says {
+            assert!(
+                stderr.contains(s),
+                "{case}: the error must say {s}: {stderr}"
+            );
+        }
+        assert!(!stderr.contains("panicked"), "{case}: {stderr}");
+        assert!(
+            !run_dir.join("latents.csv").exists(),
+            "{case}: wrote output"
+        );
+    }
+
+    // Image folders of mixed sizes, CSV files that are ragged, hold NaN, or hold no rows,
+    // and an adapter index that does not exist: each refused before anything is written.
+    let mixed = root.join("mixed");
+    std::fs::create_dir_all(&mixed).unwrap();
+    for (i, side) in [28u32, 28, 30].iter().enumerate() {
+        image::GrayImage::new(*side, *side)
+            .save(mixed.join(format!("{i}.png")))
+            .unwrap();
+    }
+    let write = |name: &str, text: &str| {
+        let p = root.join(name);
+        std::fs::write(&p, text).unwrap();
+        format!("csv:{}", p.display())
+    };
+    let images = format!("images:{}", mixed.display());
+    let ragged = write("ragged.csv", "1,2,3\n4,5\n");
+    let nan = write("nan.csv", "a,b\n1,NaN\n");
+    let empty = write("empty.csv", "a,b\n");
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (
+            vec!["--dataset", &images],
+            vec!["2.png", "30×30", "--image-size"],
+        ),
+        (
+            vec!["--dataset", &ragged],
+            vec!["ragged.csv", "line 2 has 2 fields"],
+        ),
+        (
+            vec!["--dataset", &nan],
+            vec!["nan.csv", "line 2, column 2", "not finite"],
+        ),
+        (vec!["--dataset", &empty], vec!["empty.csv", "no data rows"]),
+        (vec!["--adapter", "99"], vec!["adapter", "99"]),
+    ];
+    for (flags, says) in cases {
+        let out = root.join("never");
+        let mut args = vec![
+            "train",
+            "--backend",
+            "vulkan",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(&flags);
+        let (ok, _, stderr) = run(&args);
+        assert!(!ok, "{flags:?}: must fail");
+        for s in &says {
+            assert!(
+                stderr.contains(s),
+                "{flags:?}: the error must say {s}: {stderr}"
+            );
+        }
+        assert!(!stderr.contains("panicked"), "{flags:?}: {stderr}");
+        assert!(!out.exists(), "{flags:?}: created the run folder");
+    }
     let _ = std::fs::remove_dir_all(&root);
 }
 
