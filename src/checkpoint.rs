@@ -76,14 +76,20 @@ pub fn save(path: &Path, ck: &Checkpoint) -> Result<()> {
 pub fn load(path: &Path) -> Result<Checkpoint> {
     let bytes =
         std::fs::read(path).with_context(|| format!("reading checkpoint {}", path.display()))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| {
+    parse(&bytes, path)
+}
+
+/// Parses a checkpoint's bytes (`path` names it in errors): the loader without the file
+/// system, for tests that feed it damaged bytes.
+pub fn parse(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
+    let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| {
         anyhow!(
             "{} is not a safetensors checkpoint ({e:?}); it may be truncated",
             path.display()
         )
     })?;
     let (_, header) =
-        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| anyhow!("{e:?}"))?;
+        safetensors::SafeTensors::read_metadata(bytes).map_err(|e| anyhow!("{e:?}"))?;
     let meta = header.metadata().clone().ok_or_else(|| {
         anyhow!(
             "{} has no shaderprop metadata: not a shaderprop checkpoint",
