@@ -89,6 +89,14 @@ pub fn step(valid_rows: u32) -> StepUniform {
 
 /// A generator with a fresh seed, printed so a failure can be replayed.
 pub fn fresh_rng() -> shaderprop::rng::Rng {
+    // SHADERPROP_TEST_SEED=S replays a failure's inputs (every test prints its seed).
+    if let Some(seed) = std::env::var("SHADERPROP_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        eprintln!("random seed {seed} (from SHADERPROP_TEST_SEED)");
+        return shaderprop::rng::Rng::new(seed);
+    }
     let (rng, seed) = shaderprop::rng::Rng::fresh();
     eprintln!("random seed {seed}");
     rng
