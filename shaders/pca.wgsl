@@ -1,6 +1,6 @@
 // Principal component analysis, the linear baseline an autoencoder is compared with
-// (`shaderprop pca`, and beside `eval` / `anomaly`). The big products are our matmul; these
-// two kernels are the glue.
+// (`shaderprop pca`, and beside `eval` / `anomaly`). The big products are our matmul; the
+// kernels here are the glue.
 //
 // With X the data [n, d] (fed in zero-padded batches), the covariance is
 //     Σ = XᵀX / n − μμᵀ,   μ = Σ_r X[r, :] / n

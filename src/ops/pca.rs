@@ -1,5 +1,5 @@
-//! PCA's two glue kernels (`shaders/pca.wgsl`): an in-place accumulate for the covariance
-//! and Gram–Schmidt for subspace iteration. The math of the whole baseline is in the
+//! PCA's glue kernels (`shaders/pca.wgsl`): an in-place accumulate for the covariance and
+//! the Gram–Schmidt steps (`gs_*`) of subspace iteration. The math of the whole baseline is in the
 //! shader's header and in [`crate::pca`].
 
 use super::{Bind, KernelCall, Workgroups};
