@@ -798,6 +798,13 @@ fn gradcheck_passes_for_the_conv_denoising_and_sparse_models() {
     }
 }
 
+/// Runs `shaderprop CMD RUN --backend vulkan EXTRA...` (the commands that apply a model).
+fn apply(cmd: &str, run_dir: &str, extra: &[&str]) -> (bool, String, String) {
+    let mut args = vec![cmd, run_dir, "--backend", "vulkan"];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
 /// Reads a PNG's size.
 fn png_size(p: &std::path::Path) -> (u32, u32) {
     let img = image::open(p).unwrap_or_else(|e| panic!("{} does not decode: {e}", p.display()));
@@ -828,14 +835,7 @@ fn a_trained_model_encodes_reconstructs_scores_anomalies_evaluates_and_meets_pca
 
     // encode: CSV with labels, .npy [1000, 8], a scatter plot.
     let enc = out.join("enc");
-    let (ok, stdout, stderr) = run(&[
-        "encode",
-        r,
-        "--backend",
-        "vulkan",
-        "--out",
-        enc.to_str().unwrap(),
-    ]);
+    let (ok, stdout, stderr) = apply("encode", r, &["--out", enc.to_str().unwrap()]);
     assert!(ok, "encode failed: {stderr}");
     assert!(stdout.contains("latents.npy"), "{stdout}");
     assert_eq!(
@@ -855,16 +855,11 @@ fn a_trained_model_encodes_reconstructs_scores_anomalies_evaluates_and_meets_pca
 
     // reconstruct, from the data set and from files of another size (resized to 28×28).
     let rec = out.join("rec");
-    let (ok, _, stderr) = run(&[
+    let (ok, _, stderr) = apply(
         "reconstruct",
         r,
-        "--backend",
-        "vulkan",
-        "--count",
-        "5",
-        "--out",
-        rec.to_str().unwrap(),
-    ]);
+        &["--count", "5", "--out", rec.to_str().unwrap()],
+    );
     assert!(ok, "reconstruct failed: {stderr}");
     assert_eq!(
         png_size(&rec.join("reconstructions/sample-00004.png")),
@@ -887,32 +882,27 @@ fn a_trained_model_encodes_reconstructs_scores_anomalies_evaluates_and_meets_pca
         big.save(pics.join(format!("mine{i}.png"))).unwrap();
     }
     let mine = out.join("mine");
-    let (ok, stdout, stderr) = run(&[
+    let (ok, stdout, stderr) = apply(
         "reconstruct",
         r,
-        "--backend",
-        "vulkan",
-        "--input",
-        pics.to_str().unwrap(),
-        "--out",
-        mine.to_str().unwrap(),
-    ]);
+        &[
+            "--input",
+            pics.to_str().unwrap(),
+            "--out",
+            mine.to_str().unwrap(),
+        ],
+    );
     assert!(ok, "reconstruct --input failed: {stderr}");
     assert!(stdout.contains("2 samples"), "{stdout}");
     assert_eq!(png_size(&mine.join("reconstructions/mine1.png")), (28, 28));
 
     // anomaly: per-sample CSV, histogram, ROC AUC for the model and PCA.
     let an = out.join("an");
-    let (ok, stdout, stderr) = run(&[
+    let (ok, stdout, stderr) = apply(
         "anomaly",
         r,
-        "--backend",
-        "vulkan",
-        "--percentile",
-        "90",
-        "--out",
-        an.to_str().unwrap(),
-    ]);
+        &["--percentile", "90", "--out", an.to_str().unwrap()],
+    );
     assert!(ok, "anomaly failed: {stderr}");
     assert!(stdout.contains("100 flagged (10.0%)"), "{stdout}");
     let auc = |label: &str| -> f64 {
@@ -937,7 +927,7 @@ fn a_trained_model_encodes_reconstructs_scores_anomalies_evaluates_and_meets_pca
     assert_eq!(png_size(&an.join("anomaly.png")), (800, 500));
 
     // eval and pca: the model's loss terms and PCA's error with the same code width.
-    let (ok, stdout, stderr) = run(&["eval", r, "--backend", "vulkan"]);
+    let (ok, stdout, stderr) = apply("eval", r, &[]);
     assert!(ok, "eval failed: {stderr}");
     for want in [
         "loss per sample",
@@ -947,7 +937,7 @@ fn a_trained_model_encodes_reconstructs_scores_anomalies_evaluates_and_meets_pca
     ] {
         assert!(stdout.contains(want), "eval lacks {want}: {stdout}");
     }
-    let (ok, stdout, stderr) = run(&["pca", r, "--backend", "vulkan", "--components", "4"]);
+    let (ok, stdout, stderr) = apply("pca", r, &["--components", "4"]);
     assert!(ok, "pca failed: {stderr}");
     assert!(
         stdout.contains("PCA, 4 components") && stdout.contains("variance explained"),
@@ -960,16 +950,11 @@ fn a_trained_model_encodes_reconstructs_scores_anomalies_evaluates_and_meets_pca
     std::fs::write(&csv_file, format!("{row}\n{row}\n{row}\n")).unwrap();
     let spec = format!("csv:{}", csv_file.display());
     let elsewhere = out.join("elsewhere");
-    let (ok, _, stderr) = run(&[
+    let (ok, _, stderr) = apply(
         "encode",
         r,
-        "--backend",
-        "vulkan",
-        "--dataset",
-        &spec,
-        "--out",
-        elsewhere.to_str().unwrap(),
-    ]);
+        &["--dataset", &spec, "--out", elsewhere.to_str().unwrap()],
+    );
     assert!(
         !ok && stderr.contains("trained on images") && stderr.contains("CSV values"),
         "{stderr}"
@@ -979,15 +964,7 @@ fn a_trained_model_encodes_reconstructs_scores_anomalies_evaluates_and_meets_pca
         "a refused command must not create its output folder"
     );
     let pics_spec = format!("images:{}", pics.display());
-    let (ok, _, stderr) = run(&[
-        "eval",
-        r,
-        "--backend",
-        "vulkan",
-        "--dataset",
-        &pics_spec,
-        "--no-pca",
-    ]);
+    let (ok, _, stderr) = apply("eval", r, &["--dataset", &pics_spec, "--no-pca"]);
     assert!(
         ok,
         "own 40×40 images are resized to the model's 28×28: {stderr}"
@@ -1024,7 +1001,7 @@ fn an_image_folder_of_rgb_pngs_trains_a_conv_model_and_encodes() {
     assert!(ok, "train on images failed: {stderr}");
     assert!(stderr.contains("270 train / 30 validation"), "{stderr}");
     assert!(stdout.contains("epoch 2/2"), "{stdout}");
-    let (ok, _, stderr) = run(&["encode", run_dir.to_str().unwrap(), "--backend", "vulkan"]);
+    let (ok, _, stderr) = apply("encode", run_dir.to_str().unwrap(), &[]);
     assert!(ok, "encode failed: {stderr}");
     // The conv code is 8×4×4 = 128 values; labels come from the class folders.
     assert_eq!(
@@ -1127,23 +1104,14 @@ fn a_csv_with_low_dimensional_structure_trains_and_its_planted_outliers_score_hi
     );
     assert!(stdout.contains("epoch 40/40"), "{stdout}");
     let r = run_dir.to_str().unwrap();
-    let (ok, _, stderr) = run(&["encode", r, "--backend", "vulkan"]);
+    let (ok, _, stderr) = apply("encode", r, &[]);
     assert!(ok, "encode failed: {stderr}");
     assert_eq!(
         npy_shape(&run_dir.join("latents.npy")),
         ("200, 2".to_string(), 400)
     );
 
-    let (ok, stdout, stderr) = run(&[
-        "anomaly",
-        r,
-        "--backend",
-        "vulkan",
-        "--split",
-        "train",
-        "--percentile",
-        "99",
-    ]);
+    let (ok, stdout, stderr) = apply("anomaly", r, &["--split", "train", "--percentile", "99"]);
     assert!(ok, "anomaly failed: {stderr}");
     // Training rows are every row but each tenth: row r is training row r − ⌊r / 10⌋.
     let csv = std::fs::read_to_string(run_dir.join("anomaly.csv")).unwrap();
@@ -1427,7 +1395,7 @@ fn each_bad_data_file_is_a_clear_error_naming_it_and_nothing_is_written() {
     ];
     for (case, bytes, says) in cases {
         std::fs::write(&ck_path, &bytes).unwrap();
-        let (ok, _, stderr) = run(&["encode", run_dir.to_str().unwrap(), "--backend", "vulkan"]);
+        let (ok, _, stderr) = apply("encode", run_dir.to_str().unwrap(), &[]);
         assert!(!ok, "{case}: must fail");
         for s in says {
             assert!(
