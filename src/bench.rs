@@ -427,15 +427,7 @@ pub fn profile_train_step(
     )?;
     let order: Vec<u32> = (0..split.train.n as u32).collect();
     trainer.plan.write_u32(gpu, trainer.tg.indices, &order);
-    trainer.plan.set_step(
-        gpu,
-        StepUniform {
-            step: 1,
-            batch_offset: 0,
-            seed: 0,
-            valid_rows: batch as u32,
-        },
-    );
+    trainer.plan.set_step(gpu, StepUniform::single(batch, 0));
     let mut rows = Vec::new();
     for (i, d) in trainer.plan.dispatches.iter().enumerate() {
         let t = time_pass(gpu, 5, 3, &|pass| trainer.plan.record_one(pass, i))?;
@@ -531,15 +523,7 @@ pub fn bench_train(
     let order: Vec<u32> = (0..train.n as u32).collect();
     // The first step alone: what a user waits for before anything trains.
     trainer.plan.write_u32(gpu, trainer.tg.indices, &order);
-    trainer.plan.run(
-        gpu,
-        StepUniform {
-            step: 1,
-            batch_offset: 0,
-            seed: 0,
-            valid_rows: batch as u32,
-        },
-    );
+    trainer.plan.run(gpu, StepUniform::single(batch, 0));
     gpu.wait()?;
     let first_step_s = t0.elapsed().as_secs_f64();
     trainer.global_step = 1;

@@ -84,15 +84,7 @@ fn encode(
         .flat_map(|&i| set.sample(i).iter().map(|&b| b as f32 / 255.0))
         .collect();
     plan.write_f32(gpu, x, &xs);
-    plan.run(
-        gpu,
-        StepUniform {
-            step: 1,
-            batch_offset: 0,
-            seed: 0,
-            valid_rows: idx.len() as u32,
-        },
-    );
+    plan.run(gpu, StepUniform::single(idx.len(), 0));
     Ok(plan.read(gpu, &g, mu)?)
 }
 
@@ -100,15 +92,7 @@ fn decode(gpu: &Gpu, d: &Decoder, z: Option<&[f32]>, seed: u32) -> Result<Vec<f3
     if let Some(z) = z {
         d.plan.write_f32(gpu, d.z, z);
     }
-    d.plan.run(
-        gpu,
-        StepUniform {
-            step: 1,
-            batch_offset: 0,
-            seed,
-            valid_rows: 1,
-        },
-    );
+    d.plan.run(gpu, StepUniform::single(1, seed));
     Ok(d.plan.read(gpu, &d.graph, d.pixels)?)
 }
 

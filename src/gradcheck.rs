@@ -115,12 +115,7 @@ pub fn check(
     }
     let xs = set.rows_f32(0..batch);
     plan.write_f32(gpu, x, &xs);
-    let step = StepUniform {
-        step: 1,
-        batch_offset: 0,
-        seed: seed as u32,
-        valid_rows: batch as u32,
-    };
+    let step = StepUniform::single(batch, seed as u32);
     plan.run(gpu, step);
     let loss_at = |gpu: &Gpu| -> Result<f64> {
         plan.run(gpu, step);

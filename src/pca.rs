@@ -48,12 +48,7 @@ struct Scorer {
 }
 
 fn step() -> StepUniform {
-    StepUniform {
-        step: 1,
-        batch_offset: 0,
-        seed: 0,
-        valid_rows: BATCH as u32,
-    }
+    StepUniform::single(BATCH, 0)
 }
 
 /// Rows `start..start + BATCH` of `set` as floats, zero-padded to BATCH rows.

@@ -80,6 +80,19 @@ pub struct StepUniform {
     pub valid_rows: u32,
 }
 
+impl StepUniform {
+    /// Step 1 over the first `rows` rows with random seed `seed`: a single run of a plan
+    /// outside the training loop (evaluation, generation, benchmarks, checks).
+    pub fn single(rows: usize, seed: u32) -> Self {
+        StepUniform {
+            step: 1,
+            batch_offset: 0,
+            seed,
+            valid_rows: rows as u32,
+        }
+    }
+}
+
 /// Relative-error check used by every kernel test: `|got − want| ≤ atol + rtol·|want|`.
 /// Returns the largest relative error, or the first failing index with both values.
 pub fn compare(got: &[f32], want: &[f64], atol: f64, rtol: f64) -> Result<f64, String> {
