@@ -171,8 +171,10 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) l
 @group(0) @binding(3) var<storage, read> bias4: array<vec4<f32>>;
 @group(0) @binding(4) var<uniform> dims4: Dims;
 
-// Columns of C per invocation of matmul_vec4 (two vec4s); rows per workgroup is RB_M.
+// Columns of C per invocation of matmul_vec4 (two vec4s). A workgroup holds WG blocks of
+// RB_M × V_N: WG_COLS across N, WG / WG_COLS down M.
 const V_N: u32 = 8u;
+override WG_COLS: u32 = 64u;
 
 fn a4_at(i: u32) -> vec4<f32> {
     return a4[min(i, dims4.m * dims4.k / 4u - 1u)];
@@ -182,128 +184,7 @@ fn b4_at(i: u32) -> vec4<f32> {
     return b4[min(i, dims4.k * dims4.n / 4u - 1u)];
 }
 
-fn activate4(v: vec4<f32>) -> vec4<f32> {
-    return vec4<f32>(activate(v.x), activate(v.y), activate(v.z), activate(v.w));
-}
-
-fn store_row4(row: u32, col0: u32, lo: vec4<f32>, hi: vec4<f32>) {
-    if row >= dims4.m {
-        return;
-    }
-    let q = (row * dims4.n + col0) / 4u;
-    var l = lo;
-    var h = hi;
-    if HAS_BIAS {
-        l += bias4[col0 / 4u];
-        if col0 + 4u < dims4.n {
-            h += bias4[col0 / 4u + 1u];
-        }
-    }
-    c4[q] = activate4(l);
-    if col0 + 4u < dims4.n {
-        c4[q + 1u] = activate4(h);
-    }
-}
-
 @compute @workgroup_size(WG)
 fn matmul_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let m = dims4.m;
-    let n = dims4.n;
-    let k = dims4.k;
-    let row0 = wid.y * RB_M;
-    let col0 = (wid.x * WG + lid.x) * V_N;
-    if col0 >= n {
-        return;
-    }
-    var lo0 = vec4<f32>(0.0); var hi0 = vec4<f32>(0.0);
-    var lo1 = vec4<f32>(0.0); var hi1 = vec4<f32>(0.0);
-    var lo2 = vec4<f32>(0.0); var hi2 = vec4<f32>(0.0);
-    var lo3 = vec4<f32>(0.0); var hi3 = vec4<f32>(0.0);
-    var lo4 = vec4<f32>(0.0); var hi4 = vec4<f32>(0.0);
-    var lo5 = vec4<f32>(0.0); var hi5 = vec4<f32>(0.0);
-    var lo6 = vec4<f32>(0.0); var hi6 = vec4<f32>(0.0);
-    var lo7 = vec4<f32>(0.0); var hi7 = vec4<f32>(0.0);
-    let last_row = m - 1u;
-    for (var kk = 0u; kk < k; kk += 4u) {
-        // a_s[r]: A(row0 + r, kk + s) for s = 0..3, as av[s] = rows 0..3 and aw[s] = rows 4..7.
-        var av: array<vec4<f32>, 4>;
-        var aw: array<vec4<f32>, 4>;
-        if TRANS_A {
-            // A stored [K, M]: rows are contiguous for a fixed k.
-            for (var s = 0u; s < 4u; s++) {
-                let base = ((kk + s) * m + row0) / 4u;
-                av[s] = a4_at(base);
-                aw[s] = a4_at(base + 1u);
-            }
-        } else {
-            // A stored [M, K]: k is contiguous for a fixed row; transpose 4×4 blocks in registers.
-            let q0 = a4_at((min(row0, last_row) * k + kk) / 4u);
-            let q1 = a4_at((min(row0 + 1u, last_row) * k + kk) / 4u);
-            let q2 = a4_at((min(row0 + 2u, last_row) * k + kk) / 4u);
-            let q3 = a4_at((min(row0 + 3u, last_row) * k + kk) / 4u);
-            let q4 = a4_at((min(row0 + 4u, last_row) * k + kk) / 4u);
-            let q5 = a4_at((min(row0 + 5u, last_row) * k + kk) / 4u);
-            let q6 = a4_at((min(row0 + 6u, last_row) * k + kk) / 4u);
-            let q7 = a4_at((min(row0 + 7u, last_row) * k + kk) / 4u);
-            av[0] = vec4<f32>(q0.x, q1.x, q2.x, q3.x);
-            av[1] = vec4<f32>(q0.y, q1.y, q2.y, q3.y);
-            av[2] = vec4<f32>(q0.z, q1.z, q2.z, q3.z);
-            av[3] = vec4<f32>(q0.w, q1.w, q2.w, q3.w);
-            aw[0] = vec4<f32>(q4.x, q5.x, q6.x, q7.x);
-            aw[1] = vec4<f32>(q4.y, q5.y, q6.y, q7.y);
-            aw[2] = vec4<f32>(q4.z, q5.z, q6.z, q7.z);
-            aw[3] = vec4<f32>(q4.w, q5.w, q6.w, q7.w);
-        }
-        // b_s: B(kk + s, col0..col0+8) as bl[s] (columns 0..3) and bh[s] (4..7).
-        var bl: array<vec4<f32>, 4>;
-        var bh: array<vec4<f32>, 4>;
-        if TRANS_B {
-            // B stored [N, K]: k is contiguous for a fixed column; transpose in registers.
-            let last_col = n - 1u;
-            let p0 = b4_at((min(col0, last_col) * k + kk) / 4u);
-            let p1 = b4_at((min(col0 + 1u, last_col) * k + kk) / 4u);
-            let p2 = b4_at((min(col0 + 2u, last_col) * k + kk) / 4u);
-            let p3 = b4_at((min(col0 + 3u, last_col) * k + kk) / 4u);
-            let p4 = b4_at((min(col0 + 4u, last_col) * k + kk) / 4u);
-            let p5 = b4_at((min(col0 + 5u, last_col) * k + kk) / 4u);
-            let p6 = b4_at((min(col0 + 6u, last_col) * k + kk) / 4u);
-            let p7 = b4_at((min(col0 + 7u, last_col) * k + kk) / 4u);
-            bl[0] = vec4<f32>(p0.x, p1.x, p2.x, p3.x);
-            bl[1] = vec4<f32>(p0.y, p1.y, p2.y, p3.y);
-            bl[2] = vec4<f32>(p0.z, p1.z, p2.z, p3.z);
-            bl[3] = vec4<f32>(p0.w, p1.w, p2.w, p3.w);
-            bh[0] = vec4<f32>(p4.x, p5.x, p6.x, p7.x);
-            bh[1] = vec4<f32>(p4.y, p5.y, p6.y, p7.y);
-            bh[2] = vec4<f32>(p4.z, p5.z, p6.z, p7.z);
-            bh[3] = vec4<f32>(p4.w, p5.w, p6.w, p7.w);
-        } else {
-            for (var s = 0u; s < 4u; s++) {
-                let base = ((kk + s) * n + col0) / 4u;
-                bl[s] = b4_at(base);
-                bh[s] = b4_at(base + 1u);
-            }
-        }
-        for (var s = 0u; s < 4u; s++) {
-            let a_lo = av[s];
-            let a_hi = aw[s];
-            let b_lo = bl[s];
-            let b_hi = bh[s];
-            lo0 += a_lo.x * b_lo; hi0 += a_lo.x * b_hi;
-            lo1 += a_lo.y * b_lo; hi1 += a_lo.y * b_hi;
-            lo2 += a_lo.z * b_lo; hi2 += a_lo.z * b_hi;
-            lo3 += a_lo.w * b_lo; hi3 += a_lo.w * b_hi;
-            lo4 += a_hi.x * b_lo; hi4 += a_hi.x * b_hi;
-            lo5 += a_hi.y * b_lo; hi5 += a_hi.y * b_hi;
-            lo6 += a_hi.z * b_lo; hi6 += a_hi.z * b_hi;
-            lo7 += a_hi.w * b_lo; hi7 += a_hi.w * b_hi;
-        }
-    }
-    store_row4(row0, col0, lo0, hi0);
-    store_row4(row0 + 1u, col0, lo1, hi1);
-    store_row4(row0 + 2u, col0, lo2, hi2);
-    store_row4(row0 + 3u, col0, lo3, hi3);
-    store_row4(row0 + 4u, col0, lo4, hi4);
-    store_row4(row0 + 5u, col0, lo5, hi5);
-    store_row4(row0 + 6u, col0, lo6, hi6);
-    store_row4(row0 + 7u, col0, lo7, hi7);
+    block_8x8(wid, lid);
 }

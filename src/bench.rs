@@ -37,13 +37,15 @@ pub struct Ceilings {
     pub fma_gflops: f64,
 }
 
-/// Times `record` (which records one dispatch or more into a pass) `reps` times per sample:
-/// returns the median seconds per rep.
+/// Times `record` (which records one dispatch or more, and any copies they need, into an
+/// encoder) `reps` times per sample: returns the median seconds per rep. With timestamp
+/// queries, an empty pass before the reps writes the start and an empty pass after them the
+/// end, so copies between passes are timed too.
 pub fn time_pass(
     gpu: &Gpu,
     reps: u32,
     samples: usize,
-    record: &dyn Fn(&mut wgpu::ComputePass<'_>),
+    record: &dyn Fn(&mut wgpu::CommandEncoder),
 ) -> Result<f64> {
     let timestamps = gpu.features.contains(wgpu::Features::TIMESTAMP_QUERY);
     let query = timestamps.then(|| {
@@ -65,20 +67,23 @@ pub fn time_pass(
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("bench"),
             });
-        {
-            let tw = query.as_ref().map(|q| wgpu::ComputePassTimestampWrites {
-                query_set: q,
-                beginning_of_pass_write_index: Some(0),
-                end_of_pass_write_index: Some(1),
-            });
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("bench"),
-                timestamp_writes: tw,
-            });
-            for _ in 0..reps {
-                record(&mut pass);
+        let mark = |enc: &mut wgpu::CommandEncoder, begin: Option<u32>, end: Option<u32>| {
+            if let Some(q) = &query {
+                enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("bench timestamp"),
+                    timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                        query_set: q,
+                        beginning_of_pass_write_index: begin,
+                        end_of_pass_write_index: end,
+                    }),
+                });
             }
+        };
+        mark(&mut enc, Some(0), None);
+        for _ in 0..reps {
+            record(&mut enc);
         }
+        mark(&mut enc, None, Some(1));
         if let Some(q) = &query {
             enc.resolve_query_set(q, 0..2, &resolve, 0);
         }
@@ -128,11 +133,7 @@ pub fn ceilings(gpu: &Gpu, quick: bool) -> Result<Ceilings> {
     let bg = gpu.bind_group("bench copy", &copy, &[&dst, &src, &p]);
     let grid = gpu.grid_1d(n as u64, 256)?;
     let reps = if quick { 2 } else { 5 };
-    let t = time_pass(gpu, reps, 3, &|pass| {
-        pass.set_pipeline(&copy);
-        pass.set_bind_group(0, &bg, &[]);
-        pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
-    })?;
+    let t = time_pass(gpu, reps, 3, &|enc| dispatch(enc, &copy, &bg, grid))?;
     let bandwidth_gbps = 2.0 * bytes as f64 / t / 1e9;
 
     let iters = if quick { 256u32 } else { 4096 };
@@ -146,17 +147,29 @@ pub fn ceilings(gpu: &Gpu, quick: bool) -> Result<Ceilings> {
     let fma = gpu.pipeline(Shader::Bench, "fma_rate", &[("FMA_ITERS", iters as f64)]);
     let bg2 = gpu.bind_group("bench fma", &fma, &[&sink, &fp]);
     let grid2 = gpu.grid_1d(threads as u64, 256)?;
-    let t2 = time_pass(gpu, 1, 3, &|pass| {
-        pass.set_pipeline(&fma);
-        pass.set_bind_group(0, &bg2, &[]);
-        pass.dispatch_workgroups(grid2[0], grid2[1], grid2[2]);
-    })?;
+    let t2 = time_pass(gpu, 1, 3, &|enc| dispatch(enc, &fma, &bg2, grid2))?;
     // 2 chains of vec4 FMAs: 2 · 4 lanes · 2 FLOPs per iteration.
     let fma_gflops = threads as f64 * iters as f64 * 16.0 / t2 / 1e9;
     Ok(Ceilings {
         bandwidth_gbps,
         fma_gflops,
     })
+}
+
+/// Records one dispatch in a pass of its own.
+fn dispatch(
+    enc: &mut wgpu::CommandEncoder,
+    pipeline: &wgpu::ComputePipeline,
+    bind_group: &wgpu::BindGroup,
+    grid: [u32; 3],
+) {
+    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+        label: Some("bench"),
+        timestamp_writes: None,
+    });
+    pass.set_pipeline(pipeline);
+    pass.set_bind_group(0, bind_group, &[]);
+    pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
 }
 
 /// Times one matmul shape in one variant (graph of a single node, fresh random operands).
@@ -192,7 +205,9 @@ pub fn bench_matmul(
     plan.set_step(gpu, StepUniform::default());
     let flops = s.flops() as f64;
     let reps = ((2e9 / flops) as u32).clamp(1, 50);
-    let t = time_pass(gpu, reps, 3, &|pass| plan.record(pass))?;
+    let t = time_pass(gpu, reps, 3, &|enc| {
+        plan.record(enc, 0..plan.dispatches.len())
+    })?;
     let bytes = plan.dispatches[0].call.bytes as f64;
     let gflops = flops / t / 1e9;
     Ok(BenchRow {
@@ -311,22 +326,12 @@ pub fn bench_conv(
     ceil: &Ceilings,
     label: &str,
 ) -> Result<BenchRow> {
-    let mut g = Graph::new();
-    let x = g.input("x", &geom.in_shape());
-    let w = g.input("w", &geom.weight_shape());
-    let b = g.input("b", &[geom.c_out]);
-    let dy = g.input("dy", &geom.out_shape());
-    let out = match which {
-        "forward" => g.conv2d("y", x, w, Some(b), geom, Act::Relu),
-        "backward_input" => g.conv_transpose2d("dx", dy, w, None, geom, Act::Identity),
-        _ => g.push(
-            "dw",
-            crate::graph::Op::ConvWeightGrad { geom },
-            vec![x, dy],
-            vec![geom.n, geom.weight_len()],
-            crate::graph::DType::F32,
-        ),
+    let kernel = match which {
+        "forward" => crate::ops::conv::Kernel::Forward,
+        "backward_input" => crate::ops::conv::Kernel::BackwardInput,
+        _ => crate::ops::conv::Kernel::WeightGrad,
     };
+    let (g, inputs, out) = crate::tune::conv_graph(geom, kernel);
     let mut res = Resources::new();
     let opts = CompileOptions {
         conv: variant,
@@ -334,7 +339,7 @@ pub fn bench_conv(
     };
     let plan = Plan::compile_with(&g, gpu, &mut res, &[out], opts)?;
     let mut rng = Rng::new(1);
-    for id in [x, w, b, dy] {
+    for id in inputs {
         let len = g.nodes[id].len();
         plan.write_f32(gpu, id, &rng.vec_f32(len, -1.0, 1.0));
     }
@@ -342,7 +347,9 @@ pub fn bench_conv(
     let d = &plan.dispatches[0];
     let flops = d.call.flops as f64;
     let reps = ((1e9 / flops) as u32).clamp(1, 20);
-    let t = time_pass(gpu, reps, 3, &|pass| plan.record(pass))?;
+    let t = time_pass(gpu, reps, 3, &|enc| {
+        plan.record(enc, 0..plan.dispatches.len())
+    })?;
     let gflops = flops / t / 1e9;
     Ok(BenchRow {
         kernel: format!("conv2d_{which}"),
@@ -382,7 +389,12 @@ pub fn table(gpu: &Gpu, quick: bool, filter: Option<&str>) -> Result<(Ceilings, 
         },
     ];
     for (label, s, bias, act) in matmul_shapes(quick) {
-        for variant in [Variant::Naive, Variant::Blocked, Variant::Vec4] {
+        for variant in [
+            Variant::Naive,
+            Variant::Blocked,
+            Variant::Vec4,
+            Variant::Texture,
+        ] {
             if !variant.applies(&s) {
                 continue;
             }
@@ -400,7 +412,11 @@ pub fn table(gpu: &Gpu, quick: bool, filter: Option<&str>) -> Result<(Ceilings, 
             if filter.is_some_and(|f| !name.contains(f) && !label.contains(f)) {
                 continue;
             }
-            for variant in [ConvVariant::Naive, ConvVariant::Direct] {
+            for variant in [
+                ConvVariant::Naive,
+                ConvVariant::Direct,
+                ConvVariant::Texture,
+            ] {
                 rows.push(bench_conv(gpu, geom, which, variant, &ceil, &label)?);
             }
         }
@@ -430,7 +446,7 @@ pub fn profile_train_step(
     trainer.plan.set_step(gpu, StepUniform::single(batch, 0));
     let mut rows = Vec::new();
     for (i, d) in trainer.plan.dispatches.iter().enumerate() {
-        let t = time_pass(gpu, 5, 3, &|pass| trainer.plan.record_one(pass, i))?;
+        let t = time_pass(gpu, 5, 3, &|enc| trainer.plan.record(enc, i..i + 1))?;
         let gflops = d.call.flops as f64 / t / 1e9;
         let gbps = d.call.bytes as f64 / t / 1e9;
         rows.push(BenchRow {
@@ -604,7 +620,7 @@ model: {} on {} ({} samples per epoch, batch {})",
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
-    let gpu = Gpu::new(args.device.backend, args.device.adapter)?;
+    let gpu = args.device.open()?;
     if args.target == Some(crate::cli::BenchTarget::Train) {
         return run_train_bench(&gpu, args);
     }

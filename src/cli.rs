@@ -23,6 +23,43 @@ pub struct DeviceArgs {
     /// Adapter index, as `shaderprop devices --backend B` lists them (default: the best).
     #[arg(long)]
     pub adapter: Option<usize>,
+    /// Do not autotune: matmuls use the fixed rule (vec4 when M, N, K are multiples of 4,
+    /// else blocked) instead of the variant timed fastest on this device.
+    #[arg(long)]
+    pub no_tune: bool,
+    /// Pin a kernel variant, overriding the tuner: matmul=naive|blocked|vec4|texture or
+    /// conv=naive|direct|texture (repeat the flag for both).
+    #[arg(long, value_name = "KERNEL=VARIANT")]
+    pub variant: Vec<String>,
+}
+
+impl DeviceArgs {
+    /// Opens the adapter these flags name, with tuning and pinned variants set up: tuning
+    /// on (cache at [`crate::tune::default_path`]) unless `--no-tune`.
+    pub fn open(&self) -> anyhow::Result<crate::gpu::Gpu> {
+        use crate::ops::{conv, matmul};
+        let mut mm = matmul::Variant::Auto;
+        let mut cv = conv::Variant::Auto;
+        for v in &self.variant {
+            let bad = || {
+                anyhow::anyhow!(
+                    "--variant {v}: expected matmul=naive|blocked|vec4|texture or conv=naive|direct|texture"
+                )
+            };
+            let (kernel, name) = v.split_once('=').ok_or_else(bad)?;
+            match kernel {
+                "matmul" => mm = matmul::Variant::from_name(name).ok_or_else(bad)?,
+                "conv" => cv = name.parse().map_err(|_| bad())?,
+                _ => return Err(bad()),
+            }
+        }
+        let gpu = crate::gpu::Gpu::new(self.backend, self.adapter)?;
+        if !self.no_tune {
+            gpu.enable_tuning(crate::tune::default_path());
+        }
+        gpu.force_variants(mm, cv);
+        Ok(gpu)
+    }
 }
 
 #[derive(Subcommand, Debug)]

@@ -96,7 +96,8 @@ pub fn explain(title: &str, g: &Graph, plan: &Plan) -> String {
     }
     let _ = writeln!(
         out,
-        "\n## 3. dispatches, in execution order (one compute pass, one submit per step)\n"
+        "\n## 3. dispatches, in execution order (one submit per step; one compute pass unless a \\
+         texture variant's copies split it)\n"
     );
     let _ = writeln!(
         out,
@@ -107,6 +108,14 @@ pub fn explain(title: &str, g: &Graph, plan: &Plan) -> String {
     for (k, d) in plan.dispatches.iter().enumerate() {
         total_b += d.call.bytes;
         total_f += d.call.flops;
+        for c in &d.copies {
+            let _ = writeln!(
+                out,
+                "      copy {} into a {} texture (between passes)",
+                c.source_label(),
+                bytes(c.bytes())
+            );
+        }
         let _ = writeln!(
             out,
             "{k:<4}  {:<26}  {:<18}  {:<24}  {:<14}  {:>12}  {:>12}",

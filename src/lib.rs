@@ -68,4 +68,5 @@ pub mod ops;
 pub mod pca;
 pub mod rng;
 pub mod train;
+pub mod tune;
 pub mod viz;

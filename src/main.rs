@@ -194,7 +194,7 @@ fn run_train(mut a: TrainArgs) -> Result<()> {
         progress: !a.quiet,
     };
     train::validate(&opts, &split)?;
-    let gpu = Gpu::new(a.device.backend, a.device.adapter)?;
+    let gpu = a.device.open()?;
     eprintln!(
         "device: {}; data: {} ({} train / {} validation); model: {}, loss {}, {} epochs, batch {}, {} lr {}",
         gpu::describe_adapter(&gpu.info),
@@ -255,7 +255,7 @@ fn explain(a: shaderprop::cli::ExplainArgs) -> Result<()> {
     if a.model.batch() == 0 || a.model.batch() > t.n {
         anyhow::bail!("--batch-size must be between 1 and {}", t.n);
     }
-    let gpu = Gpu::new(a.device.backend, a.device.adapter)?;
+    let gpu = a.device.open()?;
     let tg = train::train_graph(&cfg, t.n, a.model.batch(), opt);
     let mut res = shaderprop::graph::plan::Resources::new();
     let plan = shaderprop::graph::plan::Plan::compile(&tg.graph, &gpu, &mut res, &[tg.loss])?;
@@ -283,7 +283,7 @@ fn gradcheck(a: shaderprop::cli::GradcheckArgs) -> Result<()> {
         .as_deref()
         .map(shaderprop::gradcheck::breakable)
         .transpose()?;
-    let gpu = Gpu::new(a.device.backend, a.device.adapter)?;
+    let gpu = a.device.open()?;
     println!(
         "gradient check: {} autoencoder, {} validation digits, {} (device: {}){}",
         cfg.kind.name(),
@@ -301,7 +301,7 @@ fn gradcheck(a: shaderprop::cli::GradcheckArgs) -> Result<()> {
 fn generate(a: shaderprop::cli::GenerateArgs) -> Result<()> {
     let run = open_with_data(&a.run, &a.dataset, &a.data)?;
     let split = run.load_data()?;
-    let gpu = Gpu::new(a.device.backend, a.device.adapter)?;
+    let gpu = a.device.open()?;
     let out = a.out.clone().unwrap_or_else(|| run.dir.clone());
     for p in shaderprop::generate::generate(&gpu, &run.ck, &split.val, a.count, a.seed, &out)? {
         println!("wrote {}", p.display());
@@ -339,7 +339,7 @@ fn open_run(
         }
         set = set.head(n);
     }
-    let gpu = Gpu::new(a.device.backend, a.device.adapter)?;
+    let gpu = a.device.open()?;
     eprintln!(
         "device: {}; model: {} ({}); data: {} ({} samples)",
         gpu::describe_adapter(&gpu.info),
@@ -403,7 +403,7 @@ fn reconstruct(a: shaderprop::cli::ReconstructArgs) -> Result<()> {
         }
         names.push(name);
     }
-    let gpu = Gpu::new(a.apply.device.backend, a.apply.device.adapter)?;
+    let gpu = a.apply.device.open()?;
     print_written(&apps::reconstruct(&gpu, &run, &set, &names, &a.apply.out)?);
     Ok(())
 }
@@ -476,7 +476,7 @@ fn pca(a: shaderprop::cli::PcaArgs) -> Result<()> {
             .map_or(32, |r| r.cfg().latent)
             .min(train.sample_len())
     });
-    let gpu = Gpu::new(a.device.backend, a.device.adapter)?;
+    let gpu = a.device.open()?;
     let start = std::time::Instant::now();
     let mut p = shaderprop::pca::Pca::fit(&gpu, &train, k, 0)?;
     let fit_s = start.elapsed().as_secs_f64();

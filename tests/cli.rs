@@ -3,8 +3,25 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+/// The binary, with its tune cache in a file of the calling test's own (libtest names each
+/// test's thread after it): the commands of one test share their tuning, so a test that runs
+/// twice and compares sees the same kernels both times, and no test touches ~/.cache.
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_shaderprop"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_shaderprop"));
+    c.env("SHADERPROP_TUNE_CACHE", tune_cache());
+    c
+}
+
+/// The calling test's tune cache (see [`bin`]).
+fn tune_cache() -> PathBuf {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("main")
+        .replace("::", "-");
+    std::env::temp_dir().join(format!(
+        "shaderprop-cli-tune-{}/{test}.json",
+        std::process::id()
+    ))
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -31,6 +48,72 @@ fn devices_lists_lavapipe_with_its_limits() {
         stdout.contains("max_storage_buffer_binding_size"),
         "limits missing: {stdout}"
     );
+}
+
+#[test]
+fn train_tunes_once_then_reuses_the_cache_and_no_tune_or_variant_skip_it() {
+    let out = temp_dir("tune");
+    let cache = out.join("cache").join("tune.json");
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--backend",
+            "vulkan",
+            "--epochs",
+            "1",
+            "--latent",
+            "16",
+            "--quiet",
+            "--out",
+        ];
+        let run_dir = out.join("run");
+        let run_dir = run_dir.to_str().unwrap().to_string();
+        args.push(&run_dir);
+        args.extend_from_slice(extra);
+        let o = bin()
+            .env("SHADERPROP_TUNE_CACHE", &cache)
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(o.status.success(), "train {extra:?} failed: {stderr}");
+        stderr
+    };
+    train(&["--no-tune"]);
+    assert!(!cache.exists(), "--no-tune wrote a tune cache");
+    train(&["--variant", "matmul=texture", "--variant", "conv=direct"]);
+    assert!(
+        !cache.exists(),
+        "a pinned matmul variant needs no tuning (every shape here is 4-aligned)"
+    );
+    let first = train(&[]);
+    assert!(
+        first.contains("tuning matmul"),
+        "no tuning reported: {first}"
+    );
+    let file: shaderprop::tune::CacheFile =
+        serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
+    let entries: usize = file.devices.values().map(|d| d.len()).sum();
+    assert!(entries >= 3, "the dense model's matmul classes: {file:?}");
+    let second = train(&[]);
+    assert!(
+        !second.contains("tuning"),
+        "the second run tuned again: {second}"
+    );
+
+    let (ok, _, stderr) = run(&["train", "--variant", "matmul=fastest", "--epochs", "1"]);
+    assert!(!ok);
+    assert!(stderr.contains("--variant matmul=fastest"), "{stderr}");
+    // explain shows the pinned kernel's file.
+    let (ok, stdout, stderr) = run(&[
+        "explain",
+        "--backend",
+        "vulkan",
+        "--variant",
+        "matmul=texture",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("matmul_tex.wgsl"), "{stdout}");
 }
 
 #[test]
@@ -311,7 +394,9 @@ fn explain_shows_one_gradient_per_parameter_feeding_its_update_and_the_plans_pea
                 producers[0]
             );
         }
-        // The printed peak is the plan's.
+        // The printed peak is the plan's, compiled with the kernels the binary chose (its
+        // tune cache, read now that it has run), textures of texture variants included.
+        gpu.enable_tuning(Some(tune_cache()));
         let mut res = shaderprop::graph::plan::Resources::new();
         let plan =
             shaderprop::graph::plan::Plan::compile(&tg.graph, &gpu, &mut res, &[tg.loss]).unwrap();

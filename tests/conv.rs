@@ -136,7 +136,11 @@ fn conv_kernels_match_their_twins_on_fresh_inputs() {
                 "weight_grad",
             ];
             // The engine's direct kernels and the naive reference kernels, against one twin.
-            for variant in [conv::Variant::Direct, conv::Variant::Naive] {
+            for variant in [
+                conv::Variant::Direct,
+                conv::Variant::Naive,
+                conv::Variant::Texture,
+            ] {
                 let outs = run_with(
                     &gpu,
                     &g,

@@ -36,13 +36,20 @@ fn matmul_matches_twin_for_every_transpose_bias_activation_and_odd_shape() {
         (4, 4, 4),
         (12, 20, 36),
         (36, 44, 8),
+        // 600 texels of A: two whole 256-texel rows and a partial one for the texture variant.
+        (40, 36, 60),
     ];
     for gpu in gpus() {
         let mut case = 0;
         for &(m, n, k) in &shapes {
             for ta in [false, true] {
                 for tb in [false, true] {
-                    for variant in [Variant::Naive, Variant::Blocked, Variant::Vec4] {
+                    for variant in [
+                        Variant::Naive,
+                        Variant::Blocked,
+                        Variant::Vec4,
+                        Variant::Texture,
+                    ] {
                         if !variant.applies(&MatmulShape {
                             m,
                             n,

@@ -199,6 +199,11 @@ pub struct Gpu {
     bind_groups_created: Cell<u64>,
     pipelines_created: Cell<u64>,
     dummy: wgpu::Buffer,
+    /// Autotuning of matmul variants (None: off, the library's default).
+    tuner: RefCell<Option<crate::tune::Tuner>>,
+    /// Variants pinned with `--variant` (Auto: not pinned).
+    forced_matmul: Cell<crate::ops::matmul::Variant>,
+    forced_conv: Cell<crate::ops::conv::Variant>,
 }
 
 impl Gpu {
@@ -279,6 +284,9 @@ impl Gpu {
             bind_groups_created: Cell::new(0),
             pipelines_created: Cell::new(0),
             dummy,
+            tuner: RefCell::new(None),
+            forced_matmul: Cell::new(Default::default()),
+            forced_conv: Cell::new(Default::default()),
         })
     }
 
@@ -289,6 +297,93 @@ impl Gpu {
             bind_groups: self.bind_groups_created.get(),
             pipelines: self.pipelines_created.get(),
         }
+    }
+
+    /// Turns autotuning on with its cache at `path` (None: in memory only). See [`crate::tune`].
+    pub fn enable_tuning(&self, path: Option<std::path::PathBuf>) {
+        *self.tuner.borrow_mut() = Some(crate::tune::Tuner::open(path, &self.info));
+    }
+
+    /// Pins the variants every later plan uses (`--variant`); Auto unpins.
+    pub fn force_variants(
+        &self,
+        matmul: crate::ops::matmul::Variant,
+        conv: crate::ops::conv::Variant,
+    ) {
+        self.forced_matmul.set(matmul);
+        self.forced_conv.set(conv);
+    }
+
+    /// Shape classes this context has timed so far (0 when every choice came from the cache).
+    pub fn tunings_run(&self) -> usize {
+        self.tuner.borrow().as_ref().map_or(0, |t| t.tuned)
+    }
+
+    /// The variant a matmul of shape `s` left to the engine runs with: pinned, tuned (from the
+    /// cache, or timed now and cached) or the fixed rule. See [`crate::tune`].
+    pub fn matmul_variant(
+        &self,
+        s: &crate::ops::matmul::MatmulShape,
+    ) -> Result<crate::ops::matmul::Variant, GpuError> {
+        use crate::ops::matmul::Variant;
+        let forced = self.forced_matmul.get();
+        if forced != Variant::Auto && forced.applies(s) {
+            return Ok(forced);
+        }
+        let class = crate::tune::shape_class(s);
+        let tuned = self.tuned_choice(class, &format!("{}×{}×{}", s.m, s.n, s.k), || {
+            crate::tune::time_candidates(self, *s)
+        })?;
+        Ok(tuned
+            .and_then(|name| Variant::from_name(&name))
+            .filter(|v| v.applies(s) && *v != Variant::Auto)
+            .unwrap_or(Variant::Auto.resolve(s)))
+    }
+
+    /// The variant a convolution kernel left to the engine runs with: pinned, tuned, or
+    /// `Direct`. See [`crate::tune`].
+    pub fn conv_variant(
+        &self,
+        g: &crate::ops::conv::ConvGeom,
+        kernel: crate::ops::conv::Kernel,
+    ) -> Result<crate::ops::conv::Variant, GpuError> {
+        use crate::ops::conv::{Variant, TUNED};
+        let forced = self.forced_conv.get();
+        if forced != Variant::Auto {
+            return Ok(forced);
+        }
+        let class = crate::tune::conv_class(g, kernel);
+        let tuned = self.tuned_choice(class, &crate::tune::conv_shape(g), || {
+            crate::tune::time_conv_candidates(self, *g, kernel)
+        })?;
+        Ok(tuned
+            .and_then(|name| TUNED.into_iter().find(|v| v.name() == name))
+            .unwrap_or(Variant::Direct))
+    }
+
+    /// The cached or freshly timed choice for `class` (None: tuning is off).
+    fn tuned_choice(
+        &self,
+        class: String,
+        shape: &str,
+        time: impl FnOnce() -> anyhow::Result<crate::tune::Entry>,
+    ) -> Result<Option<String>, GpuError> {
+        match self.tuner.borrow().as_ref() {
+            None => return Ok(None),
+            Some(t) => {
+                if let Some(e) = t.get(&class) {
+                    return Ok(Some(e.variant.clone()));
+                }
+            }
+        }
+        eprintln!("tuning {class} on this device ({shape}; once, then cached)");
+        let entry = time().map_err(|e| GpuError::Device(format!("autotuning {class}: {e:#}")))?;
+        let name = entry.variant.clone();
+        if let Some(t) = self.tuner.borrow_mut().as_mut() {
+            t.tuned += 1;
+            t.put(class, entry);
+        }
+        Ok(Some(name))
     }
 
     /// True when the adapter is a software (CPU) device.
@@ -411,12 +506,24 @@ impl Gpu {
         pipeline: &wgpu::ComputePipeline,
         buffers: &[&wgpu::Buffer],
     ) -> wgpu::BindGroup {
-        let entries: Vec<wgpu::BindGroupEntry> = buffers
-            .iter()
+        let resources: Vec<wgpu::BindingResource> =
+            buffers.iter().map(|b| b.as_entire_binding()).collect();
+        self.bind_group_of(label, pipeline, resources)
+    }
+
+    /// A bind group with `resources` (buffers or texture views) at bindings 0, 1, 2, ...
+    pub fn bind_group_of(
+        &self,
+        label: &str,
+        pipeline: &wgpu::ComputePipeline,
+        resources: Vec<wgpu::BindingResource>,
+    ) -> wgpu::BindGroup {
+        let entries: Vec<wgpu::BindGroupEntry> = resources
+            .into_iter()
             .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
+            .map(|(i, resource)| wgpu::BindGroupEntry {
                 binding: i as u32,
-                resource: b.as_entire_binding(),
+                resource,
             })
             .collect();
         self.bind_groups_created

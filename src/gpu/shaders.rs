@@ -6,6 +6,7 @@
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Shader {
     Matmul,
+    MatmulTex,
     Activation,
     Reduce,
     Elementwise,
@@ -15,6 +16,7 @@ pub enum Shader {
     Random,
     Vae,
     Conv,
+    ConvTex,
     Pool,
     Sparsity,
     Pca,
@@ -22,11 +24,14 @@ pub enum Shader {
 }
 
 const ACT_FNS: &str = include_str!("../../shaders/act_fns.wgsl");
+const CONV_DIRECT: &str = include_str!("../../shaders/conv_direct.wgsl");
+const MATMUL_BLOCK: &str = include_str!("../../shaders/matmul_block.wgsl");
 
 impl Shader {
     /// Every shader, for tests that compile them all.
-    pub const ALL: [Shader; 14] = [
+    pub const ALL: [Shader; 16] = [
         Shader::Matmul,
+        Shader::MatmulTex,
         Shader::Activation,
         Shader::Reduce,
         Shader::Elementwise,
@@ -36,6 +41,7 @@ impl Shader {
         Shader::Random,
         Shader::Vae,
         Shader::Conv,
+        Shader::ConvTex,
         Shader::Pool,
         Shader::Sparsity,
         Shader::Pca,
@@ -46,6 +52,7 @@ impl Shader {
     pub fn file(self) -> &'static str {
         match self {
             Shader::Matmul => "matmul.wgsl",
+            Shader::MatmulTex => "matmul_tex.wgsl",
             Shader::Activation => "activation.wgsl",
             Shader::Reduce => "reduce.wgsl",
             Shader::Elementwise => "elementwise.wgsl",
@@ -55,6 +62,7 @@ impl Shader {
             Shader::Random => "random.wgsl",
             Shader::Vae => "vae.wgsl",
             Shader::Conv => "conv.wgsl",
+            Shader::ConvTex => "conv_tex.wgsl",
             Shader::Pool => "pool.wgsl",
             Shader::Sparsity => "sparsity.wgsl",
             Shader::Pca => "pca.wgsl",
@@ -65,6 +73,7 @@ impl Shader {
     fn own_source(self) -> &'static str {
         match self {
             Shader::Matmul => include_str!("../../shaders/matmul.wgsl"),
+            Shader::MatmulTex => include_str!("../../shaders/matmul_tex.wgsl"),
             Shader::Activation => include_str!("../../shaders/activation.wgsl"),
             Shader::Reduce => include_str!("../../shaders/reduce.wgsl"),
             Shader::Elementwise => include_str!("../../shaders/elementwise.wgsl"),
@@ -74,6 +83,7 @@ impl Shader {
             Shader::Random => include_str!("../../shaders/random.wgsl"),
             Shader::Vae => include_str!("../../shaders/vae.wgsl"),
             Shader::Conv => include_str!("../../shaders/conv.wgsl"),
+            Shader::ConvTex => include_str!("../../shaders/conv_tex.wgsl"),
             Shader::Pool => include_str!("../../shaders/pool.wgsl"),
             Shader::Sparsity => include_str!("../../shaders/sparsity.wgsl"),
             Shader::Pca => include_str!("../../shaders/pca.wgsl"),
@@ -84,9 +94,15 @@ impl Shader {
     /// The full WGSL text handed to the driver.
     pub fn source(self) -> String {
         match self {
-            Shader::Matmul | Shader::Activation | Shader::Conv => {
-                format!("{ACT_FNS}\n{}", self.own_source())
+            // The two matmul fronts share the 8×8 block body.
+            Shader::Matmul | Shader::MatmulTex => {
+                format!("{ACT_FNS}\n{}\n{MATMUL_BLOCK}", self.own_source())
             }
+            // The two conv fronts share the direct kernels' bodies.
+            Shader::Conv | Shader::ConvTex => {
+                format!("{ACT_FNS}\n{}\n{CONV_DIRECT}", self.own_source())
+            }
+            Shader::Activation => format!("{ACT_FNS}\n{}", self.own_source()),
             _ => self.own_source().to_string(),
         }
     }

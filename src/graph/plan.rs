@@ -119,6 +119,112 @@ pub struct Dispatch {
     pub workgroups: [u32; 3],
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
+    /// Buffer-to-texture copies recorded just before this dispatch (texture variants).
+    pub copies: Vec<TexCopy>,
+}
+
+/// A copy of a buffer's first `texels` texels (16 or 4 bytes each) into a texture `width`
+/// texels wide, in buffer order (row r holds texels r·width ..). A command between passes.
+pub struct TexCopy {
+    src: wgpu::Buffer,
+    src_label: String,
+    texture: wgpu::Texture,
+    width: u32,
+    texels: u32,
+    /// Bytes per texel: 16 (rgba32float) or 4 (r32float).
+    texel_bytes: u32,
+}
+
+impl TexCopy {
+    /// A texture holding a copy of `texels` texels of `floats` floats (4 or 1) of `src`,
+    /// `2^logw` texels wide.
+    fn new(
+        gpu: &Gpu,
+        label: &str,
+        src: &wgpu::Buffer,
+        texels: u32,
+        logw: u32,
+        floats: u32,
+    ) -> TexCopy {
+        let width = 1u32 << logw;
+        let texture = gpu.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some(label),
+            size: wgpu::Extent3d {
+                width,
+                height: texels.div_ceil(width).max(1),
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: if floats == 4 {
+                wgpu::TextureFormat::Rgba32Float
+            } else {
+                wgpu::TextureFormat::R32Float
+            },
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        });
+        TexCopy {
+            src: src.clone(),
+            src_label: label.to_string(),
+            texture,
+            width,
+            texels,
+            texel_bytes: 4 * floats,
+        }
+    }
+
+    /// What is copied where, for `explain`.
+    pub fn source_label(&self) -> &str {
+        &self.src_label
+    }
+
+    /// Bytes of the texture.
+    pub fn bytes(&self) -> u64 {
+        let s = self.texture.size();
+        s.width as u64 * s.height as u64 * self.texel_bytes as u64
+    }
+
+    /// Records the copy: the whole rows in one command, the partial last row in another.
+    fn record(&self, enc: &mut wgpu::CommandEncoder) {
+        let rows = self.texels / self.width;
+        let rest = self.texels % self.width;
+        let mut copy = |offset: u64, y: u32, width: u32, height: u32| {
+            enc.copy_buffer_to_texture(
+                wgpu::TexelCopyBufferInfo {
+                    buffer: &self.src,
+                    layout: wgpu::TexelCopyBufferLayout {
+                        offset,
+                        bytes_per_row: Some(self.width * self.texel_bytes),
+                        rows_per_image: None,
+                    },
+                },
+                wgpu::TexelCopyTextureInfo {
+                    texture: &self.texture,
+                    mip_level: 0,
+                    origin: wgpu::Origin3d { x: 0, y, z: 0 },
+                    aspect: wgpu::TextureAspect::All,
+                },
+                wgpu::Extent3d {
+                    width,
+                    height,
+                    depth_or_array_layers: 1,
+                },
+            );
+        };
+        if rows > 0 {
+            copy(0, 0, self.width, rows);
+        }
+        if rest > 0 {
+            copy(
+                rows as u64 * self.width as u64 * self.texel_bytes as u64,
+                rows,
+                rest,
+                1,
+            );
+        }
+    }
 }
 
 /// A compiled graph.
@@ -127,7 +233,8 @@ pub struct Plan {
     pub storage: Vec<Storage>,
     pub lifetimes: Vec<Lifetime>,
     pub slot_bytes: Vec<u64>,
-    /// Bytes of the transient slots plus the persistent tensors this graph uses.
+    /// Bytes of the transient slots, the persistent tensors this graph uses and the textures
+    /// of texture variants.
     pub peak_bytes: u64,
     /// What the peak would be if no transient buffer were reused.
     pub peak_without_reuse: u64,
@@ -147,6 +254,39 @@ pub struct CompileOptions {
     pub break_kernel: Option<(&'static str, f32)>,
 }
 
+/// The product a matmul node computes (None for other nodes).
+pub fn matmul_shape(g: &Graph, id: NodeId) -> Option<matmul::MatmulShape> {
+    let Op::MatMul {
+        trans_a, trans_b, ..
+    } = g.nodes[id].op
+    else {
+        return None;
+    };
+    let sa = g.matrix_view(g.nodes[id].inputs[0]);
+    let (m, k) = if trans_a {
+        (sa[1], sa[0])
+    } else {
+        (sa[0], sa[1])
+    };
+    Some(matmul::MatmulShape {
+        m,
+        n: g.row_len(id),
+        k,
+        trans_a,
+        trans_b,
+    })
+}
+
+/// The geometry of a convolution node and which of the three kernels computes it.
+pub fn conv_kind(g: &Graph, id: NodeId) -> Option<(conv::ConvGeom, conv::Kernel)> {
+    match g.nodes[id].op {
+        Op::Conv2d { geom, .. } => Some((geom, conv::Kernel::Forward)),
+        Op::ConvTranspose2d { geom, .. } => Some((geom, conv::Kernel::BackwardInput)),
+        Op::ConvWeightGrad { geom } => Some((geom, conv::Kernel::WeightGrad)),
+        _ => None,
+    }
+}
+
 /// The kernel call of a (non-leaf) node.
 pub fn kernel_call(g: &Graph, id: NodeId, opts: CompileOptions) -> KernelCall {
     let n = &g.nodes[id];
@@ -158,24 +298,8 @@ pub fn kernel_call(g: &Graph, id: NodeId, opts: CompileOptions) -> KernelCall {
             g.nodes[n.inputs[1]].len(),
             g.nodes[n.inputs[0]].dtype == crate::graph::DType::F32,
         ),
-        Op::MatMul {
-            trans_a,
-            trans_b,
-            act,
-        } => {
-            let sa = g.matrix_view(n.inputs[0]);
-            let (m, k) = if trans_a {
-                (sa[1], sa[0])
-            } else {
-                (sa[0], sa[1])
-            };
-            let s = matmul::MatmulShape {
-                m,
-                n: g.row_len(id),
-                k,
-                trans_a,
-                trans_b,
-            };
+        Op::MatMul { act, .. } => {
+            let s = matmul_shape(g, id).expect("a matmul node");
             matmul::call(s, n.inputs.len() == 3, act, opts.matmul)
         }
         Op::Activation(act) => activation::forward_call(act, n.len()),
@@ -343,28 +467,67 @@ impl Plan {
         }
         let step_buffer = gpu.uniform("step", &[0; 4]);
 
-        // Pipelines, uniforms and bind groups, once.
+        // Pipelines, uniforms and bind groups (and textures of texture variants), once.
         let mut dispatches = Vec::new();
+        let mut texture_bytes = 0;
         for (i, n) in nodes.iter().enumerate() {
             if n.op.is_leaf() {
                 continue;
             }
-            let call = kernel_call(graph, i, opts);
+            // Variants left to the engine are the context's to choose (forced, tuned or
+            // the fixed rule: see `crate::tune`).
+            let mut node_opts = opts;
+            if let (Some(s), matmul::Variant::Auto) = (matmul_shape(graph, i), opts.matmul) {
+                node_opts.matmul = gpu.matmul_variant(&s)?;
+            }
+            if let (Some((geom, which)), conv::Variant::Auto) = (conv_kind(graph, i), opts.conv) {
+                node_opts.conv = gpu.conv_variant(&geom, which)?;
+            }
+            let call = kernel_call(graph, i, node_opts);
             let pipeline = gpu.pipeline(call.shader, call.entry, &call.constants);
             let params = gpu.uniform(&format!("{} params", n.name), &call.params);
-            let mut binds: Vec<&wgpu::Buffer> = Vec::new();
+            let mut copies = Vec::new();
+            let mut views = Vec::new();
+            for b in &call.bindings {
+                if let Bind::Texture {
+                    input,
+                    logw,
+                    floats,
+                } = *b
+                {
+                    let x = n.inputs[input];
+                    let src = buffers[x].as_ref().expect("input buffer");
+                    let texels = nodes[x].len().div_ceil(floats as usize) as u32;
+                    let label = format!("'{}' (input of '{}')", nodes[x].name, n.name);
+                    let copy = TexCopy::new(gpu, &label, src, texels, logw, floats);
+                    texture_bytes += copy.bytes();
+                    views.push(copy.texture.create_view(&Default::default()));
+                    copies.push(copy);
+                }
+            }
+            let mut views_left = views.iter();
+            let mut binds: Vec<wgpu::BindingResource> = Vec::new();
             for b in &call.bindings {
                 binds.push(match b {
-                    Bind::Output => buffers[i].as_ref().expect("output buffer"),
-                    Bind::Input(k) => buffers[n.inputs[*k]].as_ref().expect("input buffer"),
-                    Bind::Dummy => gpu.dummy(),
+                    Bind::Output => buffers[i]
+                        .as_ref()
+                        .expect("output buffer")
+                        .as_entire_binding(),
+                    Bind::Input(k) => buffers[n.inputs[*k]]
+                        .as_ref()
+                        .expect("input buffer")
+                        .as_entire_binding(),
+                    Bind::Dummy => gpu.dummy().as_entire_binding(),
+                    Bind::Texture { .. } => {
+                        wgpu::BindingResource::TextureView(views_left.next().expect("view"))
+                    }
                 });
             }
-            binds.push(&params);
+            binds.push(params.as_entire_binding());
             if call.uses_step {
-                binds.push(&step_buffer);
+                binds.push(step_buffer.as_entire_binding());
             }
-            let bind_group = gpu.bind_group(&n.name, &pipeline, &binds);
+            let bind_group = gpu.bind_group_of(&n.name, &pipeline, binds);
             let workgroups = match call.workgroups {
                 Workgroups::Items { n: items, wg } => gpu.grid_1d(items, wg)?,
                 Workgroups::Layers {
@@ -395,7 +558,11 @@ impl Plan {
             };
             let broken = opts.break_kernel.filter(|(entry, _)| {
                 // A kernel and its four-at-a-time variant break together.
-                let base = call.entry.strip_suffix("_vec4").unwrap_or(call.entry);
+                let base = call
+                    .entry
+                    .strip_suffix("_vec4")
+                    .or_else(|| call.entry.strip_suffix("_tex"))
+                    .unwrap_or(call.entry);
                 (*entry == call.entry || *entry == base) && buffers[i].is_some()
             });
             dispatches.push(Dispatch {
@@ -404,6 +571,7 @@ impl Plan {
                 workgroups,
                 pipeline,
                 bind_group,
+                copies,
             });
             if let Some((_, factor)) = broken {
                 let call = elementwise::scale_in_place_call(n.len(), factor);
@@ -419,6 +587,7 @@ impl Plan {
                     workgroups,
                     pipeline,
                     bind_group,
+                    copies: Vec::new(),
                 });
             }
         }
@@ -427,8 +596,8 @@ impl Plan {
             dispatches,
             storage,
             lifetimes,
-            peak_bytes: transient + persistent_bytes,
-            peak_without_reuse: transient_total + persistent_bytes,
+            peak_bytes: transient + persistent_bytes + texture_bytes,
+            peak_without_reuse: transient_total + persistent_bytes + texture_bytes,
             persistent_bytes,
             slot_bytes,
             buffers,
@@ -436,14 +605,11 @@ impl Plan {
         })
     }
 
-    /// Records the whole step into `enc` as one compute pass (after writing the step uniform).
+    /// Records the whole step into `enc` (after writing the step uniform): one compute pass,
+    /// split only where a texture variant's copies must run between dispatches.
     pub fn encode(&self, gpu: &Gpu, enc: &mut wgpu::CommandEncoder, step: StepUniform) {
         self.set_step(gpu, step);
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("step"),
-            timestamp_writes: None,
-        });
-        self.record(&mut pass);
+        self.record(enc, 0..self.dispatches.len());
     }
 
     /// Writes the per-step uniform (takes effect at the next submission).
@@ -452,23 +618,29 @@ impl Plan {
             .write_buffer(&self.step_buffer, 0, bytemuck::bytes_of(&step));
     }
 
-    /// Records every dispatch into an open compute pass (the benchmark wraps it in timestamps).
-    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
-        for d in &self.dispatches {
-            pass.set_pipeline(&d.pipeline);
-            pass.set_bind_group(0, &d.bind_group, &[]);
+    /// Records dispatches `range` (with their texture copies) into `enc`: the benchmark times
+    /// the whole plan or one dispatch this way.
+    pub fn record(&self, enc: &mut wgpu::CommandEncoder, range: std::ops::Range<usize>) {
+        let mut pass: Option<wgpu::ComputePass<'static>> = None;
+        for d in &self.dispatches[range] {
+            if !d.copies.is_empty() {
+                drop(pass.take());
+                for c in &d.copies {
+                    c.record(enc);
+                }
+            }
+            let p = pass.get_or_insert_with(|| {
+                enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("step"),
+                    timestamp_writes: None,
+                })
+                .forget_lifetime()
+            });
+            p.set_pipeline(&d.pipeline);
+            p.set_bind_group(0, &d.bind_group, &[]);
             let [x, y, z] = d.workgroups;
-            pass.dispatch_workgroups(x, y, z);
+            p.dispatch_workgroups(x, y, z);
         }
-    }
-
-    /// Records dispatch `i` alone (for per-dispatch timing).
-    pub fn record_one(&self, pass: &mut wgpu::ComputePass<'_>, i: usize) {
-        let d = &self.dispatches[i];
-        pass.set_pipeline(&d.pipeline);
-        pass.set_bind_group(0, &d.bind_group, &[]);
-        let [x, y, z] = d.workgroups;
-        pass.dispatch_workgroups(x, y, z);
     }
 
     /// Runs one step: one uniform write, one compute pass, one submission.

@@ -306,9 +306,74 @@ fn call(entry: &'static str, g: &ConvGeom, items: usize, px: usize, loads: usize
 pub enum Variant {
     /// One invocation per output value, plain loops (`conv2d_naive_*`): the reference.
     Naive,
-    /// Register-blocked direct convolution (`conv2d_forward`, …): what the engine uses.
-    #[default]
+    /// Register-blocked direct convolution (`conv2d_forward`, …).
     Direct,
+    /// The direct kernels with both inputs fetched from textures the plan copies them into
+    /// (`conv_tex.wgsl`); direct where a tensor is too large for one texture.
+    Texture,
+    /// The engine's choice: pinned, tuned or `Direct` (see [`crate::tune`]); runs as
+    /// `Direct` when a plan is compiled without a context's choice.
+    #[default]
+    Auto,
+}
+
+impl Variant {
+    /// The name `--variant conv=…` and the tune cache use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Naive => "naive",
+            Variant::Direct => "direct",
+            Variant::Texture => "texture",
+            Variant::Auto => "auto",
+        }
+    }
+}
+
+/// The three convolution kernels (a transposed convolution runs `BackwardInput`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    Forward,
+    BackwardInput,
+    WeightGrad,
+}
+
+impl Kernel {
+    /// `forward`, `backward_input` or `weight_grad`, as in the entry points' names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Forward => "forward",
+            Kernel::BackwardInput => "backward_input",
+            Kernel::WeightGrad => "weight_grad",
+        }
+    }
+}
+
+/// The variants that compete in autotuning (the naive kernels are the reference).
+pub const TUNED: [Variant; 2] = [Variant::Direct, Variant::Texture];
+
+/// `c` (a direct kernel with inputs 0 and 1 at bindings 1 and 2, of `lens` floats) reading
+/// those inputs from r32float textures: `conv_tex.wgsl`'s entry of the same name. Unchanged
+/// when a tensor does not fit one texture.
+fn textured(mut c: KernelCall, lens: [usize; 2]) -> KernelCall {
+    let Some(logw) = super::matmul::tex_logw_for(lens[0].max(lens[1]), 10) else {
+        return c;
+    };
+    c.entry = match c.entry {
+        "conv2d_forward" => "conv2d_forward_tex",
+        "conv2d_backward_input" => "conv2d_backward_input_tex",
+        "conv2d_weight_grad" => "conv2d_weight_grad_tex",
+        other => unreachable!("{other} has no texture variant"),
+    };
+    c.shader = Shader::ConvTex;
+    c.constants.push(("TEX_LOGW", logw as f64));
+    for input in 0..2 {
+        c.bindings[input + 1] = Bind::Texture {
+            input,
+            logw,
+            floats: 1,
+        };
+    }
+    c
 }
 
 impl std::str::FromStr for Variant {
@@ -317,8 +382,10 @@ impl std::str::FromStr for Variant {
         match s {
             "naive" => Ok(Variant::Naive),
             "direct" => Ok(Variant::Direct),
+            "texture" => Ok(Variant::Texture),
+            "auto" => Ok(Variant::Auto),
             _ => Err(format!(
-                "unknown conv variant '{s}': choose naive or direct"
+                "unknown conv variant '{s}': choose naive, direct or texture"
             )),
         }
     }
@@ -369,6 +436,9 @@ pub fn forward_call(g: &ConvGeom, has_bias: bool, act: Act, variant: Variant) ->
     let items = g.n * g.h_out * g.w_out.div_ceil(px);
     let mut c = with_epilogue(call("conv2d_forward", g, items, px, g.c_out), has_bias, act);
     c.workgroups = layers(items, g.c_out);
+    if variant == Variant::Texture {
+        c = textured(c, [g.n * g.c_in * g.h * g.w, g.weight_len()]);
+    }
     c
 }
 
@@ -388,6 +458,9 @@ pub fn backward_input_call(g: &ConvGeom, has_bias: bool, act: Act, variant: Vari
         act,
     );
     c.workgroups = layers(items, g.c_in);
+    if variant == Variant::Texture {
+        c = textured(c, [g.n * g.c_out * g.h_out * g.w_out, g.weight_len()]);
+    }
     c
 }
 
@@ -404,5 +477,11 @@ pub fn weight_grad_call(g: &ConvGeom, variant: Variant) -> KernelCall {
     c.bindings = vec![Bind::Output, Bind::Input(0), Bind::Input(1)];
     c.bytes =
         4 * (g.n * (g.c_in * g.h * g.w + g.c_out * g.h_out * g.w_out + g.weight_len())) as u64;
+    if variant == Variant::Texture {
+        c = textured(
+            c,
+            [g.n * g.c_in * g.h * g.w, g.n * g.c_out * g.h_out * g.w_out],
+        );
+    }
     c
 }

@@ -42,15 +42,68 @@ pub enum Variant {
     Blocked,
     /// 8×8 outputs per invocation, 16-byte loads and stores; M, N, K multiples of 4.
     Vec4,
-    /// `Vec4` when the shape allows it, else `Blocked`: what the engine uses.
+    /// `Vec4`'s block with A and B fetched from textures the plan copies them into
+    /// (`matmul_tex.wgsl`); M, N, K multiples of 4.
+    Texture,
+    /// The engine's choice: the autotuner's pick for this device and shape class when it
+    /// is on (see [`crate::tune`]), else `Vec4` when the shape allows it and `Blocked` if not.
     #[default]
     Auto,
+}
+
+/// The variants that compete in autotuning, fastest-first on no device in particular (the
+/// naive kernel is the reference and never competes).
+pub const TUNED: [Variant; 3] = [Variant::Vec4, Variant::Texture, Variant::Blocked];
+
+/// Height limit assumed for the texture variant's textures: WebGPU's guaranteed minimum of
+/// `max_texture_dimension_2d`, so a plan never depends on a device's larger limit.
+pub const TEX_MAX_DIM: usize = 8192;
+
+/// log2 of the texture width (in 4-float texels) that holds `floats` floats within
+/// [`TEX_MAX_DIM`] rows: 256 texels (4 KiB rows, a multiple of the 256-byte copy alignment)
+/// unless the height would pass the limit. None when even the widest texture is too small.
+pub fn tex_logw(floats: usize) -> Option<u32> {
+    tex_logw_for(floats.div_ceil(4), 8)
+}
+
+/// log2 of the narrowest texture width, at least `2^min_logw` texels, that holds `texels`
+/// texels within [`TEX_MAX_DIM`] rows.
+pub fn tex_logw_for(texels: usize, min_logw: u32) -> Option<u32> {
+    (min_logw..=TEX_MAX_DIM.trailing_zeros()).find(|&l| texels.div_ceil(1 << l) <= TEX_MAX_DIM)
 }
 
 impl Variant {
     /// Whether this variant can compute `s`.
     pub fn applies(self, s: &MatmulShape) -> bool {
-        self != Variant::Vec4 || s.vec4_aligned()
+        match self {
+            Variant::Vec4 => s.vec4_aligned(),
+            Variant::Texture => s.vec4_aligned() && tex_logw((s.m * s.k).max(s.k * s.n)).is_some(),
+            _ => true,
+        }
+    }
+
+    /// The name `--variant` and the tune cache use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Naive => "naive",
+            Variant::Blocked => "blocked",
+            Variant::Vec4 => "vec4",
+            Variant::Texture => "texture",
+            Variant::Auto => "auto",
+        }
+    }
+
+    /// The variant called `name` (as [`Variant::name`] writes it).
+    pub fn from_name(name: &str) -> Option<Variant> {
+        [
+            Variant::Naive,
+            Variant::Blocked,
+            Variant::Vec4,
+            Variant::Texture,
+            Variant::Auto,
+        ]
+        .into_iter()
+        .find(|v| v.name() == name)
     }
 
     /// The variant that will actually run for `s`.
@@ -130,6 +183,21 @@ pub fn forward_ref(
     c
 }
 
+/// Workgroup shape and grid of the 8×8-block kernels (`matmul_block.wgsl`): WG_COLS blocks
+/// across N (enough to cover it, at most 64) and WG / WG_COLS blocks down M, WG ≥ 16 so a
+/// narrow product still fills a workgroup.
+fn block_grid(s: &MatmulShape, constants: &mut Vec<(&'static str, f64)>) -> [u32; 3] {
+    let cols = (s.n as u32).div_ceil(V_N).next_power_of_two().min(64);
+    let wg = cols.max(16);
+    constants.push(("WG", wg as f64));
+    constants.push(("WG_COLS", cols as f64));
+    [
+        (s.n as u32).div_ceil(cols * V_N),
+        (s.m as u32).div_ceil(RB_M * (wg / cols)),
+        1,
+    ]
+}
+
 /// Dispatch of the product: bindings (c, a, b, bias or dummy).
 pub fn call(s: MatmulShape, has_bias: bool, act: Act, variant: Variant) -> KernelCall {
     let mut constants = act.constants();
@@ -139,8 +207,12 @@ pub fn call(s: MatmulShape, has_bias: bool, act: Act, variant: Variant) -> Kerne
     let variant = variant.resolve(&s);
     assert!(
         variant.applies(&s),
-        "matmul_vec4 needs M, N, K multiples of 4, got {s:?}"
+        "matmul variant {} cannot compute {s:?} (M, N, K must be multiples of 4)",
+        variant.name()
     );
+    let mut a_bind = Bind::Input(0);
+    let mut b_bind = Bind::Input(1);
+    let mut shader = Shader::Matmul;
     let (entry, workgroups) = match variant {
         Variant::Naive => (
             "matmul_naive",
@@ -162,28 +234,33 @@ pub fn call(s: MatmulShape, has_bias: bool, act: Act, variant: Variant) -> Kerne
                 ],
             )
         }
-        Variant::Vec4 => {
-            let wg = (s.n as u32).div_ceil(V_N).next_power_of_two().clamp(8, 64);
-            constants.push(("WG", wg as f64));
-            (
-                "matmul_vec4",
-                [
-                    (s.n as u32).div_ceil(wg * V_N),
-                    (s.m as u32).div_ceil(RB_M),
-                    1,
-                ],
-            )
+        Variant::Vec4 => ("matmul_vec4", block_grid(&s, &mut constants)),
+        Variant::Texture => {
+            let logw = tex_logw((s.m * s.k).max(s.k * s.n)).expect("checked by applies");
+            constants.push(("TEX_LOGW", logw as f64));
+            a_bind = Bind::Texture {
+                input: 0,
+                logw,
+                floats: 4,
+            };
+            b_bind = Bind::Texture {
+                input: 1,
+                logw,
+                floats: 4,
+            };
+            shader = Shader::MatmulTex;
+            ("matmul_tex", block_grid(&s, &mut constants))
         }
         Variant::Auto => unreachable!("resolved above"),
     };
     KernelCall {
-        shader: Shader::Matmul,
+        shader,
         entry,
         constants,
         bindings: vec![
             Bind::Output,
-            Bind::Input(0),
-            Bind::Input(1),
+            a_bind,
+            b_bind,
             if has_bias {
                 Bind::Input(2)
             } else {

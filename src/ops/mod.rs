@@ -33,6 +33,14 @@ pub enum Bind {
     Input(usize),
     /// The 16-byte dummy for a binding the chosen variant does not read.
     Dummy,
+    /// A read-only texture `2^logw` texels wide holding a copy of input `input`'s buffer in
+    /// buffer order, `floats` (4: rgba32float, 1: r32float) floats per texel; the plan copies
+    /// it in before the dispatch (see `shaders/matmul_tex.wgsl`, `shaders/conv_tex.wgsl`).
+    Texture {
+        input: usize,
+        logw: u32,
+        floats: u32,
+    },
 }
 
 /// How many workgroups a dispatch needs.

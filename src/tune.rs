@@ -1,0 +1,300 @@
+//! Per-device autotuning: which matmul variant runs a shape fastest on *this* adapter, found
+//! by timing the candidates once and remembered on disk.
+//!
+//! When a plan meets a matmul whose variant is [`Variant::Auto`], it asks the context
+//! ([`Gpu::matmul_variant`]). In order:
+//! 1. a variant forced with `--variant matmul=NAME` (when it can compute the shape);
+//! 2. with tuning on (the CLI's default; `--no-tune` turns it off), the cached choice for the
+//!    shape's class on this device, or, the first time, the fastest of [`matmul::TUNED`]
+//!    timed at that exact shape (one warm-up run, then the median of up to three), written
+//!    to the cache at once;
+//! 3. the fixed rule: `vec4` when M, N, K are multiples of 4, else `blocked`.
+//!
+//! The cache is one JSON file (`$SHADERPROP_TUNE_CACHE`, else
+//! `$XDG_CACHE_HOME/shaderprop/tune.json`, else `~/.cache/shaderprop/tune.json`) holding, per
+//! device key (adapter name, PCI ids, backend, driver and driver version, and this crate's
+//! version), each shape class's choice and the milliseconds every candidate took. Entries of
+//! other devices stay in the file and are never used; a new driver or a new shaderprop
+//! version tunes again. A shape class groups shapes by transposes, 4-alignment and each
+//! dimension rounded up to a power of two, so a model's few matmul shapes cost a few tunings
+//! and later batch sizes of the same order reuse them.
+//!
+//! Tuning changes which kernel runs, not what it computes: every variant is tested against
+//! the same float64 twin. `vec4` and `texture` share one body and sum in the same order;
+//! `blocked` may round differently in the last bits, so a run that must be bitwise
+//! reproducible on another machine should pin `--variant`.
+
+use crate::bench::time_pass;
+use crate::gpu::Gpu;
+use crate::graph::plan::{CompileOptions, Plan, Resources};
+use crate::graph::{DType, Graph, NodeId, Op};
+use crate::ops::conv::{self, ConvGeom};
+use crate::ops::matmul::{self, MatmulShape};
+use crate::ops::{Act, StepUniform};
+use crate::rng::Rng;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Version of the cache file's layout.
+const FORMAT: u32 = 1;
+
+/// One tuned shape class: the winner and what each candidate took.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Entry {
+    /// The chosen variant ([`Variant::name`]).
+    pub variant: String,
+    /// The exact shape timed, `m×n×k`.
+    pub shape: String,
+    /// Median milliseconds of each candidate that could compute the shape.
+    pub ms: BTreeMap<String, f64>,
+}
+
+/// The file: device key → shape class → entry.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct CacheFile {
+    pub format: u32,
+    pub devices: BTreeMap<String, BTreeMap<String, Entry>>,
+}
+
+/// The tuning state of one context.
+pub struct Tuner {
+    /// Where the cache lives (None: in memory only).
+    pub path: Option<PathBuf>,
+    /// This device's key in the file.
+    pub device_key: String,
+    file: CacheFile,
+    /// Shape classes timed by this process (a test reads it to tell reuse from tuning).
+    pub tuned: usize,
+}
+
+/// The cache path when none is given: `$SHADERPROP_TUNE_CACHE`, the XDG cache folder, or
+/// `~/.cache`; None when none of them is set.
+pub fn default_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("SHADERPROP_TUNE_CACHE") {
+        return Some(PathBuf::from(p));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("shaderprop").join("tune.json"))
+}
+
+/// The key a device's choices are filed under: what identifies the hardware, the driver that
+/// compiles our kernels, and the kernels themselves (this crate's version).
+pub fn device_key(info: &wgpu::AdapterInfo) -> String {
+    format!(
+        "{} | {:?} | vendor {:#06x} device {:#06x} | driver {} {} | shaderprop {}",
+        info.name,
+        info.backend,
+        info.vendor,
+        info.device,
+        info.driver,
+        info.driver_info,
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// The class a shape is tuned and cached under.
+pub fn shape_class(s: &MatmulShape) -> String {
+    let p = |x: usize| x.next_power_of_two();
+    format!(
+        "matmul{}{}{} m{} n{} k{}",
+        if s.trans_a { " Aᵀ" } else { "" },
+        if s.trans_b { " Bᵀ" } else { "" },
+        if s.vec4_aligned() { " x4" } else { "" },
+        p(s.m),
+        p(s.n),
+        p(s.k)
+    )
+}
+
+impl Tuner {
+    /// Opens (or starts) the cache at `path` for the device `info`. An unreadable or
+    /// malformed file is reported once and replaced on the next write, never fatal.
+    pub fn open(path: Option<PathBuf>, info: &wgpu::AdapterInfo) -> Tuner {
+        let file = match &path {
+            Some(p) if p.exists() => match read(p) {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("warning: ignoring the tune cache {}: {e:#}", p.display());
+                    CacheFile::default()
+                }
+            },
+            _ => CacheFile::default(),
+        };
+        Tuner {
+            path,
+            device_key: device_key(info),
+            file,
+            tuned: 0,
+        }
+    }
+
+    /// This device's cached entry for `class`.
+    pub fn get(&self, class: &str) -> Option<&Entry> {
+        self.file.devices.get(&self.device_key)?.get(class)
+    }
+
+    /// Files `entry` under `class` for this device and writes the cache.
+    pub fn put(&mut self, class: String, entry: Entry) {
+        self.file.format = FORMAT;
+        self.file
+            .devices
+            .entry(self.device_key.clone())
+            .or_default()
+            .insert(class, entry);
+        if let Some(p) = &self.path {
+            if let Err(e) = write(p, &self.file) {
+                eprintln!(
+                    "warning: could not write the tune cache {}: {e:#}",
+                    p.display()
+                );
+            }
+        }
+    }
+}
+
+fn read(p: &Path) -> Result<CacheFile> {
+    let text = std::fs::read_to_string(p)?;
+    let f: CacheFile = serde_json::from_str(&text).context("not a shaderprop tune cache")?;
+    anyhow::ensure!(
+        f.format == FORMAT,
+        "format {} (this build writes {FORMAT})",
+        f.format
+    );
+    Ok(f)
+}
+
+fn write(p: &Path, f: &CacheFile) -> Result<()> {
+    if let Some(dir) = p.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    crate::fsio::write_atomic(p, serde_json::to_string_pretty(f)?.as_bytes())?;
+    Ok(())
+}
+
+/// Times one compiled single-kernel plan: a warm-up run, then the median of three (one when
+/// the warm-up took over 50 ms, none more when it already took 3× `best`).
+fn time_plan(gpu: &Gpu, plan: &Plan, best: Option<f64>) -> Result<f64> {
+    let n = plan.dispatches.len();
+    let first = time_pass(gpu, 1, 1, &|enc| plan.record(enc, 0..n))?;
+    Ok(match best {
+        Some(b) if first > 3.0 * b => first,
+        _ if first > 0.05 => first,
+        _ => time_pass(gpu, 1, 3, &|enc| plan.record(enc, 0..n))?,
+    })
+}
+
+/// The entry naming the fastest of `timed` (name, seconds).
+fn fastest(shape: String, timed: Vec<(&'static str, f64)>) -> Result<Entry> {
+    let (name, _) = timed
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .context("no variant can compute this shape")?;
+    Ok(Entry {
+        variant: name.to_string(),
+        shape,
+        ms: timed
+            .iter()
+            .map(|(n, t)| (n.to_string(), t * 1e3))
+            .collect(),
+    })
+}
+
+/// Times every tuned candidate that can compute `s` on `gpu` (a one-node plan, random
+/// operands) and returns the entry naming the fastest.
+pub fn time_candidates(gpu: &Gpu, s: MatmulShape) -> Result<Entry> {
+    let mut timed = Vec::new();
+    for v in matmul::TUNED {
+        if !v.applies(&s) {
+            continue;
+        }
+        let mut g = Graph::new();
+        let a = g.input("a", &if s.trans_a { [s.k, s.m] } else { [s.m, s.k] });
+        let b = g.input("b", &if s.trans_b { [s.n, s.k] } else { [s.k, s.n] });
+        let c = g.matmul("c", a, b, None, s.trans_a, s.trans_b, Act::Identity);
+        let opts = CompileOptions {
+            matmul: v,
+            ..Default::default()
+        };
+        let plan = Plan::compile_with(&g, gpu, &mut Resources::new(), &[c], opts)?;
+        let mut rng = Rng::new(7);
+        plan.write_f32(gpu, a, &rng.vec_f32(s.m * s.k, -1.0, 1.0));
+        plan.write_f32(gpu, b, &rng.vec_f32(s.k * s.n, -1.0, 1.0));
+        plan.set_step(gpu, StepUniform::single(s.m, 0));
+        let best = timed.iter().map(|t: &(&str, f64)| t.1).reduce(f64::min);
+        timed.push((v.name(), time_plan(gpu, &plan, best)?));
+    }
+    fastest(format!("{}×{}×{}", s.m, s.n, s.k), timed)
+}
+
+/// `n×c_in×h×w→c_out kKsS` of a convolution.
+pub fn conv_shape(g: &ConvGeom) -> String {
+    format!(
+        "{}×{}×{}×{}→{} k{}s{}",
+        g.n, g.c_in, g.h, g.w, g.c_out, g.kh, g.stride
+    )
+}
+
+/// The class a convolution kernel is tuned and cached under: its geometry, with the batch
+/// rounded up to a power of two.
+pub fn conv_class(g: &ConvGeom, kernel: conv::Kernel) -> String {
+    format!(
+        "conv2d_{} n{} c{}→{} {}×{}→{}×{} k{}×{} s{}",
+        kernel.name(),
+        g.n.next_power_of_two(),
+        g.c_in,
+        g.c_out,
+        g.h,
+        g.w,
+        g.h_out,
+        g.w_out,
+        g.kh,
+        g.kw,
+        g.stride
+    )
+}
+
+/// A graph of the one node that runs `kernel` at `geom` (its inputs: x, w, bias, dy).
+pub fn conv_graph(geom: ConvGeom, kernel: conv::Kernel) -> (Graph, Vec<NodeId>, NodeId) {
+    let mut g = Graph::new();
+    let x = g.input("x", &geom.in_shape());
+    let w = g.input("w", &geom.weight_shape());
+    let b = g.input("b", &[geom.c_out]);
+    let dy = g.input("dy", &geom.out_shape());
+    let out = match kernel {
+        conv::Kernel::Forward => g.conv2d("y", x, w, Some(b), geom, Act::Relu),
+        conv::Kernel::BackwardInput => g.conv_transpose2d("dx", dy, w, None, geom, Act::Identity),
+        conv::Kernel::WeightGrad => g.push(
+            "dw",
+            Op::ConvWeightGrad { geom },
+            vec![x, dy],
+            vec![geom.n, geom.weight_len()],
+            DType::F32,
+        ),
+    };
+    (g, vec![x, w, b, dy], out)
+}
+
+/// Times the tuned convolution variants for `kernel` at `geom` and names the fastest.
+pub fn time_conv_candidates(gpu: &Gpu, geom: ConvGeom, kernel: conv::Kernel) -> Result<Entry> {
+    let mut timed = Vec::new();
+    for v in conv::TUNED {
+        let (g, inputs, out) = conv_graph(geom, kernel);
+        let opts = CompileOptions {
+            conv: v,
+            ..Default::default()
+        };
+        let plan = Plan::compile_with(&g, gpu, &mut Resources::new(), &[out], opts)?;
+        let mut rng = Rng::new(7);
+        for id in inputs {
+            plan.write_f32(gpu, id, &rng.vec_f32(g.nodes[id].len(), -1.0, 1.0));
+        }
+        plan.set_step(gpu, StepUniform::single(geom.n, 0));
+        let best = timed.iter().map(|t: &(&str, f64)| t.1).reduce(f64::min);
+        timed.push((v.name(), time_plan(gpu, &plan, best)?));
+    }
+    fastest(conv_shape(&geom), timed)
+}

@@ -1,0 +1,210 @@
+//! Autotuning: the cache is written on first use, reused by the next context, ignored for
+//! another adapter, survives a corrupt file, and `--variant` (force_variants) beats it.
+
+mod common;
+
+use common::{f64s, gpu};
+use shaderprop::graph::plan::{Plan, Resources};
+use shaderprop::graph::{Graph, NodeId};
+use shaderprop::ops::matmul::{self, MatmulShape, Variant};
+use shaderprop::ops::{compare, Act, StepUniform};
+use shaderprop::rng::Rng;
+use shaderprop::tune::{self, CacheFile};
+use std::path::{Path, PathBuf};
+
+/// An aligned shape (every tuned variant competes) and one that only `blocked` can compute.
+const ALIGNED: MatmulShape = MatmulShape {
+    m: 64,
+    n: 48,
+    k: 40,
+    trans_a: false,
+    trans_b: true,
+};
+const ODD: MatmulShape = MatmulShape {
+    m: 30,
+    n: 21,
+    k: 10,
+    trans_a: true,
+    trans_b: false,
+};
+
+fn cache_path(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("shaderprop-tune-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir.join("nested").join("tune.json")
+}
+
+fn read(p: &Path) -> CacheFile {
+    serde_json::from_str(&std::fs::read_to_string(p).expect("cache file written"))
+        .expect("cache is JSON")
+}
+
+/// A graph with one matmul of each shape.
+fn graph() -> (Graph, Vec<(NodeId, NodeId, NodeId, MatmulShape)>) {
+    let mut g = Graph::new();
+    let mut mms = Vec::new();
+    for (i, s) in [ALIGNED, ODD].into_iter().enumerate() {
+        let a = g.input(
+            &format!("a{i}"),
+            &if s.trans_a { [s.k, s.m] } else { [s.m, s.k] },
+        );
+        let b = g.input(
+            &format!("b{i}"),
+            &if s.trans_b { [s.n, s.k] } else { [s.k, s.n] },
+        );
+        let c = g.matmul(
+            &format!("c{i}"),
+            a,
+            b,
+            None,
+            s.trans_a,
+            s.trans_b,
+            Act::Identity,
+        );
+        mms.push((a, b, c, s));
+    }
+    (g, mms)
+}
+
+/// Compiles the graph on `gpu`, checks both products against the float64 twin, and returns
+/// the entry point each matmul ran.
+fn compile_and_check(gpu: &shaderprop::gpu::Gpu) -> Vec<&'static str> {
+    let (g, mms) = graph();
+    let keep: Vec<NodeId> = mms.iter().map(|m| m.2).collect();
+    let mut res = Resources::new();
+    let plan = Plan::compile(&g, gpu, &mut res, &keep).expect("compile");
+    let mut rng = Rng::new(3);
+    let mut feeds = Vec::new();
+    for &(a, b, _, s) in &mms {
+        let av = rng.vec_f32(s.m * s.k, -1.0, 1.0);
+        let bv = rng.vec_f32(s.k * s.n, -1.0, 1.0);
+        plan.write_f32(gpu, a, &av);
+        plan.write_f32(gpu, b, &bv);
+        feeds.push((av, bv));
+    }
+    plan.run(gpu, StepUniform::single(1, 0));
+    for (&(_, _, c, s), (av, bv)) in mms.iter().zip(&feeds) {
+        let want = matmul::forward_ref(&f64s(av), &f64s(bv), None, s, Act::Identity);
+        let got = plan.read(gpu, &g, c).unwrap();
+        compare(&got, &want, 1e-4, 1e-4).unwrap_or_else(|e| panic!("{s:?}: {e}"));
+    }
+    plan.dispatches.iter().map(|d| d.call.entry).collect()
+}
+
+#[test]
+fn the_tune_cache_is_written_reused_and_ignored_for_another_adapter() {
+    let path = cache_path("cache");
+
+    // First context: nothing cached, both shape classes are timed and written.
+    let first = gpu();
+    first.enable_tuning(Some(path.clone()));
+    let entries = compile_and_check(&first);
+    assert_eq!(first.tunings_run(), 2, "both classes tuned on first use");
+    let file = read(&path);
+    let key = tune::device_key(&first.info);
+    let mine = file
+        .devices
+        .get(&key)
+        .expect("entries under this device's key");
+    let aligned = &mine[&tune::shape_class(&ALIGNED)];
+    let names: Vec<&str> = matmul::TUNED.iter().map(|v| v.name()).collect();
+    assert!(names.contains(&aligned.variant.as_str()));
+    assert_eq!(
+        aligned.ms.len(),
+        3,
+        "vec4, texture and blocked all timed: {aligned:?}"
+    );
+    assert!(aligned.ms.values().all(|t| t.is_finite() && *t > 0.0));
+    let fastest = aligned
+        .ms
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(n, _)| n.clone())
+        .unwrap();
+    assert_eq!(aligned.variant, fastest, "the fastest candidate is chosen");
+    let odd = &mine[&tune::shape_class(&ODD)];
+    assert_eq!(odd.variant, "blocked", "only blocked computes a 30×21×10");
+    let entry_of = |v: Variant| match v {
+        Variant::Vec4 => "matmul_vec4",
+        Variant::Texture => "matmul_tex",
+        _ => "matmul",
+    };
+    assert_eq!(
+        entries[0],
+        entry_of(Variant::from_name(&aligned.variant).unwrap())
+    );
+
+    // Second context, same device: the cache decides, nothing is timed. To tell reuse
+    // from a re-tune that happens to agree, file a choice for the aligned class that differs
+    // from the one tuned (any variant computes it correctly).
+    let planted = if aligned.variant == "blocked" {
+        "texture"
+    } else {
+        "blocked"
+    };
+    let mut edited = file.clone();
+    edited
+        .devices
+        .get_mut(&key)
+        .unwrap()
+        .get_mut(&tune::shape_class(&ALIGNED))
+        .unwrap()
+        .variant = planted.into();
+    std::fs::write(&path, serde_json::to_string(&edited).unwrap()).unwrap();
+    let second = gpu();
+    second.enable_tuning(Some(path.clone()));
+    let entries = compile_and_check(&second);
+    assert_eq!(second.tunings_run(), 0, "every choice came from the cache");
+    assert_eq!(entries[0], entry_of(Variant::from_name(planted).unwrap()));
+
+    // Another adapter's entries (same file, other key) are ignored: this device tunes anew
+    // and the other entries stay as they were.
+    let mut moved = CacheFile {
+        format: edited.format,
+        ..Default::default()
+    };
+    let other =
+        "another adapter | Vulkan | vendor 0x10de device 0x2330 | driver x 1 | shaderprop 0";
+    moved
+        .devices
+        .insert(other.into(), edited.devices[&key].clone());
+    std::fs::write(&path, serde_json::to_string(&moved).unwrap()).unwrap();
+    let third = gpu();
+    third.enable_tuning(Some(path.clone()));
+    compile_and_check(&third);
+    assert_eq!(
+        third.tunings_run(),
+        2,
+        "another adapter's choices are not used"
+    );
+    let after = read(&path);
+    assert_eq!(after.devices.len(), 2);
+    assert_eq!(after.devices[other], edited.devices[&key]);
+    assert_eq!(after.devices[&key].len(), 2);
+}
+
+#[test]
+fn a_corrupt_cache_is_replaced_and_a_pinned_variant_beats_the_tuner() {
+    let path = cache_path("corrupt");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, b"{ not json").unwrap();
+    let g = gpu();
+    g.enable_tuning(Some(path.clone()));
+    compile_and_check(&g);
+    assert_eq!(g.tunings_run(), 2);
+    assert_eq!(read(&path).devices.len(), 1, "rewritten as a valid cache");
+
+    // Pinned: the texture variant for the aligned product, whatever the cache says; the odd
+    // shape, which it cannot compute, falls back to the cache's choice.
+    let pinned = gpu();
+    pinned.enable_tuning(Some(path.clone()));
+    pinned.force_variants(Variant::Texture, Default::default());
+    let entries = compile_and_check(&pinned);
+    assert_eq!(entries, ["matmul_tex", "matmul"]);
+    assert_eq!(pinned.tunings_run(), 0);
+
+    // Tuning off: the fixed rule.
+    let off = gpu();
+    assert_eq!(compile_and_check(&off), ["matmul_vec4", "matmul"]);
+    assert_eq!(off.tunings_run(), 0);
+}
