@@ -394,8 +394,9 @@ pub fn table(gpu: &Gpu, quick: bool, filter: Option<&str>) -> Result<(Ceilings, 
             Variant::Blocked,
             Variant::Vec4,
             Variant::Texture,
+            Variant::Subgroup,
         ] {
-            if !variant.applies(&s) {
+            if !variant.runs_on(gpu, &s) {
                 continue;
             }
             if let Some(f) = filter {

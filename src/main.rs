@@ -48,13 +48,17 @@ fn devices(backend: gpu::BackendChoice) -> Result<()> {
         println!("[{i}] {}", gpu::describe_adapter(&info));
         println!(
             "    max_storage_buffer_binding_size {} B, max_buffer_size {} B, max_compute_workgroups_per_dimension {}, \
-             max_compute_invocations_per_workgroup {}, max_compute_workgroup_storage_size {} B, timestamp queries {}",
+             max_compute_invocations_per_workgroup {}, max_compute_workgroup_storage_size {} B, timestamp queries {}, \
+             subgroups {} ({}..{} invocations)",
             l.max_storage_buffer_binding_size,
             l.max_buffer_size,
             l.max_compute_workgroups_per_dimension,
             l.max_compute_invocations_per_workgroup,
             l.max_compute_workgroup_storage_size,
-            a.features().contains(wgpu::Features::TIMESTAMP_QUERY)
+            a.features().contains(wgpu::Features::TIMESTAMP_QUERY),
+            a.features().contains(wgpu::Features::SUBGROUP),
+            info.subgroup_min_size,
+            info.subgroup_max_size
         );
     }
     Ok(())

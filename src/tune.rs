@@ -208,7 +208,7 @@ fn fastest(shape: String, timed: Vec<(&'static str, f64)>) -> Result<Entry> {
 pub fn time_candidates(gpu: &Gpu, s: MatmulShape) -> Result<Entry> {
     let mut timed = Vec::new();
     for v in matmul::TUNED {
-        if !v.applies(&s) {
+        if !v.runs_on(gpu, &s) {
             continue;
         }
         let mut g = Graph::new();

@@ -49,14 +49,18 @@ fn matmul_matches_twin_for_every_transpose_bias_activation_and_odd_shape() {
                         Variant::Blocked,
                         Variant::Vec4,
                         Variant::Texture,
+                        Variant::Subgroup,
                     ] {
-                        if !variant.applies(&MatmulShape {
-                            m,
-                            n,
-                            k,
-                            trans_a: ta,
-                            trans_b: tb,
-                        }) {
+                        if !variant.runs_on(
+                            &gpu,
+                            &MatmulShape {
+                                m,
+                                n,
+                                k,
+                                trans_a: ta,
+                                trans_b: tb,
+                            },
+                        ) {
                             continue;
                         }
                         let act = ACTS[case % ACTS.len()];

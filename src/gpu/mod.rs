@@ -247,7 +247,7 @@ impl Gpu {
             });
         };
         let info = adapter.get_info();
-        let wanted_features = wgpu::Features::TIMESTAMP_QUERY;
+        let wanted_features = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP;
         let features = adapter.features() & wanted_features;
         let limits = adjust(adapter.limits());
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
@@ -327,7 +327,7 @@ impl Gpu {
     ) -> Result<crate::ops::matmul::Variant, GpuError> {
         use crate::ops::matmul::Variant;
         let forced = self.forced_matmul.get();
-        if forced != Variant::Auto && forced.applies(s) {
+        if forced != Variant::Auto && forced.runs_on(self, s) {
             return Ok(forced);
         }
         let class = crate::tune::shape_class(s);
@@ -336,7 +336,7 @@ impl Gpu {
         })?;
         Ok(tuned
             .and_then(|name| Variant::from_name(&name))
-            .filter(|v| v.applies(s) && *v != Variant::Auto)
+            .filter(|v| v.runs_on(self, s) && *v != Variant::Auto)
             .unwrap_or(Variant::Auto.resolve(s)))
     }
 

@@ -7,6 +7,7 @@
 pub enum Shader {
     Matmul,
     MatmulTex,
+    MatmulSg,
     Activation,
     Reduce,
     Elementwise,
@@ -29,9 +30,10 @@ const MATMUL_BLOCK: &str = include_str!("../../shaders/matmul_block.wgsl");
 
 impl Shader {
     /// Every shader, for tests that compile them all.
-    pub const ALL: [Shader; 16] = [
+    pub const ALL: [Shader; 17] = [
         Shader::Matmul,
         Shader::MatmulTex,
+        Shader::MatmulSg,
         Shader::Activation,
         Shader::Reduce,
         Shader::Elementwise,
@@ -53,6 +55,7 @@ impl Shader {
         match self {
             Shader::Matmul => "matmul.wgsl",
             Shader::MatmulTex => "matmul_tex.wgsl",
+            Shader::MatmulSg => "matmul_sg.wgsl",
             Shader::Activation => "activation.wgsl",
             Shader::Reduce => "reduce.wgsl",
             Shader::Elementwise => "elementwise.wgsl",
@@ -74,6 +77,7 @@ impl Shader {
         match self {
             Shader::Matmul => include_str!("../../shaders/matmul.wgsl"),
             Shader::MatmulTex => include_str!("../../shaders/matmul_tex.wgsl"),
+            Shader::MatmulSg => include_str!("../../shaders/matmul_sg.wgsl"),
             Shader::Activation => include_str!("../../shaders/activation.wgsl"),
             Shader::Reduce => include_str!("../../shaders/reduce.wgsl"),
             Shader::Elementwise => include_str!("../../shaders/elementwise.wgsl"),
@@ -98,6 +102,12 @@ impl Shader {
             Shader::Matmul | Shader::MatmulTex => {
                 format!("{ACT_FNS}\n{}\n{MATMUL_BLOCK}", self.own_source())
             }
+            // The subgroup variant reads through matmul_tex's bindings and fetches.
+            Shader::MatmulSg => format!(
+                "{ACT_FNS}\n{}\n{MATMUL_BLOCK}\n{}",
+                Shader::MatmulTex.own_source(),
+                self.own_source()
+            ),
             // The two conv fronts share the direct kernels' bodies.
             Shader::Conv | Shader::ConvTex => {
                 format!("{ACT_FNS}\n{}\n{CONV_DIRECT}", self.own_source())

@@ -45,6 +45,10 @@ pub enum Variant {
     /// `Vec4`'s block with A and B fetched from textures the plan copies them into
     /// (`matmul_tex.wgsl`); M, N, K multiples of 4.
     Texture,
+    /// 16×4 outputs per invocation, textures, A shared through subgroup broadcasts
+    /// (`matmul_sg.wgsl`); M, N, K multiples of 4, and subgroups the shape allows (see
+    /// [`Variant::runs_on`]).
+    Subgroup,
     /// The engine's choice: the autotuner's pick for this device and shape class when it
     /// is on (see [`crate::tune`]), else `Vec4` when the shape allows it and `Blocked` if not.
     #[default]
@@ -53,7 +57,12 @@ pub enum Variant {
 
 /// The variants that compete in autotuning, fastest-first on no device in particular (the
 /// naive kernel is the reference and never competes).
-pub const TUNED: [Variant; 3] = [Variant::Vec4, Variant::Texture, Variant::Blocked];
+pub const TUNED: [Variant; 4] = [
+    Variant::Vec4,
+    Variant::Texture,
+    Variant::Subgroup,
+    Variant::Blocked,
+];
 
 /// Height limit assumed for the texture variant's textures: WebGPU's guaranteed minimum of
 /// `max_texture_dimension_2d`, so a plan never depends on a device's larger limit.
@@ -77,9 +86,22 @@ impl Variant {
     pub fn applies(self, s: &MatmulShape) -> bool {
         match self {
             Variant::Vec4 => s.vec4_aligned(),
-            Variant::Texture => s.vec4_aligned() && tex_logw((s.m * s.k).max(s.k * s.n)).is_some(),
+            Variant::Texture | Variant::Subgroup => {
+                s.vec4_aligned() && tex_logw((s.m * s.k).max(s.k * s.n)).is_some()
+            }
             _ => true,
         }
+    }
+
+    /// Whether this variant can compute `s` on `gpu`: [`Variant::applies`], and for
+    /// `Subgroup` a device with subgroup operations whose subgroups hold at least 8 and at
+    /// most as many invocations as a row of blocks (lanes 0..7 fetch for the whole subgroup).
+    pub fn runs_on(self, gpu: &crate::gpu::Gpu, s: &MatmulShape) -> bool {
+        self.applies(s)
+            && (self != Variant::Subgroup
+                || (gpu.features.contains(wgpu::Features::SUBGROUP)
+                    && gpu.info.subgroup_min_size >= 8
+                    && sg_cols(s.n) >= gpu.info.subgroup_max_size))
     }
 
     /// The name `--variant` and the tune cache use.
@@ -89,6 +111,7 @@ impl Variant {
             Variant::Blocked => "blocked",
             Variant::Vec4 => "vec4",
             Variant::Texture => "texture",
+            Variant::Subgroup => "subgroup",
             Variant::Auto => "auto",
         }
     }
@@ -100,6 +123,7 @@ impl Variant {
             Variant::Blocked,
             Variant::Vec4,
             Variant::Texture,
+            Variant::Subgroup,
             Variant::Auto,
         ]
         .into_iter()
@@ -183,6 +207,12 @@ pub fn forward_ref(
     c
 }
 
+/// Invocations across N in a workgroup of `matmul_tex_sg` (4 columns each): enough to cover
+/// N, between 8 and 64.
+pub fn sg_cols(n: usize) -> u32 {
+    (n as u32).div_ceil(4).next_power_of_two().clamp(8, 64)
+}
+
 /// Workgroup shape and grid of the 8×8-block kernels (`matmul_block.wgsl`): WG_COLS blocks
 /// across N (enough to cover it, at most 64) and WG / WG_COLS blocks down M, WG ≥ 16 so a
 /// narrow product still fills a workgroup.
@@ -250,6 +280,32 @@ pub fn call(s: MatmulShape, has_bias: bool, act: Act, variant: Variant) -> Kerne
             };
             shader = Shader::MatmulTex;
             ("matmul_tex", block_grid(&s, &mut constants))
+        }
+        Variant::Subgroup => {
+            let logw = tex_logw((s.m * s.k).max(s.k * s.n)).expect("checked by applies");
+            let cols = sg_cols(s.n);
+            constants.push(("WG", 64.0));
+            constants.push(("WG_COLS", cols as f64));
+            constants.push(("TEX_LOGW", logw as f64));
+            a_bind = Bind::Texture {
+                input: 0,
+                logw,
+                floats: 4,
+            };
+            b_bind = Bind::Texture {
+                input: 1,
+                logw,
+                floats: 4,
+            };
+            shader = Shader::MatmulSg;
+            (
+                "matmul_tex_sg",
+                [
+                    (s.n as u32).div_ceil(cols * 4),
+                    (s.m as u32).div_ceil(16 * (64 / cols)),
+                    1,
+                ],
+            )
         }
         Variant::Auto => unreachable!("resolved above"),
     };

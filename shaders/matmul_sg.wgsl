@@ -1,0 +1,150 @@
+// matmul_tex_sg: the product of matmul_tex (same bindings, texture fetches, epilogue) with a
+// taller block and A shared through subgroup broadcasts. Needs subgroups of at least 8
+// invocations that lie within one row of blocks (src/ops/matmul.rs checks the adapter).
+//
+//     C[M,N] = act( op(A)[M,K] · op(B)[K,N] + bias[N] ),   M, N, K multiples of 4
+//
+// Each invocation keeps 16 rows × 4 columns of C (16 vec4 accumulators, as many as the 8×8
+// block). The invocations of a subgroup sit side by side along N, so they all need the same
+// 16 rows of A: per four steps of K that is 16 vec4s, which lanes 0..7 fetch two each and
+// subgroupBroadcast hands to every lane (a register move on lavapipe, where it is one
+// SIMD register). B, different for every lane, costs 4 fetches. Per four K steps: 6 fetches
+// for 256 FMAs, against 16 in matmul_tex. Where fetches are the cost (lavapipe: each is a loop
+// over the lanes), that is the speed-up; the tuner measures whether it is one on a device.
+
+const SG_M: u32 = 16u;
+
+var<private> acc0: vec4<f32>;
+var<private> acc1: vec4<f32>;
+var<private> acc2: vec4<f32>;
+var<private> acc3: vec4<f32>;
+var<private> acc4: vec4<f32>;
+var<private> acc5: vec4<f32>;
+var<private> acc6: vec4<f32>;
+var<private> acc7: vec4<f32>;
+var<private> acc8: vec4<f32>;
+var<private> acc9: vec4<f32>;
+var<private> acc10: vec4<f32>;
+var<private> acc11: vec4<f32>;
+var<private> acc12: vec4<f32>;
+var<private> acc13: vec4<f32>;
+var<private> acc14: vec4<f32>;
+var<private> acc15: vec4<f32>;
+
+// One step of K: the 16 × 4 block += (column of 16 values of A, as c0 = rows 0..3, …,
+// c3 = rows 12..15) ⊗ (row b of 4 values of B).
+fn sg_step(c0: vec4<f32>, c1: vec4<f32>, c2: vec4<f32>, c3: vec4<f32>, b: vec4<f32>) {
+    acc0 += c0.x * b; acc1 += c0.y * b; acc2 += c0.z * b; acc3 += c0.w * b;
+    acc4 += c1.x * b; acc5 += c1.y * b; acc6 += c1.z * b; acc7 += c1.w * b;
+    acc8 += c2.x * b; acc9 += c2.y * b; acc10 += c2.z * b; acc11 += c2.w * b;
+    acc12 += c3.x * b; acc13 += c3.y * b; acc14 += c3.z * b; acc15 += c3.w * b;
+}
+
+fn sg_store(row: u32, col0: u32, v: vec4<f32>) {
+    if row >= dims4.m || col0 >= dims4.n {
+        return;
+    }
+    var o = v;
+    if HAS_BIAS {
+        o += bias4[col0 / 4u];
+    }
+    c4[(row * dims4.n + col0) / 4u] = activate4(o);
+}
+
+@compute @workgroup_size(WG)
+fn matmul_tex_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+    let m = dims4.m;
+    let n = dims4.n;
+    let k = dims4.k;
+    let row0 = (wid.y * (WG / WG_COLS) + lid.x / WG_COLS) * SG_M;
+    let col0 = (wid.x * WG_COLS + lid.x % WG_COLS) * 4u;
+    // No early return: every lane takes part in the broadcasts. Columns past N read a
+    // clamped, valid address and are not stored.
+    let l = lane & 7u;
+    let last_row = m - 1u;
+    let last_col = n - 1u;
+    for (var kk = 0u; kk < k; kk += 4u) {
+        // The 16 vec4s of A for K steps kk..kk+3, two per lane of 0..7, broadcast to all.
+        var v0: vec4<f32>;
+        var v1: vec4<f32>;
+        if TRANS_A {
+            // A stored [K, M]: vector t = 4·s + j holds rows 4j..4j+3 at k = kk + s.
+            v0 = a4_at(((kk + l / 4u) * m + row0) / 4u + l % 4u);
+            v1 = a4_at(((kk + 2u + l / 4u) * m + row0) / 4u + l % 4u);
+        } else {
+            // A stored [M, K]: vector r holds row r at k = kk..kk+3.
+            v0 = a4_at((min(row0 + l, last_row) * k + kk) / 4u);
+            v1 = a4_at((min(row0 + 8u + l, last_row) * k + kk) / 4u);
+        }
+        let w0 = subgroupBroadcast(v0, 0u);
+        let w1 = subgroupBroadcast(v0, 1u);
+        let w2 = subgroupBroadcast(v0, 2u);
+        let w3 = subgroupBroadcast(v0, 3u);
+        let w4 = subgroupBroadcast(v0, 4u);
+        let w5 = subgroupBroadcast(v0, 5u);
+        let w6 = subgroupBroadcast(v0, 6u);
+        let w7 = subgroupBroadcast(v0, 7u);
+        let w8 = subgroupBroadcast(v1, 0u);
+        let w9 = subgroupBroadcast(v1, 1u);
+        let w10 = subgroupBroadcast(v1, 2u);
+        let w11 = subgroupBroadcast(v1, 3u);
+        let w12 = subgroupBroadcast(v1, 4u);
+        let w13 = subgroupBroadcast(v1, 5u);
+        let w14 = subgroupBroadcast(v1, 6u);
+        let w15 = subgroupBroadcast(v1, 7u);
+        // B for the four K steps: b_s = B(kk + s, col0..col0+3).
+        var b0: vec4<f32>;
+        var b1: vec4<f32>;
+        var b2: vec4<f32>;
+        var b3: vec4<f32>;
+        if TRANS_B {
+            // B stored [N, K]: p_c = B(kk..kk+3, col0 + c); transpose in registers.
+            let p0 = b4_at((min(col0, last_col) * k + kk) / 4u);
+            let p1 = b4_at((min(col0 + 1u, last_col) * k + kk) / 4u);
+            let p2 = b4_at((min(col0 + 2u, last_col) * k + kk) / 4u);
+            let p3 = b4_at((min(col0 + 3u, last_col) * k + kk) / 4u);
+            b0 = vec4<f32>(p0.x, p1.x, p2.x, p3.x);
+            b1 = vec4<f32>(p0.y, p1.y, p2.y, p3.y);
+            b2 = vec4<f32>(p0.z, p1.z, p2.z, p3.z);
+            b3 = vec4<f32>(p0.w, p1.w, p2.w, p3.w);
+        } else {
+            let base = (kk * n + min(col0, last_col)) / 4u;
+            let stride = n / 4u;
+            b0 = b4_at(base);
+            b1 = b4_at(base + stride);
+            b2 = b4_at(base + 2u * stride);
+            b3 = b4_at(base + 3u * stride);
+        }
+        if TRANS_A {
+            sg_step(w0, w1, w2, w3, b0);
+            sg_step(w4, w5, w6, w7, b1);
+            sg_step(w8, w9, w10, w11, b2);
+            sg_step(w12, w13, w14, w15, b3);
+        } else {
+            sg_step(vec4<f32>(w0.x, w1.x, w2.x, w3.x), vec4<f32>(w4.x, w5.x, w6.x, w7.x),
+                    vec4<f32>(w8.x, w9.x, w10.x, w11.x), vec4<f32>(w12.x, w13.x, w14.x, w15.x), b0);
+            sg_step(vec4<f32>(w0.y, w1.y, w2.y, w3.y), vec4<f32>(w4.y, w5.y, w6.y, w7.y),
+                    vec4<f32>(w8.y, w9.y, w10.y, w11.y), vec4<f32>(w12.y, w13.y, w14.y, w15.y), b1);
+            sg_step(vec4<f32>(w0.z, w1.z, w2.z, w3.z), vec4<f32>(w4.z, w5.z, w6.z, w7.z),
+                    vec4<f32>(w8.z, w9.z, w10.z, w11.z), vec4<f32>(w12.z, w13.z, w14.z, w15.z), b2);
+            sg_step(vec4<f32>(w0.w, w1.w, w2.w, w3.w), vec4<f32>(w4.w, w5.w, w6.w, w7.w),
+                    vec4<f32>(w8.w, w9.w, w10.w, w11.w), vec4<f32>(w12.w, w13.w, w14.w, w15.w), b3);
+        }
+    }
+    sg_store(row0, col0, acc0);
+    sg_store(row0 + 1u, col0, acc1);
+    sg_store(row0 + 2u, col0, acc2);
+    sg_store(row0 + 3u, col0, acc3);
+    sg_store(row0 + 4u, col0, acc4);
+    sg_store(row0 + 5u, col0, acc5);
+    sg_store(row0 + 6u, col0, acc6);
+    sg_store(row0 + 7u, col0, acc7);
+    sg_store(row0 + 8u, col0, acc8);
+    sg_store(row0 + 9u, col0, acc9);
+    sg_store(row0 + 10u, col0, acc10);
+    sg_store(row0 + 11u, col0, acc11);
+    sg_store(row0 + 12u, col0, acc12);
+    sg_store(row0 + 13u, col0, acc13);
+    sg_store(row0 + 14u, col0, acc14);
+    sg_store(row0 + 15u, col0, acc15);
+}
