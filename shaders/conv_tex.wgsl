@@ -2,14 +2,17 @@
 // conv_direct.wgsl) with their two inputs read through texture fetches instead of
 // storage-buffer loads: conv2d_forward_tex, conv2d_backward_input_tex, conv2d_weight_grad_tex.
 //
-// The plan copies each input buffer, as it lies, into an r32float texture TEX_W = 2^TEX_LOGW
-// texels wide: texel (i mod TEX_W, i / TEX_W) holds float i. Why (see matmul_tex.wgsl): on
-// lavapipe a storage load is a per-lane loop with a bounds check per lane, a texel fetch the
-// rasteriser's vectorised gather. The outputs are still written to storage buffers.
+// The plan copies the activations (x, dP), as they lie, into r32float textures TEX_W =
+// 2^TEX_LOGW texels wide: texel (i mod TEX_W, i / TEX_W) holds float i. The weights (at most
+// 64 KiB in this variant) go into a 64 KiB uniform buffer. Why (see matmul_tex.wgsl): on
+// lavapipe a storage load is a per-lane loop with a bounds check per lane (measured 4.3 ns
+// per value), a texel fetch the rasteriser's gather (2.2 ns), and a uniform load at a
+// per-invocation address an unrolled gather from one small array (0.7 ns). The outputs are
+// still written to storage buffers.
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var src_tex: texture_2d<f32>;
-@group(0) @binding(2) var wgt_tex: texture_2d<f32>;
+@group(0) @binding(2) var<uniform> wgt_u: array<vec4<f32>, 4096>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<uniform> cv: Conv;
 
@@ -31,7 +34,7 @@ fn src_at(i: u32) -> f32 {
 }
 
 fn wgt_at(i: u32) -> f32 {
-    return fetch(wgt_tex, i);
+    return wgt_u[i >> 2u][i & 3u];
 }
 
 fn xin_at(i: u32) -> f32 {

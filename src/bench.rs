@@ -399,10 +399,8 @@ pub fn table(gpu: &Gpu, quick: bool, filter: Option<&str>) -> Result<(Ceilings, 
             if !variant.runs_on(gpu, &s) {
                 continue;
             }
-            if let Some(f) = filter {
-                if !"matmul".contains(f) && !label.contains(f) {
-                    continue;
-                }
+            if !keep(filter, &["matmul", &label, variant.name()]) {
+                continue;
             }
             rows.push(bench_matmul(gpu, s, bias, act, variant, &ceil, &label)?);
         }
@@ -410,19 +408,28 @@ pub fn table(gpu: &Gpu, quick: bool, filter: Option<&str>) -> Result<(Ceilings, 
     for (label, geom) in conv_shapes(quick) {
         for which in ["forward", "backward_input", "weight_grad"] {
             let name = format!("conv2d_{which}");
-            if filter.is_some_and(|f| !name.contains(f) && !label.contains(f)) {
-                continue;
-            }
             for variant in [
                 ConvVariant::Naive,
                 ConvVariant::Direct,
                 ConvVariant::Texture,
             ] {
+                if !keep(filter, &[&name, &label, variant.name()]) {
+                    continue;
+                }
                 rows.push(bench_conv(gpu, geom, which, variant, &ceil, &label)?);
             }
         }
     }
     Ok((ceil, rows))
+}
+
+/// Whether a row described by `fields` (kernel, shape label, variant) passes `--filter`:
+/// some comma-separated alternative of the filter is part of some field.
+fn keep(filter: Option<&str>, fields: &[&str]) -> bool {
+    filter.is_none_or(|f| {
+        f.split(',')
+            .any(|alt| fields.iter().any(|field| field.contains(alt)))
+    })
 }
 
 /// Times every dispatch of one training step of `cfg` at `batch` on its own: where a
@@ -632,7 +639,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         ("step-conv", ModelConfig::conv_reference(), 128),
     ];
     for (name, cfg, batch) in steps {
-        if !args.filter.as_deref().is_none_or(|f| name.contains(f)) {
+        if !keep(args.filter.as_deref(), &[name]) {
             continue;
         }
         let step = profile_train_step(&gpu, &ceil, &cfg, batch)?;

@@ -365,7 +365,8 @@ pub struct BenchArgs {
     /// Also write the table as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Only kernels whose name contains this.
+    /// Only the rows whose kernel, shape label or variant contains this, or one of its
+    /// comma-separated alternatives (e.g. `conv2d`, `AE `, `direct,texture`, `step-conv`).
     #[arg(long)]
     pub filter: Option<String>,
     /// Small sizes and few repetitions (a smoke test).

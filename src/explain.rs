@@ -109,12 +109,7 @@ pub fn explain(title: &str, g: &Graph, plan: &Plan) -> String {
         total_b += d.call.bytes;
         total_f += d.call.flops;
         for c in &d.copies {
-            let _ = writeln!(
-                out,
-                "      copy {} into a {} texture (between passes)",
-                c.source_label(),
-                bytes(c.bytes())
-            );
+            let _ = writeln!(out, "      copy {} (between passes)", c.describe());
         }
         let _ = writeln!(
             out,

@@ -119,33 +119,47 @@ pub struct Dispatch {
     pub workgroups: [u32; 3],
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
-    /// Buffer-to-texture copies recorded just before this dispatch (texture variants).
-    pub copies: Vec<TexCopy>,
+    /// Inputs copied into textures or uniform buffers just before this dispatch.
+    pub copies: Vec<Staging>,
 }
 
-/// A copy of a buffer's first `texels` texels (16 or 4 bytes each) into a texture `width`
-/// texels wide, in buffer order (row r holds texels r·width ..). A command between passes.
-pub struct TexCopy {
+/// A copy of an input, staged before the dispatch that reads it (texture and uniform
+/// variants): a command between compute passes.
+pub struct Staging {
     src: wgpu::Buffer,
     src_label: String,
-    texture: wgpu::Texture,
-    width: u32,
-    texels: u32,
-    /// Bytes per texel: 16 (rgba32float) or 4 (r32float).
-    texel_bytes: u32,
+    dst: StagedInto,
 }
 
-impl TexCopy {
+enum StagedInto {
+    /// The buffer's first `texels` texels (16 or 4 bytes each) into a texture `width` texels
+    /// wide, in buffer order (row r holds texels r·width ..).
+    Texture {
+        texture: wgpu::Texture,
+        width: u32,
+        texels: u32,
+        texel_bytes: u32,
+    },
+    /// The buffer's first `bytes` into a [`UNIFORM_STAGE_BYTES`] uniform buffer.
+    Uniform { buffer: wgpu::Buffer, bytes: u64 },
+}
+
+/// Size of the uniform buffers inputs are staged into (WGSL declares them as
+/// `array<vec4<f32>, 4096>`): 64 KiB, the smallest `max_uniform_buffer_binding_size` WebGPU
+/// allows.
+pub const UNIFORM_STAGE_BYTES: u64 = 65536;
+
+impl Staging {
     /// A texture holding a copy of `texels` texels of `floats` floats (4 or 1) of `src`,
     /// `2^logw` texels wide.
-    fn new(
+    fn texture(
         gpu: &Gpu,
         label: &str,
         src: &wgpu::Buffer,
         texels: u32,
         logw: u32,
         floats: u32,
-    ) -> TexCopy {
+    ) -> Staging {
         let width = 1u32 << logw;
         let texture = gpu.device.create_texture(&wgpu::TextureDescriptor {
             label: Some(label),
@@ -165,60 +179,111 @@ impl TexCopy {
             usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
             view_formats: &[],
         });
-        TexCopy {
+        Staging {
             src: src.clone(),
             src_label: label.to_string(),
-            texture,
-            width,
-            texels,
-            texel_bytes: 4 * floats,
+            dst: StagedInto::Texture {
+                texture,
+                width,
+                texels,
+                texel_bytes: 4 * floats,
+            },
+        }
+    }
+
+    /// A 64 KiB uniform buffer holding a copy of the first `bytes` (≤ 64 KiB) of `src`.
+    fn uniform(gpu: &Gpu, label: &str, src: &wgpu::Buffer, bytes: u64) -> Staging {
+        let buffer = gpu.buffer(
+            label,
+            UNIFORM_STAGE_BYTES,
+            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        );
+        Staging {
+            src: src.clone(),
+            src_label: label.to_string(),
+            dst: StagedInto::Uniform { buffer, bytes },
         }
     }
 
     /// What is copied where, for `explain`.
-    pub fn source_label(&self) -> &str {
-        &self.src_label
+    pub fn describe(&self) -> String {
+        let kind = match &self.dst {
+            StagedInto::Texture { .. } => "texture",
+            StagedInto::Uniform { .. } => "uniform buffer",
+        };
+        format!("{} into a {} B {kind}", self.src_label, self.bytes())
     }
 
-    /// Bytes of the texture.
+    /// Bytes of the texture or uniform buffer.
     pub fn bytes(&self) -> u64 {
-        let s = self.texture.size();
-        s.width as u64 * s.height as u64 * self.texel_bytes as u64
+        match &self.dst {
+            StagedInto::Texture {
+                texture,
+                texel_bytes,
+                ..
+            } => {
+                let s = texture.size();
+                s.width as u64 * s.height as u64 * *texel_bytes as u64
+            }
+            StagedInto::Uniform { .. } => UNIFORM_STAGE_BYTES,
+        }
     }
 
-    /// Records the copy: the whole rows in one command, the partial last row in another.
+    fn binding<'a>(&'a self, view: Option<&'a wgpu::TextureView>) -> wgpu::BindingResource<'a> {
+        match &self.dst {
+            StagedInto::Texture { .. } => {
+                wgpu::BindingResource::TextureView(view.expect("a texture's view"))
+            }
+            StagedInto::Uniform { buffer, .. } => buffer.as_entire_binding(),
+        }
+    }
+
+    /// Records the copy (a texture: the whole rows in one command, the partial last row in
+    /// another).
     fn record(&self, enc: &mut wgpu::CommandEncoder) {
-        let rows = self.texels / self.width;
-        let rest = self.texels % self.width;
-        let mut copy = |offset: u64, y: u32, width: u32, height: u32| {
+        let (texture, width, texels, texel_bytes) = match &self.dst {
+            StagedInto::Uniform { buffer, bytes } => {
+                enc.copy_buffer_to_buffer(&self.src, 0, buffer, 0, *bytes);
+                return;
+            }
+            StagedInto::Texture {
+                texture,
+                width,
+                texels,
+                texel_bytes,
+            } => (texture, *width, *texels, *texel_bytes),
+        };
+        let rows = texels / width;
+        let rest = texels % width;
+        let mut copy = |offset: u64, y: u32, w: u32, height: u32| {
             enc.copy_buffer_to_texture(
                 wgpu::TexelCopyBufferInfo {
                     buffer: &self.src,
                     layout: wgpu::TexelCopyBufferLayout {
                         offset,
-                        bytes_per_row: Some(self.width * self.texel_bytes),
+                        bytes_per_row: Some(width * texel_bytes),
                         rows_per_image: None,
                     },
                 },
                 wgpu::TexelCopyTextureInfo {
-                    texture: &self.texture,
+                    texture,
                     mip_level: 0,
                     origin: wgpu::Origin3d { x: 0, y, z: 0 },
                     aspect: wgpu::TextureAspect::All,
                 },
                 wgpu::Extent3d {
-                    width,
+                    width: w,
                     height,
                     depth_or_array_layers: 1,
                 },
             );
         };
         if rows > 0 {
-            copy(0, 0, self.width, rows);
+            copy(0, 0, width, rows);
         }
         if rest > 0 {
             copy(
-                rows as u64 * self.width as u64 * self.texel_bytes as u64,
+                rows as u64 * width as u64 * texel_bytes as u64,
                 rows,
                 rest,
                 1,
@@ -233,8 +298,8 @@ pub struct Plan {
     pub storage: Vec<Storage>,
     pub lifetimes: Vec<Lifetime>,
     pub slot_bytes: Vec<u64>,
-    /// Bytes of the transient slots, the persistent tensors this graph uses and the textures
-    /// of texture variants.
+    /// Bytes of the transient slots, the persistent tensors this graph uses and the staged
+    /// copies (textures, uniform buffers) of texture variants.
     pub peak_bytes: u64,
     /// What the peak would be if no transient buffer were reused.
     pub peak_without_reuse: u64,
@@ -486,26 +551,45 @@ impl Plan {
             let call = kernel_call(graph, i, node_opts);
             let pipeline = gpu.pipeline(call.shader, call.entry, &call.constants);
             let params = gpu.uniform(&format!("{} params", n.name), &call.params);
+            // Staged inputs (texture and uniform variants), in binding order.
             let mut copies = Vec::new();
-            let mut views = Vec::new();
             for b in &call.bindings {
-                if let Bind::Texture {
-                    input,
-                    logw,
-                    floats,
-                } = *b
-                {
-                    let x = n.inputs[input];
+                let staged = match *b {
+                    Bind::Texture {
+                        input,
+                        logw,
+                        floats,
+                    } => {
+                        let x = n.inputs[input];
+                        let texels = nodes[x].len().div_ceil(floats as usize) as u32;
+                        Some((x, Some((texels, logw, floats))))
+                    }
+                    Bind::Uniform { input } => Some((n.inputs[input], None)),
+                    _ => None,
+                };
+                if let Some((x, tex)) = staged {
                     let src = buffers[x].as_ref().expect("input buffer");
-                    let texels = nodes[x].len().div_ceil(floats as usize) as u32;
                     let label = format!("'{}' (input of '{}')", nodes[x].name, n.name);
-                    let copy = TexCopy::new(gpu, &label, src, texels, logw, floats);
+                    let copy = match tex {
+                        Some((texels, logw, floats)) => {
+                            Staging::texture(gpu, &label, src, texels, logw, floats)
+                        }
+                        None => Staging::uniform(gpu, &label, src, nodes[x].bytes()),
+                    };
                     texture_bytes += copy.bytes();
-                    views.push(copy.texture.create_view(&Default::default()));
                     copies.push(copy);
                 }
             }
-            let mut views_left = views.iter();
+            let views: Vec<Option<wgpu::TextureView>> = copies
+                .iter()
+                .map(|c| match &c.dst {
+                    StagedInto::Texture { texture, .. } => {
+                        Some(texture.create_view(&Default::default()))
+                    }
+                    StagedInto::Uniform { .. } => None,
+                })
+                .collect();
+            let mut staged_left = copies.iter().zip(&views);
             let mut binds: Vec<wgpu::BindingResource> = Vec::new();
             for b in &call.bindings {
                 binds.push(match b {
@@ -518,8 +602,9 @@ impl Plan {
                         .expect("input buffer")
                         .as_entire_binding(),
                     Bind::Dummy => gpu.dummy().as_entire_binding(),
-                    Bind::Texture { .. } => {
-                        wgpu::BindingResource::TextureView(views_left.next().expect("view"))
+                    Bind::Texture { .. } | Bind::Uniform { .. } => {
+                        let (c, v) = staged_left.next().expect("a staged input");
+                        c.binding(v.as_ref())
                     }
                 });
             }

@@ -308,8 +308,8 @@ pub enum Variant {
     Naive,
     /// Register-blocked direct convolution (`conv2d_forward`, …).
     Direct,
-    /// The direct kernels with both inputs fetched from textures the plan copies them into
-    /// (`conv_tex.wgsl`); direct where a tensor is too large for one texture.
+    /// The direct kernels with activations fetched from textures and weights from a uniform
+    /// buffer the plan copies them into (`conv_tex.wgsl`); direct where a tensor is too large.
     Texture,
     /// The engine's choice: pinned, tuned or `Direct` (see [`crate::tune`]); runs as
     /// `Direct` when a plan is compiled without a context's choice.
@@ -352,10 +352,21 @@ impl Kernel {
 pub const TUNED: [Variant; 2] = [Variant::Direct, Variant::Texture];
 
 /// `c` (a direct kernel with inputs 0 and 1 at bindings 1 and 2, of `lens` floats) reading
-/// those inputs from r32float textures: `conv_tex.wgsl`'s entry of the same name. Unchanged
-/// when a tensor does not fit one texture.
+/// those inputs as `conv_tex.wgsl`'s entry of the same name does: activations from r32float
+/// textures, weights (input 1 of the forward and input-gradient kernels) from a 64 KiB
+/// uniform buffer. Unchanged when a tensor does not fit.
 fn textured(mut c: KernelCall, lens: [usize; 2]) -> KernelCall {
-    let Some(logw) = super::matmul::tex_logw_for(lens[0].max(lens[1]), 10) else {
+    let weights_uniform = c.entry != "conv2d_weight_grad";
+    let max_uniform = (crate::graph::plan::UNIFORM_STAGE_BYTES / 4) as usize;
+    if weights_uniform && lens[1] > max_uniform {
+        return c;
+    }
+    let texture_len = if weights_uniform {
+        lens[0]
+    } else {
+        lens[0].max(lens[1])
+    };
+    let Some(logw) = super::matmul::tex_logw_for(texture_len, 10) else {
         return c;
     };
     c.entry = match c.entry {
@@ -367,10 +378,14 @@ fn textured(mut c: KernelCall, lens: [usize; 2]) -> KernelCall {
     c.shader = Shader::ConvTex;
     c.constants.push(("TEX_LOGW", logw as f64));
     for input in 0..2 {
-        c.bindings[input + 1] = Bind::Texture {
-            input,
-            logw,
-            floats: 1,
+        c.bindings[input + 1] = if input == 1 && weights_uniform {
+            Bind::Uniform { input }
+        } else {
+            Bind::Texture {
+                input,
+                logw,
+                floats: 1,
+            }
         };
     }
     c
