@@ -54,7 +54,7 @@
 @group(0) @binding(2) var<storage, read> d_p: array<f32>;
 @group(0) @binding(3) var<uniform> cg: Conv;
 
-// The direct kernels (conv_direct.wgsl) read their inputs through these four functions.
+// The direct kernels (conv_direct.wgsl) read their inputs through these five functions.
 fn src_at(i: u32) -> f32 {
     return src[i];
 }
@@ -69,6 +69,13 @@ fn xin_at(i: u32) -> f32 {
 
 fn dp_at(i: u32) -> f32 {
     return d_p[i];
+}
+
+fn load_seg(row: u32, x0: i32, len: u32, width: u32) {
+    for (var j = 0u; j < len; j++) {
+        let ix = x0 + i32(j);
+        seg[j] = select(0.0, src[row + u32(clamp(ix, 0, i32(width) - 1))], ix >= 0 && ix < i32(width));
+    }
 }
 
 @compute @workgroup_size(64)

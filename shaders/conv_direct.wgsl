@@ -2,7 +2,8 @@
 // and conv_tex.wgsl (inputs from textures): the math and the blocking are described at the
 // top of conv.wgsl. The front file appended before this one defines the bindings `out`,
 // `bias`, `cv`, `part`, `cg` and the loads `src_at`, `wgt_at`, `xin_at`, `dp_at` (float i of
-// the respective input); nothing below reads an input any other way.
+// the respective input) and `load_seg` (a row segment of src into `seg`); nothing below reads
+// an input any other way.
 
 // ACT, LEAKY_SLOPE and activate() come from act_fns.wgsl, prepended to this file.
 override HAS_BIAS: bool = false;
@@ -35,6 +36,10 @@ const MAX_PX: u32 = 8u;
 const CB: u32 = 4u;
 const MAX_SEG: u32 = 32u;
 const MAX_KW: u32 = 8u;
+
+// One input row segment of the forward and input-gradient kernels: seg[j] = src[row + x0 + j]
+// where 0 ≤ x0 + j < width, else 0, for j < len (filled by the front's `load_seg`).
+var<private> seg: array<f32, 32>;
 
 fn item(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * WG;
@@ -91,7 +96,6 @@ fn forward_body(gid: vec3<u32>, nwg: vec3<u32>, wid: vec3<u32>) {
     let seg_len = (PX - 1u) * STRIDE + KW;
     let ix0 = i32(ox0 * STRIDE) - i32(cv.pad_w);
     var acc: array<vec4<f32>, 8>;
-    var seg: array<f32, 32>;
     for (var ci = 0u; ci < cv.c_in; ci++) {
         let plane = (n * cv.c_in + ci) * cv.h;
         for (var ky = 0u; ky < KH; ky++) {
@@ -100,10 +104,7 @@ fn forward_body(gid: vec3<u32>, nwg: vec3<u32>, wid: vec3<u32>) {
                 continue;
             }
             let row = (plane + u32(iy)) * cv.w;
-            for (var j = 0u; j < seg_len; j++) {
-                let ix = ix0 + i32(j);
-                seg[j] = select(0.0, src_at(row + u32(clamp(ix, 0, i32(cv.w) - 1))), ix >= 0 && ix < i32(cv.w));
-            }
+            load_seg(row, ix0, seg_len, cv.w);
             for (var kx = 0u; kx < KW; kx++) {
                 let wv = weights4(ky, kx, ci, co0, 0u, 1u);
                 for (var p = 0u; p < PX; p++) {
@@ -134,7 +135,6 @@ fn backward_input_body(gid: vec3<u32>, nwg: vec3<u32>, wid: vec3<u32>) {
     let ox_lo = i32(ix0 + cv.pad_w) - i32(KW - 1u);
     let seg_len = PX + KW - 1u;
     var acc: array<vec4<f32>, 8>;
-    var seg: array<f32, 32>;
     for (var co = 0u; co < cv.c_out; co++) {
         let plane = (n * cv.c_out + co) * cv.h_out;
         for (var ky = 0u; ky < KH; ky++) {
@@ -145,10 +145,7 @@ fn backward_input_body(gid: vec3<u32>, nwg: vec3<u32>, wid: vec3<u32>) {
             }
             let row = (plane + u32(ty / s)) * cv.w_out;
             if STRIDE == 1u {
-                for (var j = 0u; j < seg_len; j++) {
-                    let ox = ox_lo + i32(j);
-                    seg[j] = select(0.0, src_at(row + u32(clamp(ox, 0, i32(cv.w_out) - 1))), ox >= 0 && ox < i32(cv.w_out));
-                }
+                load_seg(row, ox_lo, seg_len, cv.w_out);
                 for (var kx = 0u; kx < KW; kx++) {
                     let wv = weights4(ky, kx, ci0, co, 1u, 0u);
                     for (var p = 0u; p < PX; p++) {

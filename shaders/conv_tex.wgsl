@@ -2,8 +2,10 @@
 // conv_direct.wgsl) with their two inputs read through texture fetches instead of
 // storage-buffer loads: conv2d_forward_tex, conv2d_backward_input_tex, conv2d_weight_grad_tex.
 //
-// The plan copies the activations (x, dP), as they lie, into r32float textures TEX_W =
-// 2^TEX_LOGW texels wide: texel (i mod TEX_W, i / TEX_W) holds float i. The weights (at most
+// The plan copies the activations, as they lie, into textures TEX_W = 2^TEX_LOGW texels
+// wide: the forward's x and the input gradient's dP as rgba32float (texel i holds floats
+// 4i..4i+3, so one fetch brings four neighbours of a row segment), the weight gradient's x
+// and dP as r32float (texel i holds float i: its loads are single values). The weights (at most
 // 64 KiB in this variant) go into a 64 KiB uniform buffer. Why (see matmul_tex.wgsl): on
 // lavapipe a storage load is a per-lane loop with a bounds check per lane (measured 4.3 ns
 // per value), a texel fetch the rasteriser's gather (2.2 ns), and a uniform load at a
@@ -29,8 +31,39 @@ fn fetch(t: texture_2d<f32>, i: u32) -> f32 {
     return textureLoad(t, vec2<u32>(i & (w - 1u), i >> TEX_LOGW), 0).x;
 }
 
+fn fetch4(t: texture_2d<f32>, i: u32) -> vec4<f32> {
+    let w = 1u << TEX_LOGW;
+    return textureLoad(t, vec2<u32>(i & (w - 1u), i >> TEX_LOGW), 0);
+}
+
+// Float s (0..7) of the eight floats a, b.
+fn pick8(a: vec4<f32>, b: vec4<f32>, s: u32) -> f32 {
+    let v = select(a, b, s >= 4u);
+    let c = s & 3u;
+    return select(select(v.x, v.y, c == 1u), select(v.z, v.w, c == 3u), c >= 2u);
+}
+
 fn src_at(i: u32) -> f32 {
-    return fetch(src_tex, i);
+    return pick8(fetch4(src_tex, i >> 2u), vec4<f32>(0.0), i & 3u);
+}
+
+// seg[j] = src[row + x0 + j] where 0 ≤ x0 + j < width (else 0), j < len: the (len + 3) / 4 + 1
+// texels that hold the segment are fetched once, and each value is picked out of the two
+// texels it can lie in (its offset within the first texel, `off`, differs per invocation).
+fn load_seg(row: u32, x0: i32, len: u32, width: u32) {
+    // x0 ≥ −7 (padding is less than the kernel width ≤ 8), so the shifted index is ≥ 1.
+    let f = u32(i32(row) + x0 + 8);
+    let off = f & 3u;
+    let t0 = i32(f >> 2u) - 2;
+    var tq: array<vec4<f32>, 10>;
+    for (var q = 0u; q < (len + 3u) / 4u + 1u; q++) {
+        tq[q] = fetch4(src_tex, u32(max(t0 + i32(q), 0)));
+    }
+    for (var j = 0u; j < len; j++) {
+        let v = pick8(tq[j >> 2u], tq[(j >> 2u) + 1u], (j & 3u) + off);
+        let ix = x0 + i32(j);
+        seg[j] = select(0.0, v, ix >= 0 && ix < i32(width));
+    }
 }
 
 fn wgt_at(i: u32) -> f32 {

@@ -186,6 +186,11 @@ struct PipelineKey {
     constants: Vec<(&'static str, u64)>,
 }
 
+/// The bytes [`Gpu::buffer`] allocates for `size`: rounded up to 16, at least 16.
+pub fn buffer_size(size: u64) -> u64 {
+    size.max(16).div_ceil(16) * 16
+}
+
 /// The device, its queue and the caches that live as long as it does.
 pub struct Gpu {
     pub device: wgpu::Device,
@@ -396,12 +401,13 @@ impl Gpu {
         &self.dummy
     }
 
-    /// A labelled buffer of `size` bytes (rounded up to 4; at least 16).
+    /// A labelled buffer of `size` bytes, rounded up to 16 (so a tensor of any length can be
+    /// copied whole into 16-byte texels).
     pub fn buffer(&self, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
         self.buffers_created.set(self.buffers_created.get() + 1);
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
-            size: size.max(16).div_ceil(4) * 4,
+            size: buffer_size(size),
             usage,
             mapped_at_creation: false,
         })

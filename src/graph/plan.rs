@@ -45,7 +45,7 @@ impl Resources {
     ) -> Result<wgpu::Buffer, GpuError> {
         check_binding_size(gpu, name, bytes)?;
         if let Some(b) = self.tensors.get(name) {
-            if b.size() != bytes.max(16).div_ceil(4) * 4 {
+            if b.size() != crate::gpu::buffer_size(bytes) {
                 return Err(GpuError::Limit(format!(
                     "tensor '{name}' exists with {} bytes but a graph wants {bytes}",
                     b.size()

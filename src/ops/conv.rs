@@ -361,12 +361,14 @@ fn textured(mut c: KernelCall, lens: [usize; 2]) -> KernelCall {
     if weights_uniform && lens[1] > max_uniform {
         return c;
     }
-    let texture_len = if weights_uniform {
-        lens[0]
+    // Forward / input gradient: the activations as rgba32float (4 floats a texel); weight
+    // gradient: both as r32float.
+    let (floats, texels) = if weights_uniform {
+        (4, lens[0].div_ceil(4))
     } else {
-        lens[0].max(lens[1])
+        (1, lens[0].max(lens[1]))
     };
-    let Some(logw) = super::matmul::tex_logw_for(texture_len, 10) else {
+    let Some(logw) = super::matmul::tex_logw_for(texels, 8) else {
         return c;
     };
     c.entry = match c.entry {
@@ -384,7 +386,7 @@ fn textured(mut c: KernelCall, lens: [usize; 2]) -> KernelCall {
             Bind::Texture {
                 input,
                 logw,
-                floats: 1,
+                floats,
             }
         };
     }
