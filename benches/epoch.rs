@@ -6,7 +6,7 @@
 //!
 //! Needs the Debian package `dataset-fashion-mnist` (or $SHADERPROP_DATA). Backend from
 //! $SHADERPROP_BENCH_BACKEND (default vulkan); `SHADERPROP_BENCH_EPOCHS` timed epochs (default
-//! 2 for vanilla, 1 otherwise).
+//! 2 for vanilla, 1 otherwise). Kernels are autotuned as `train` does (same cache).
 
 use shaderprop::data::{self, DatasetSpec};
 use shaderprop::gpu::Gpu;
@@ -39,6 +39,8 @@ fn main() -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(if model == "vanilla" { 2 } else { 1 });
     let gpu = Gpu::new(backend, None)?;
+    // Kernels as the CLI picks them: tuned for this device (cached as `train` caches them).
+    gpu.enable_tuning(shaderprop::tune::default_path());
     let split = data::load(&DatasetSpec::FashionMnist, None)?;
     let t0 = Instant::now();
     let mut trainer = Trainer::new(&gpu, &cfg, &split.train, batch, Optimizer::adam(1e-3), 0)?;

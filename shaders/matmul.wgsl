@@ -16,7 +16,8 @@
 //
 // Buffers: c: [M, N] (overwritten), a, b as above, bias: [N] (a 4-byte dummy when !HAS_BIAS).
 //
-// Three variants compute the same product (src/ops/matmul.rs picks one per shape):
+// Five variants compute the same product (the autotuner, src/tune.rs, picks one per shape
+// class and device; `--variant matmul=NAME` pins one):
 //   matmul_naive  one invocation per output element, K-loop straight from global memory.
 //                 The reference: short enough to read as the definition.
 //   matmul        register-blocked, any shape: each invocation keeps an 8×4 block of C
@@ -24,7 +25,11 @@
 //                 of A is reused 4 times and every value of B 8 times (32 FMAs per 12 loads
 //                 instead of 1 per 2). All invocations of a workgroup share its 8 rows.
 //   matmul_vec4   (below) M, N, K multiples of 4: an 8×8 block per invocation, 16-byte loads
-//                 and stores, K walked four at a time (256 FMAs per 16 vec4 loads).
+//                 and stores, K walked four at a time (256 FMAs per 16 vec4 loads). Its body
+//                 is matmul_block.wgsl, appended to this file.
+//   matmul_tex    (matmul_tex.wgsl) the same block reading A and B through texture fetches.
+//   matmul_tex_sg (matmul_sg.wgsl) a 16×4 block, textures, A shared across a subgroup by
+//                 broadcasts: 256 FMAs per 6 fetches.
 // Shader runtime checks are off for every module (src/gpu/mod.rs): out-of-range rows and
 // columns read a clamped, valid address and are never stored.
 

@@ -38,14 +38,15 @@ pub struct Ceilings {
 }
 
 /// Times `record` (which records one dispatch or more, and any copies they need, into an
-/// encoder) `reps` times per sample: returns the median seconds per rep. With timestamp
+/// encoder; its second argument is the repetition's index, for rotating inputs) `reps` times
+/// per sample: returns the median seconds per rep. With timestamp
 /// queries, an empty pass before the reps writes the start and an empty pass after them the
 /// end, so copies between passes are timed too.
 pub fn time_pass(
     gpu: &Gpu,
     reps: u32,
     samples: usize,
-    record: &dyn Fn(&mut wgpu::CommandEncoder),
+    record: &dyn Fn(&mut wgpu::CommandEncoder, u32),
 ) -> Result<f64> {
     let timestamps = gpu.features.contains(wgpu::Features::TIMESTAMP_QUERY);
     let query = timestamps.then(|| {
@@ -80,8 +81,8 @@ pub fn time_pass(
             }
         };
         mark(&mut enc, Some(0), None);
-        for _ in 0..reps {
-            record(&mut enc);
+        for r in 0..reps {
+            record(&mut enc, r);
         }
         mark(&mut enc, None, Some(1));
         if let Some(q) = &query {
@@ -133,7 +134,7 @@ pub fn ceilings(gpu: &Gpu, quick: bool) -> Result<Ceilings> {
     let bg = gpu.bind_group("bench copy", &copy, &[&dst, &src, &p]);
     let grid = gpu.grid_1d(n as u64, 256)?;
     let reps = if quick { 2 } else { 5 };
-    let t = time_pass(gpu, reps, 3, &|enc| dispatch(enc, &copy, &bg, grid))?;
+    let t = time_pass(gpu, reps, 3, &|enc, _| dispatch(enc, &copy, &bg, grid))?;
     let bandwidth_gbps = 2.0 * bytes as f64 / t / 1e9;
 
     let iters = if quick { 256u32 } else { 4096 };
@@ -147,7 +148,7 @@ pub fn ceilings(gpu: &Gpu, quick: bool) -> Result<Ceilings> {
     let fma = gpu.pipeline(Shader::Bench, "fma_rate", &[("FMA_ITERS", iters as f64)]);
     let bg2 = gpu.bind_group("bench fma", &fma, &[&sink, &fp]);
     let grid2 = gpu.grid_1d(threads as u64, 256)?;
-    let t2 = time_pass(gpu, 1, 3, &|enc| dispatch(enc, &fma, &bg2, grid2))?;
+    let t2 = time_pass(gpu, 1, 3, &|enc, _| dispatch(enc, &fma, &bg2, grid2))?;
     // 2 chains of vec4 FMAs: 2 · 4 lanes · 2 FLOPs per iteration.
     let fma_gflops = threads as f64 * iters as f64 * 16.0 / t2 / 1e9;
     Ok(Ceilings {
@@ -172,7 +173,38 @@ fn dispatch(
     pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
 }
 
-/// Times one matmul shape in one variant (graph of a single node, fresh random operands).
+/// Bytes of inputs the kernel benchmarks rotate through: more than a CPU's or GPU's last-level
+/// cache, so no repetition finds its operands already cached by the one before.
+const ROTATE_BYTES: u64 = 64 << 20;
+
+/// Copies of the one-node plan of `g` (each with its own buffers holding fresh random
+/// `inputs`), enough that `reps` repetitions cycling through them read ≥ [`ROTATE_BYTES`] of
+/// distinct inputs (at most `reps` copies).
+fn rotating_plans(
+    gpu: &Gpu,
+    g: &Graph,
+    inputs: &[crate::graph::NodeId],
+    out: crate::graph::NodeId,
+    opts: CompileOptions,
+    reps: u32,
+) -> Result<Vec<Plan>> {
+    let bytes: u64 = inputs.iter().map(|&i| g.nodes[i].bytes()).sum();
+    let copies = ROTATE_BYTES.div_ceil(bytes.max(1)).min(reps as u64).max(1);
+    let mut rng = Rng::new(1);
+    (0..copies)
+        .map(|_| {
+            let plan = Plan::compile_with(g, gpu, &mut Resources::new(), &[out], opts)?;
+            for &id in inputs {
+                plan.write_f32(gpu, id, &rng.vec_f32(g.nodes[id].len(), -1.0, 1.0));
+            }
+            plan.set_step(gpu, StepUniform::default());
+            Ok(plan)
+        })
+        .collect()
+}
+
+/// Times one matmul shape in one variant (graph of a single node, fresh random operands,
+/// rotated between repetitions).
 pub fn bench_matmul(
     gpu: &Gpu,
     s: MatmulShape,
@@ -187,26 +219,17 @@ pub fn bench_matmul(
     let b = g.input("b", &if s.trans_b { [s.n, s.k] } else { [s.k, s.n] });
     let bi = g.input("bias", &[s.n]);
     let c = g.matmul("c", a, b, bias.then_some(bi), s.trans_a, s.trans_b, act);
-    let mut res = Resources::new();
-    let plan = Plan::compile_with(
-        &g,
-        gpu,
-        &mut res,
-        &[c],
-        CompileOptions {
-            matmul: variant,
-            ..Default::default()
-        },
-    )?;
-    let mut rng = Rng::new(1);
-    plan.write_f32(gpu, a, &rng.vec_f32(s.m * s.k, -1.0, 1.0));
-    plan.write_f32(gpu, b, &rng.vec_f32(s.k * s.n, -1.0, 1.0));
-    plan.write_f32(gpu, bi, &rng.vec_f32(s.n, -1.0, 1.0));
-    plan.set_step(gpu, StepUniform::default());
+    let opts = CompileOptions {
+        matmul: variant,
+        ..Default::default()
+    };
     let flops = s.flops() as f64;
     let reps = ((2e9 / flops) as u32).clamp(1, 50);
-    let t = time_pass(gpu, reps, 3, &|enc| {
-        plan.record(enc, 0..plan.dispatches.len())
+    let plans = rotating_plans(gpu, &g, &[a, b, bi], c, opts, reps)?;
+    let plan = &plans[0];
+    let t = time_pass(gpu, reps, 3, &|enc, r| {
+        let p = &plans[r as usize % plans.len()];
+        p.record(enc, 0..p.dispatches.len())
     })?;
     let bytes = plan.dispatches[0].call.bytes as f64;
     let gflops = flops / t / 1e9;
@@ -332,23 +355,17 @@ pub fn bench_conv(
         _ => crate::ops::conv::Kernel::WeightGrad,
     };
     let (g, inputs, out) = crate::tune::conv_graph(geom, kernel);
-    let mut res = Resources::new();
     let opts = CompileOptions {
         conv: variant,
         ..Default::default()
     };
-    let plan = Plan::compile_with(&g, gpu, &mut res, &[out], opts)?;
-    let mut rng = Rng::new(1);
-    for id in inputs {
-        let len = g.nodes[id].len();
-        plan.write_f32(gpu, id, &rng.vec_f32(len, -1.0, 1.0));
-    }
-    plan.set_step(gpu, StepUniform::default());
-    let d = &plan.dispatches[0];
+    let reps = ((1e9 / (2.0 * geom.macs() as f64)) as u32).clamp(1, 20);
+    let plans = rotating_plans(gpu, &g, &inputs, out, opts, reps)?;
+    let d = &plans[0].dispatches[0];
     let flops = d.call.flops as f64;
-    let reps = ((1e9 / flops) as u32).clamp(1, 20);
-    let t = time_pass(gpu, reps, 3, &|enc| {
-        plan.record(enc, 0..plan.dispatches.len())
+    let t = time_pass(gpu, reps, 3, &|enc, r| {
+        let p = &plans[r as usize % plans.len()];
+        p.record(enc, 0..p.dispatches.len())
     })?;
     let gflops = flops / t / 1e9;
     Ok(BenchRow {
@@ -365,7 +382,7 @@ pub fn bench_conv(
     })
 }
 
-/// The full table: ceilings, then every matmul shape in both variants.
+/// The full table: ceilings, then every matmul shape and every convolution in each variant.
 pub fn table(gpu: &Gpu, quick: bool, filter: Option<&str>) -> Result<(Ceilings, Vec<BenchRow>)> {
     let ceil = ceilings(gpu, quick)?;
     let mut rows = vec![
@@ -454,7 +471,7 @@ pub fn profile_train_step(
     trainer.plan.set_step(gpu, StepUniform::single(batch, 0));
     let mut rows = Vec::new();
     for (i, d) in trainer.plan.dispatches.iter().enumerate() {
-        let t = time_pass(gpu, 5, 3, &|enc| trainer.plan.record(enc, i..i + 1))?;
+        let t = time_pass(gpu, 5, 3, &|enc, _| trainer.plan.record(enc, i..i + 1))?;
         let gflops = d.call.flops as f64 / t / 1e9;
         let gbps = d.call.bytes as f64 / t / 1e9;
         rows.push(BenchRow {

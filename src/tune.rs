@@ -1,14 +1,17 @@
-//! Per-device autotuning: which matmul variant runs a shape fastest on *this* adapter, found
-//! by timing the candidates once and remembered on disk.
+//! Per-device autotuning: which matmul and convolution variant runs a shape fastest on *this*
+//! adapter, found by timing the candidates once and remembered on disk.
 //!
-//! When a plan meets a matmul whose variant is [`Variant::Auto`], it asks the context
-//! ([`Gpu::matmul_variant`]). In order:
-//! 1. a variant forced with `--variant matmul=NAME` (when it can compute the shape);
+//! When a plan meets a matmul or convolution whose variant is left to the engine (`Auto`, the
+//! default of [`CompileOptions`]), it asks the context ([`Gpu::matmul_variant`],
+//! [`Gpu::conv_variant`]). In order:
+//! 1. a variant pinned with `--variant matmul=NAME` / `conv=NAME` (when it can compute the
+//!    shape on this device);
 //! 2. with tuning on (the CLI's default; `--no-tune` turns it off), the cached choice for the
-//!    shape's class on this device, or, the first time, the fastest of [`matmul::TUNED`]
-//!    timed at that exact shape (one warm-up run, then the median of up to three), written
-//!    to the cache at once;
-//! 3. the fixed rule: `vec4` when M, N, K are multiples of 4, else `blocked`.
+//!    shape's class on this device, or, the first time, the fastest of [`matmul::TUNED`] /
+//!    [`conv::TUNED`] timed at that exact shape (one warm-up run, then the median of up to
+//!    three), written to the cache at once;
+//! 3. the fixed rule: matmul `vec4` when M, N, K are multiples of 4, else `blocked`; conv
+//!    `direct`.
 //!
 //! The cache is one JSON file (`$SHADERPROP_TUNE_CACHE`, else
 //! `$XDG_CACHE_HOME/shaderprop/tune.json`, else `~/.cache/shaderprop/tune.json`) holding, per
@@ -20,9 +23,13 @@
 //! and later batch sizes of the same order reuse them.
 //!
 //! Tuning changes which kernel runs, not what it computes: every variant is tested against
-//! the same float64 twin. `vec4` and `texture` share one body and sum in the same order;
-//! `blocked` may round differently in the last bits, so a run that must be bitwise
-//! reproducible on another machine should pin `--variant`.
+//! the same float64 twin. `vec4` and `texture` share one body and sum in the same order, as
+//! do conv `direct` and `texture`; `blocked` and `subgroup` may round differently in the last
+//! bits, so a run that must be bitwise reproducible on another machine should pin
+//! `--variant`.
+//!
+//! [`Gpu::matmul_variant`]: crate::gpu::Gpu::matmul_variant
+//! [`Gpu::conv_variant`]: crate::gpu::Gpu::conv_variant
 
 use crate::bench::time_pass;
 use crate::gpu::Gpu;
@@ -43,7 +50,7 @@ const FORMAT: u32 = 1;
 /// One tuned shape class: the winner and what each candidate took.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Entry {
-    /// The chosen variant ([`Variant::name`]).
+    /// The chosen variant (its `name()`: `subgroup`, `texture`, `direct`, ...).
     pub variant: String,
     /// The exact shape timed, `m×n×k`.
     pub shape: String,
@@ -179,11 +186,11 @@ fn write(p: &Path, f: &CacheFile) -> Result<()> {
 /// the warm-up took over 50 ms, none more when it already took 3× `best`).
 fn time_plan(gpu: &Gpu, plan: &Plan, best: Option<f64>) -> Result<f64> {
     let n = plan.dispatches.len();
-    let first = time_pass(gpu, 1, 1, &|enc| plan.record(enc, 0..n))?;
+    let first = time_pass(gpu, 1, 1, &|enc, _| plan.record(enc, 0..n))?;
     Ok(match best {
         Some(b) if first > 3.0 * b => first,
         _ if first > 0.05 => first,
-        _ => time_pass(gpu, 1, 3, &|enc| plan.record(enc, 0..n))?,
+        _ => time_pass(gpu, 1, 3, &|enc, _| plan.record(enc, 0..n))?,
     })
 }
 
