@@ -406,13 +406,7 @@ pub fn table(gpu: &Gpu, quick: bool, filter: Option<&str>) -> Result<(Ceilings, 
         },
     ];
     for (label, s, bias, act) in matmul_shapes(quick) {
-        for variant in [
-            Variant::Naive,
-            Variant::Blocked,
-            Variant::Vec4,
-            Variant::Texture,
-            Variant::Subgroup,
-        ] {
+        for variant in Variant::ALL {
             if !variant.runs_on(gpu, &s) {
                 continue;
             }

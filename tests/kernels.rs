@@ -44,13 +44,7 @@ fn matmul_matches_twin_for_every_transpose_bias_activation_and_odd_shape() {
         for &(m, n, k) in &shapes {
             for ta in [false, true] {
                 for tb in [false, true] {
-                    for variant in [
-                        Variant::Naive,
-                        Variant::Blocked,
-                        Variant::Vec4,
-                        Variant::Texture,
-                        Variant::Subgroup,
-                    ] {
+                    for variant in Variant::ALL {
                         if !variant.runs_on(
                             &gpu,
                             &MatmulShape {

@@ -116,18 +116,21 @@ impl Variant {
         }
     }
 
+    /// Every variant that names a kernel, reference first (`bench` rows, tests).
+    pub const ALL: [Variant; 5] = [
+        Variant::Naive,
+        Variant::Blocked,
+        Variant::Vec4,
+        Variant::Texture,
+        Variant::Subgroup,
+    ];
+
     /// The variant called `name` (as [`Variant::name`] writes it).
     pub fn from_name(name: &str) -> Option<Variant> {
-        [
-            Variant::Naive,
-            Variant::Blocked,
-            Variant::Vec4,
-            Variant::Texture,
-            Variant::Subgroup,
-            Variant::Auto,
-        ]
-        .into_iter()
-        .find(|v| v.name() == name)
+        Variant::ALL
+            .into_iter()
+            .chain([Variant::Auto])
+            .find(|v| v.name() == name)
     }
 
     /// The variant that will actually run for `s`.
@@ -240,8 +243,18 @@ pub fn call(s: MatmulShape, has_bias: bool, act: Act, variant: Variant) -> Kerne
         "matmul variant {} cannot compute {s:?} (M, N, K must be multiples of 4)",
         variant.name()
     );
-    let mut a_bind = Bind::Input(0);
-    let mut b_bind = Bind::Input(1);
+    let (mut a_bind, mut b_bind) = (Bind::Input(0), Bind::Input(1));
+    if matches!(variant, Variant::Texture | Variant::Subgroup) {
+        // A and B are read from rgba32float copies (see matmul_tex.wgsl).
+        let logw = tex_logw((s.m * s.k).max(s.k * s.n)).expect("checked by applies");
+        constants.push(("TEX_LOGW", logw as f64));
+        let texture = |input| Bind::Texture {
+            input,
+            logw,
+            floats: 4,
+        };
+        (a_bind, b_bind) = (texture(0), texture(1));
+    }
     let mut shader = Shader::Matmul;
     let (entry, workgroups) = match variant {
         Variant::Naive => (
@@ -266,37 +279,13 @@ pub fn call(s: MatmulShape, has_bias: bool, act: Act, variant: Variant) -> Kerne
         }
         Variant::Vec4 => ("matmul_vec4", block_grid(&s, &mut constants)),
         Variant::Texture => {
-            let logw = tex_logw((s.m * s.k).max(s.k * s.n)).expect("checked by applies");
-            constants.push(("TEX_LOGW", logw as f64));
-            a_bind = Bind::Texture {
-                input: 0,
-                logw,
-                floats: 4,
-            };
-            b_bind = Bind::Texture {
-                input: 1,
-                logw,
-                floats: 4,
-            };
             shader = Shader::MatmulTex;
             ("matmul_tex", block_grid(&s, &mut constants))
         }
         Variant::Subgroup => {
-            let logw = tex_logw((s.m * s.k).max(s.k * s.n)).expect("checked by applies");
             let cols = sg_cols(s.n);
             constants.push(("WG", 64.0));
             constants.push(("WG_COLS", cols as f64));
-            constants.push(("TEX_LOGW", logw as f64));
-            a_bind = Bind::Texture {
-                input: 0,
-                logw,
-                floats: 4,
-            };
-            b_bind = Bind::Texture {
-                input: 1,
-                logw,
-                floats: 4,
-            };
             shader = Shader::MatmulSg;
             (
                 "matmul_tex_sg",
