@@ -96,8 +96,8 @@ pub fn explain(title: &str, g: &Graph, plan: &Plan) -> String {
     }
     let _ = writeln!(
         out,
-        "\n## 3. dispatches, in execution order (one submit per step; one compute pass unless a \\
-         texture variant's copies split it)\n"
+        "\n## 3. dispatches, in execution order (one submit per step; one compute pass, split \
+         only where a texture variant's input copies run)\n"
     );
     let _ = writeln!(
         out,
