@@ -173,6 +173,98 @@ fn dispatch(
     pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
 }
 
+/// What a scattered 4-byte load costs through `entry` (`load_storage`, `load_uniform` or
+/// `load_texture` of `shaders/bench.wgsl`): GB/s of values loaded, and that as a share of
+/// the copy ceiling.
+pub fn bench_load(
+    gpu: &Gpu,
+    entry: &'static str,
+    ceil: &Ceilings,
+    quick: bool,
+) -> Result<BenchRow> {
+    const TABLE: usize = 16384;
+    const ITERS: u64 = 256;
+    let n: u32 = if quick { 1 << 12 } else { 1 << 16 };
+    let table: Vec<f32> = (0..TABLE).map(|i| (i % 17) as f32).collect();
+    let out = gpu.storage("load out", n as u64 * 4);
+    let pipeline = gpu.pipeline(Shader::Bench, entry, &[]);
+    let storage;
+    let uniform;
+    let view;
+    let resource = match entry {
+        "load_storage" => {
+            storage = gpu.storage_f32("load table", &table);
+            (1, storage.as_entire_binding())
+        }
+        "load_uniform" => {
+            uniform = gpu.buffer(
+                "load table",
+                (TABLE * 4) as u64,
+                wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            );
+            gpu.queue
+                .write_buffer(&uniform, 0, bytemuck::cast_slice(&table));
+            (2, uniform.as_entire_binding())
+        }
+        _ => {
+            let size = wgpu::Extent3d {
+                width: 1024,
+                height: (TABLE / 4096) as u32,
+                depth_or_array_layers: 1,
+            };
+            let texture = gpu.device.create_texture(&wgpu::TextureDescriptor {
+                label: Some("load table"),
+                size,
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: wgpu::TextureFormat::Rgba32Float,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                view_formats: &[],
+            });
+            gpu.queue.write_texture(
+                texture.as_image_copy(),
+                bytemuck::cast_slice(&table),
+                wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(1024 * 16),
+                    rows_per_image: None,
+                },
+                size,
+            );
+            view = texture.create_view(&Default::default());
+            (3, wgpu::BindingResource::TextureView(&view))
+        }
+    };
+    let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(entry),
+        layout: &pipeline.get_bind_group_layout(0),
+        entries: &[
+            wgpu::BindGroupEntry {
+                binding: 0,
+                resource: out.as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: resource.0,
+                resource: resource.1,
+            },
+        ],
+    });
+    let t = time_pass(gpu, 3, 3, &|enc, _| {
+        dispatch(enc, &pipeline, &bind_group, [n / 64, 1, 1])
+    })?;
+    let gbps = (n as u64 * ITERS * 4) as f64 / t / 1e9;
+    Ok(BenchRow {
+        kernel: entry.into(),
+        shape: format!("{ITERS} scattered loads × {n}"),
+        variant: "-".into(),
+        median_ms: t * 1e3,
+        gflops: 0.0,
+        gbps,
+        pct_of_ceiling: 100.0 * gbps / ceil.bandwidth_gbps,
+    })
+}
+
 /// Bytes of inputs the kernel benchmarks rotate through: more than a CPU's or GPU's last-level
 /// cache, so no repetition finds its operands already cached by the one before.
 const ROTATE_BYTES: u64 = 64 << 20;
@@ -405,6 +497,11 @@ pub fn table(gpu: &Gpu, quick: bool, filter: Option<&str>) -> Result<(Ceilings, 
             pct_of_ceiling: 100.0,
         },
     ];
+    for entry in ["load_storage", "load_uniform", "load_texture"] {
+        if keep(filter, &[entry]) {
+            rows.push(bench_load(gpu, entry, &ceil, quick)?);
+        }
+    }
     for (label, s, bias, act) in matmul_shapes(quick) {
         for variant in Variant::ALL {
             if !variant.runs_on(gpu, &s) {

@@ -293,6 +293,15 @@ fn bench_quick_prints_a_full_table_with_finite_positive_rates() {
             .any(|r| r["shape"].as_str().unwrap().starts_with("step:")),
         "no per-dispatch step profile"
     );
+    // The load-path rows: a scattered load through each of the three paths.
+    for path in ["load_storage", "load_uniform", "load_texture"] {
+        let r = rows
+            .iter()
+            .find(|r| r["kernel"] == path)
+            .unwrap_or_else(|| panic!("no {path} row"));
+        let g = r["gbps"].as_f64().unwrap();
+        assert!(g.is_finite() && g > 0.0, "bad GB/s in {r}");
+    }
     let _ = std::fs::remove_file(&json);
 }
 
