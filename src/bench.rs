@@ -4,7 +4,10 @@
 //! vec4 copy (bytes read + written), arithmetic rate from long chains of independent FMAs.
 //! Kernels are timed with GPU timestamp queries when the adapter has them (lavapipe does),
 //! otherwise with a synchronised wall clock; one warm-up, then the median of several samples,
-//! each sample being `reps` back-to-back dispatches in one compute pass.
+//! each sample being `reps` back-to-back runs of the kernel (with any texture or uniform
+//! copies its variant needs), cycling through copies of its inputs so none is found cached.
+//! The `load_*` rows measure what a scattered load costs through a storage buffer, a uniform
+//! buffer and a texture.
 
 use crate::cli::BenchArgs;
 use crate::gpu::{Gpu, Shader};

@@ -9,7 +9,8 @@
 //! 2. [`graph::autodiff::backward`] appends the backward pass as more nodes, and
 //!    [`graph::autodiff::add_optimizer`] one update per parameter;
 //! 3. [`graph::plan::Plan::compile`] plans memory and creates every pipeline and bind group;
-//! 4. [`graph::plan::Plan::run`] records all dispatches into one compute pass and submits.
+//! 4. [`graph::plan::Plan::run`] records all dispatches (one compute pass, split only where a
+//!    texture variant copies an input) and submits them once.
 //!
 //! # One VAE step, end to end
 //!

@@ -728,7 +728,7 @@ impl Plan {
         }
     }
 
-    /// Runs one step: one uniform write, one compute pass, one submission.
+    /// Runs one step: one uniform write, one encoder, one submission.
     pub fn run(&self, gpu: &Gpu, step: StepUniform) -> wgpu::SubmissionIndex {
         let mut enc = gpu
             .device
