@@ -7,9 +7,10 @@
 // 4i..4i+3, so one fetch brings four neighbours of a row segment), the weight gradient's x
 // and dP as r32float (texel i holds float i: its loads are single values). The weights (at most
 // 64 KiB in this variant) go into a 64 KiB uniform buffer. Why (see matmul_tex.wgsl): on
-// lavapipe a storage load is a per-lane loop with a bounds check per lane (measured 4.3 ns
-// per value), a texel fetch the rasteriser's gather (2.2 ns), and a uniform load at a
-// per-invocation address an unrolled gather from one small array (0.7 ns). The outputs are
+// lavapipe a storage load is a per-lane loop with a bounds check per lane (~4.8 ns per value
+// in `shaderprop bench --filter load_`), a texel fetch the rasteriser's gather (~2.0 ns), and
+// a uniform load at a per-invocation address an unrolled gather from one small array
+// (~0.6 ns). The outputs are
 // still written to storage buffers.
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
