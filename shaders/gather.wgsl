@@ -8,6 +8,13 @@
 // idx:  a permutation of the split's samples, uploaded once per epoch by the host.
 // Rows past the end of idx (the padded tail of the last validation batch) read the last
 // index; the losses mask them out with step.valid_rows.
+//
+// gather_batch4 / gather_batch4_f32 compute the same when cols is a multiple of 4 (and the
+// batch has at most 65,535 rows): the grid's z index is the row, so the index load is the
+// same for every invocation of a workgroup (one scalar load, not one per lane), and each
+// invocation moves four values: one u32 of four bytes (or four floats) in, one vec4 out, and
+// no integer division. On lavapipe that is ~5× fewer memory operations than one value per
+// invocation (README "Benchmarks").
 
 struct Params {
     rows: u32,
@@ -59,4 +66,36 @@ fn gather_batch_f32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     let c = i % p.cols;
     let sample = idx[min(step.batch_offset + r, p.n_idx - 1u)];
     out[i] = data_f[sample * p.cols + c];
+}
+
+// Four values per invocation; grid: x over the row's quads (64 per workgroup), z = row.
+@group(0) @binding(0) var<storage, read_write> out4: array<vec4<f32>>;
+
+fn row_sample(row: u32) -> u32 {
+    return idx[min(step.batch_offset + row, p.n_idx - 1u)];
+}
+
+@compute @workgroup_size(64)
+fn gather_batch4(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let quads = p.cols / 4u;
+    let q = gid.x;
+    if q >= quads {
+        return;
+    }
+    let row = gid.z;
+    let word = data[row_sample(row) * quads + q];
+    let bytes = vec4<u32>(word, word >> 8u, word >> 16u, word >> 24u) & vec4<u32>(0xffu);
+    out4[row * quads + q] = vec4<f32>(bytes) / 255.0;
+}
+
+@compute @workgroup_size(64)
+fn gather_batch4_f32(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let quads = p.cols / 4u;
+    let q = gid.x;
+    if q >= quads {
+        return;
+    }
+    let row = gid.z;
+    let at = row_sample(row) * p.cols + 4u * q;
+    out4[row * quads + q] = vec4<f32>(data_f[at], data_f[at + 1u], data_f[at + 2u], data_f[at + 3u]);
 }

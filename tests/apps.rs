@@ -130,8 +130,9 @@ fn gpu_pca_matches_its_twin_and_recovers_a_planted_subspace() {
 #[test]
 fn float_gather_matches_its_twin() {
     let mut rng = fresh_rng();
-    for gpu in gpus() {
-        let (n, cols, rows) = (37, 13, 8);
+    // 13 floats a row: one per invocation; 12: four per invocation.
+    for (gpu, cols) in gpus().iter().flat_map(|g| [13, 12].map(|c| (g, c))) {
+        let (n, rows) = (37, 8);
         // Values exactly representable in f32, so the copy must be exact.
         let data = f64s(&f32s(&randv(&mut rng, n * cols, -5.0, 5.0)));
         let idx: Vec<u32> = (0..n as u32).rev().collect();
@@ -140,14 +141,14 @@ fn float_gather_matches_its_twin() {
         let ix = g.input_typed("idx", &[n], DType::U32);
         let x = g.gather("x", dn, ix, rows);
         let mut res = shaderprop::graph::plan::Resources::new();
-        let plan = shaderprop::graph::plan::Plan::compile(&g, &gpu, &mut res, &[x]).unwrap();
-        plan.write_f32(&gpu, dn, &f32s(&data));
-        plan.write_u32(&gpu, ix, &idx);
+        let plan = shaderprop::graph::plan::Plan::compile(&g, gpu, &mut res, &[x]).unwrap();
+        plan.write_f32(gpu, dn, &f32s(&data));
+        plan.write_u32(gpu, ix, &idx);
         // The last batch: offset 32, rows past the end repeat the last index.
         let mut st = step(rows as u32);
         st.batch_offset = 32;
-        plan.run(&gpu, st);
-        let got = plan.read(&gpu, &g, x).unwrap();
+        plan.run(gpu, st);
+        let got = plan.read(gpu, &g, x).unwrap();
         let want = gather::forward_f32_ref(&data, &idx, 32, rows, cols);
         compare(&got, &want, 0.0, 0.0).unwrap_or_else(|e| panic!("{}: {e}", gpu.info.backend));
     }

@@ -33,23 +33,38 @@ pub fn forward_f32_ref(
     out
 }
 
+/// Most rows the four-values-per-invocation kernels take (their grid's z is the row; 65,535
+/// is the smallest per-dimension limit WebGPU allows).
+pub const MAX_ROWS4: usize = 65535;
+
 /// Dispatch of `gather_batch` (bytes) or `gather_batch_f32` (`floats`): bindings (out, data,
-/// idx); inputs 0 data, 1 indices.
+/// idx); inputs 0 data, 1 indices. Rows of a multiple of 4 values use the `gather_batch4*`
+/// form of the same kernel (four values per invocation, row from the grid).
 pub fn call(rows: usize, cols: usize, n_idx: usize, floats: bool) -> KernelCall {
+    let by4 = cols.is_multiple_of(4) && rows <= MAX_ROWS4;
     KernelCall {
         shader: Shader::Gather,
-        entry: if floats {
-            "gather_batch_f32"
-        } else {
-            "gather_batch"
+        entry: match (by4, floats) {
+            (false, false) => "gather_batch",
+            (false, true) => "gather_batch_f32",
+            (true, false) => "gather_batch4",
+            (true, true) => "gather_batch4_f32",
         },
         constants: vec![],
         bindings: vec![Bind::Output, Bind::Input(0), Bind::Input(1)],
         params: vec![rows as u32, cols as u32, n_idx as u32],
         uses_step: true,
-        workgroups: Workgroups::Items {
-            n: (rows * cols) as u64,
-            wg: 256,
+        workgroups: if by4 {
+            Workgroups::Layers {
+                n: (cols / 4) as u64,
+                wg: 64,
+                layers: rows as u32,
+            }
+        } else {
+            Workgroups::Items {
+                n: (rows * cols) as u64,
+                wg: 256,
+            }
         },
         flops: (rows * cols) as u64,
         bytes: if floats { 8 } else { 5 } * (rows * cols) as u64,
