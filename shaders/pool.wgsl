@@ -15,6 +15,12 @@
 //   upsample_backward: dx[n,c,i,j] = Σ_{a,b ∈ {0,1}} dy[n,c,2i+a,2j+b]  (the adjoint: sum
 //                      over the block the pixel was copied to)
 // All outputs are overwritten, each by exactly one invocation (no atomics).
+//
+// Each kernel but max_pool_forward has two entry points over one body: a flat one (1-D grid;
+// the plane and pixel come from divisions of the invocation index) and `_grid` (workgroups
+// of 8×8 pixels, grid z = plane, used while the planes fit one grid dimension). The grid
+// form has no integer division: on lavapipe a division by a runtime value is eight scalar
+// divisions per subgroup, and those were most of these kernels' time.
 
 struct Planes {
     // Number of (n, c) planes, and the plane sizes of the pooled / upsampled side (hs, ws)
@@ -35,15 +41,8 @@ const WG: u32 = 256u;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<uniform> pa: Planes;
 
-@compute @workgroup_size(256)
-fn max_pool_argmax(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let o = gid.x + gid.y * nwg.x * WG;
-    if o >= pa.planes * pa.hs * pa.ws {
-        return;
-    }
-    let plane = o / (pa.hs * pa.ws);
-    let oy = (o / pa.ws) % pa.hs;
-    let ox = o % pa.ws;
+// Output (plane, oy, ox) = flat o.
+fn argmax_at(o: u32, plane: u32, oy: u32, ox: u32) {
     let base = plane * pa.hb * pa.wb;
     var best = base + 2u * oy * pa.wb + 2u * ox;
     var best_v = x[best];
@@ -68,6 +67,22 @@ fn max_pool_argmax(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     idx_out[o] = best;
 }
 
+@compute @workgroup_size(256)
+fn max_pool_argmax(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let o = gid.x + gid.y * nwg.x * WG;
+    if o >= pa.planes * pa.hs * pa.ws {
+        return;
+    }
+    argmax_at(o, o / (pa.hs * pa.ws), (o / pa.ws) % pa.hs, o % pa.ws);
+}
+
+@compute @workgroup_size(8, 8)
+fn max_pool_argmax_grid(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if gid.x < pa.ws && gid.y < pa.hs {
+        argmax_at((gid.z * pa.hs + gid.y) * pa.ws + gid.x, gid.z, gid.y, gid.x);
+    }
+}
+
 @group(0) @binding(0) var<storage, read_write> pooled: array<f32>;
 @group(0) @binding(1) var<storage, read> px: array<f32>;
 @group(0) @binding(2) var<storage, read> pidx: array<u32>;
@@ -90,15 +105,7 @@ fn max_pool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
 
 // One invocation per window: it writes every input of its window (windows do not overlap,
 // so each input is written exactly once), reading the argmax and the gradient once.
-@compute @workgroup_size(256)
-fn max_pool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let o = gid.x + gid.y * nwg.x * WG;
-    if o >= pb.planes * pb.hs * pb.ws {
-        return;
-    }
-    let plane = o / (pb.hs * pb.ws);
-    let oy = (o / pb.ws) % pb.hs;
-    let ox = o % pb.ws;
+fn pool_backward_at(o: u32, plane: u32, oy: u32, ox: u32) {
     let winner = bidx[o];
     let g = d_y[o];
     for (var dy = 0u; dy < 2u; dy++) {
@@ -117,21 +124,29 @@ fn max_pool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     }
 }
 
+@compute @workgroup_size(256)
+fn max_pool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let o = gid.x + gid.y * nwg.x * WG;
+    if o >= pb.planes * pb.hs * pb.ws {
+        return;
+    }
+    pool_backward_at(o, o / (pb.hs * pb.ws), (o / pb.ws) % pb.hs, o % pb.ws);
+}
+
+@compute @workgroup_size(8, 8)
+fn max_pool_backward_grid(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if gid.x < pb.ws && gid.y < pb.hs {
+        pool_backward_at((gid.z * pb.hs + gid.y) * pb.ws + gid.x, gid.z, gid.y, gid.x);
+    }
+}
+
 // Upsampling works on pairs: the big side's rows have even length, so the 2×2 block of
 // small pixel (i, j) is the pair j of big rows 2i and 2i + 1 (two 8-byte accesses).
 @group(0) @binding(0) var<storage, read_write> up: array<vec2<f32>>;
 @group(0) @binding(1) var<storage, read> small: array<f32>;
 @group(0) @binding(2) var<uniform> uf: Planes;
 
-@compute @workgroup_size(256)
-fn upsample_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let o = gid.x + gid.y * nwg.x * WG;
-    if o >= uf.planes * uf.hs * uf.ws {
-        return;
-    }
-    let plane = o / (uf.hs * uf.ws);
-    let i = (o / uf.ws) % uf.hs;
-    let j = o % uf.ws;
+fn upsample_at(o: u32, plane: u32, i: u32, j: u32) {
     // Pair index of big (2i, 2j): rows of ws pairs.
     let top = (plane * uf.hb + 2u * i) * uf.ws + j;
     let v = vec2<f32>(small[o]);
@@ -139,9 +154,31 @@ fn upsample_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     up[top + uf.ws] = v;
 }
 
+@compute @workgroup_size(256)
+fn upsample_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let o = gid.x + gid.y * nwg.x * WG;
+    if o >= uf.planes * uf.hs * uf.ws {
+        return;
+    }
+    upsample_at(o, o / (uf.hs * uf.ws), (o / uf.ws) % uf.hs, o % uf.ws);
+}
+
+@compute @workgroup_size(8, 8)
+fn upsample_forward_grid(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if gid.x < uf.ws && gid.y < uf.hs {
+        upsample_at((gid.z * uf.hs + gid.y) * uf.ws + gid.x, gid.z, gid.y, gid.x);
+    }
+}
+
 @group(0) @binding(0) var<storage, read_write> d_small: array<f32>;
 @group(0) @binding(1) var<storage, read> d_up: array<vec2<f32>>;
 @group(0) @binding(2) var<uniform> ub: Planes;
+
+fn upsample_backward_at(o: u32, plane: u32, i: u32, j: u32) {
+    let top = (plane * ub.hb + 2u * i) * ub.ws + j;
+    let s = d_up[top] + d_up[top + ub.ws];
+    d_small[o] = s.x + s.y;
+}
 
 @compute @workgroup_size(256)
 fn upsample_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -149,10 +186,12 @@ fn upsample_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     if o >= ub.planes * ub.hs * ub.ws {
         return;
     }
-    let plane = o / (ub.hs * ub.ws);
-    let i = (o / ub.ws) % ub.hs;
-    let j = o % ub.ws;
-    let top = (plane * ub.hb + 2u * i) * ub.ws + j;
-    let s = d_up[top] + d_up[top + ub.ws];
-    d_small[o] = s.x + s.y;
+    upsample_backward_at(o, o / (ub.hs * ub.ws), (o / ub.ws) % ub.hs, o % ub.ws);
+}
+
+@compute @workgroup_size(8, 8)
+fn upsample_backward_grid(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if gid.x < ub.ws && gid.y < ub.hs {
+        upsample_backward_at((gid.z * ub.hs + gid.y) * ub.ws + gid.x, gid.z, gid.y, gid.x);
+    }
 }

@@ -114,7 +114,38 @@ pub fn upsample_backward_ref(d_y: &[f64], p: &Planes) -> Vec<f64> {
     dx
 }
 
+/// Most planes the `_grid` entry points take (their grid's z is the plane; 65,535 is the
+/// smallest per-dimension limit WebGPU allows).
+pub const MAX_GRID_PLANES: usize = 65535;
+
+/// `entry` over one invocation per small-side pixel: the `_grid` form (8×8 pixels a
+/// workgroup, z = plane) where the planes fit, else the flat form over `items` invocations.
 fn call(entry: &'static str, p: &Planes, inputs: usize, items: usize, bytes: usize) -> KernelCall {
+    let mut c = flat_call(entry, p, inputs, items, bytes);
+    if p.planes <= MAX_GRID_PLANES {
+        c.entry = match entry {
+            "max_pool_argmax" => "max_pool_argmax_grid",
+            "max_pool_backward" => "max_pool_backward_grid",
+            "upsample_forward" => "upsample_forward_grid",
+            "upsample_backward" => "upsample_backward_grid",
+            other => unreachable!("{other} has no grid form"),
+        };
+        c.workgroups = Workgroups::Fixed([
+            p.small.1.div_ceil(8) as u32,
+            p.small.0.div_ceil(8) as u32,
+            p.planes as u32,
+        ]);
+    }
+    c
+}
+
+fn flat_call(
+    entry: &'static str,
+    p: &Planes,
+    inputs: usize,
+    items: usize,
+    bytes: usize,
+) -> KernelCall {
     let mut bindings = vec![Bind::Output];
     bindings.extend((0..inputs).map(Bind::Input));
     KernelCall {
@@ -146,7 +177,7 @@ pub fn argmax_call(p: &Planes) -> KernelCall {
 
 /// `max_pool_forward`: bindings (y, x, idx).
 pub fn forward_call(p: &Planes) -> KernelCall {
-    call("max_pool_forward", p, 2, p.small_len(), 3 * p.small_len())
+    flat_call("max_pool_forward", p, 2, p.small_len(), 3 * p.small_len())
 }
 
 /// `max_pool_backward` (one invocation per window): bindings (dx, idx, dy).
@@ -166,7 +197,7 @@ pub fn upsample_call(p: &Planes) -> KernelCall {
         "upsample_forward",
         p,
         1,
-        p.big_len(),
+        p.small_len(),
         p.big_len() + p.small_len(),
     )
 }
