@@ -13,22 +13,23 @@ fn activate4(v: vec4<f32>) -> vec4<f32> {
     return vec4<f32>(activate(v.x), activate(v.y), activate(v.z), activate(v.w));
 }
 
-fn store_row4(row: u32, col0: u32, lo: vec4<f32>, hi: vec4<f32>) {
+// The bias of four columns from col0 (zero without bias). Loaded once per invocation, not
+// once per row: on lavapipe eight rows' bias loads cost more than their stores.
+fn bias_at(col0: u32) -> vec4<f32> {
+    if HAS_BIAS {
+        return bias4[min(col0, dims4.n - 4u) / 4u];
+    }
+    return vec4<f32>(0.0);
+}
+
+fn store_row4(row: u32, col0: u32, lo: vec4<f32>, hi: vec4<f32>, b_lo: vec4<f32>, b_hi: vec4<f32>) {
     if row >= dims4.m {
         return;
     }
     let q = (row * dims4.n + col0) / 4u;
-    var l = lo;
-    var h = hi;
-    if HAS_BIAS {
-        l += bias4[col0 / 4u];
-        if col0 + 4u < dims4.n {
-            h += bias4[col0 / 4u + 1u];
-        }
-    }
-    c4[q] = activate4(l);
+    c4[q] = activate4(lo + b_lo);
     if col0 + 4u < dims4.n {
-        c4[q + 1u] = activate4(h);
+        c4[q + 1u] = activate4(hi + b_hi);
     }
 }
 
@@ -140,12 +141,14 @@ fn block_8x8(wid: vec3<u32>, lid: vec3<u32>) {
         outer_product_step(a2l, a2h, b2l, b2h);
         outer_product_step(a3l, a3h, b3l, b3h);
     }
-    store_row4(row0, col0, lo0, hi0);
-    store_row4(row0 + 1u, col0, lo1, hi1);
-    store_row4(row0 + 2u, col0, lo2, hi2);
-    store_row4(row0 + 3u, col0, lo3, hi3);
-    store_row4(row0 + 4u, col0, lo4, hi4);
-    store_row4(row0 + 5u, col0, lo5, hi5);
-    store_row4(row0 + 6u, col0, lo6, hi6);
-    store_row4(row0 + 7u, col0, lo7, hi7);
+    let b_lo = bias_at(col0);
+    let b_hi = bias_at(col0 + 4u);
+    store_row4(row0, col0, lo0, hi0, b_lo, b_hi);
+    store_row4(row0 + 1u, col0, lo1, hi1, b_lo, b_hi);
+    store_row4(row0 + 2u, col0, lo2, hi2, b_lo, b_hi);
+    store_row4(row0 + 3u, col0, lo3, hi3, b_lo, b_hi);
+    store_row4(row0 + 4u, col0, lo4, hi4, b_lo, b_hi);
+    store_row4(row0 + 5u, col0, lo5, hi5, b_lo, b_hi);
+    store_row4(row0 + 6u, col0, lo6, hi6, b_lo, b_hi);
+    store_row4(row0 + 7u, col0, lo7, hi7, b_lo, b_hi);
 }

@@ -40,15 +40,11 @@ fn sg_step(c0: vec4<f32>, c1: vec4<f32>, c2: vec4<f32>, c3: vec4<f32>, b: vec4<f
     acc12 += c3.x * b; acc13 += c3.y * b; acc14 += c3.z * b; acc15 += c3.w * b;
 }
 
-fn sg_store(row: u32, col0: u32, v: vec4<f32>) {
+fn sg_store(row: u32, col0: u32, v: vec4<f32>, bias: vec4<f32>) {
     if row >= dims4.m || col0 >= dims4.n {
         return;
     }
-    var o = v;
-    if HAS_BIAS {
-        o += bias4[col0 / 4u];
-    }
-    c4[(row * dims4.n + col0) / 4u] = activate4(o);
+    c4[(row * dims4.n + col0) / 4u] = activate4(v + bias);
 }
 
 @compute @workgroup_size(WG)
@@ -131,20 +127,21 @@ fn matmul_tex_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
                     vec4<f32>(w8.w, w9.w, w10.w, w11.w), vec4<f32>(w12.w, w13.w, w14.w, w15.w), b3);
         }
     }
-    sg_store(row0, col0, acc0);
-    sg_store(row0 + 1u, col0, acc1);
-    sg_store(row0 + 2u, col0, acc2);
-    sg_store(row0 + 3u, col0, acc3);
-    sg_store(row0 + 4u, col0, acc4);
-    sg_store(row0 + 5u, col0, acc5);
-    sg_store(row0 + 6u, col0, acc6);
-    sg_store(row0 + 7u, col0, acc7);
-    sg_store(row0 + 8u, col0, acc8);
-    sg_store(row0 + 9u, col0, acc9);
-    sg_store(row0 + 10u, col0, acc10);
-    sg_store(row0 + 11u, col0, acc11);
-    sg_store(row0 + 12u, col0, acc12);
-    sg_store(row0 + 13u, col0, acc13);
-    sg_store(row0 + 14u, col0, acc14);
-    sg_store(row0 + 15u, col0, acc15);
+    let bias = bias_at(col0);
+    sg_store(row0, col0, acc0, bias);
+    sg_store(row0 + 1u, col0, acc1, bias);
+    sg_store(row0 + 2u, col0, acc2, bias);
+    sg_store(row0 + 3u, col0, acc3, bias);
+    sg_store(row0 + 4u, col0, acc4, bias);
+    sg_store(row0 + 5u, col0, acc5, bias);
+    sg_store(row0 + 6u, col0, acc6, bias);
+    sg_store(row0 + 7u, col0, acc7, bias);
+    sg_store(row0 + 8u, col0, acc8, bias);
+    sg_store(row0 + 9u, col0, acc9, bias);
+    sg_store(row0 + 10u, col0, acc10, bias);
+    sg_store(row0 + 11u, col0, acc11, bias);
+    sg_store(row0 + 12u, col0, acc12, bias);
+    sg_store(row0 + 13u, col0, acc13, bias);
+    sg_store(row0 + 14u, col0, acc14, bias);
+    sg_store(row0 + 15u, col0, acc15, bias);
 }
