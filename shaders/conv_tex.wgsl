@@ -24,18 +24,7 @@
 @group(0) @binding(2) var dp_tex: texture_2d<f32>;
 @group(0) @binding(3) var<uniform> cg: Conv;
 
-// log2 of the textures' width in texels (chosen by src/ops/conv.rs so the height fits).
-override TEX_LOGW: u32 = 10u;
-
-fn fetch(t: texture_2d<f32>, i: u32) -> f32 {
-    let w = 1u << TEX_LOGW;
-    return textureLoad(t, vec2<u32>(i & (w - 1u), i >> TEX_LOGW), 0).x;
-}
-
-fn fetch4(t: texture_2d<f32>, i: u32) -> vec4<f32> {
-    let w = 1u << TEX_LOGW;
-    return textureLoad(t, vec2<u32>(i & (w - 1u), i >> TEX_LOGW), 0);
-}
+// TEX_LOGW and texel() come from tex_fns.wgsl, prepended.
 
 // Float s (0..7) of the eight floats a, b.
 fn pick8(a: vec4<f32>, b: vec4<f32>, s: u32) -> f32 {
@@ -45,7 +34,7 @@ fn pick8(a: vec4<f32>, b: vec4<f32>, s: u32) -> f32 {
 }
 
 fn src_at(i: u32) -> f32 {
-    return pick8(fetch4(src_tex, i >> 2u), vec4<f32>(0.0), i & 3u);
+    return pick8(texel(src_tex, i >> 2u), vec4<f32>(0.0), i & 3u);
 }
 
 // seg[j] = src[row + x0 + j] where 0 ≤ x0 + j < width (else 0), j < len: the (len + 3) / 4 + 1
@@ -58,7 +47,7 @@ fn load_seg(row: u32, x0: i32, len: u32, width: u32) {
     let t0 = i32(f >> 2u) - 2;
     var tq: array<vec4<f32>, 10>;
     for (var q = 0u; q < (len + 3u) / 4u + 1u; q++) {
-        tq[q] = fetch4(src_tex, u32(max(t0 + i32(q), 0)));
+        tq[q] = texel(src_tex, u32(max(t0 + i32(q), 0)));
     }
     for (var j = 0u; j < len; j++) {
         let v = pick8(tq[j >> 2u], tq[(j >> 2u) + 1u], (j & 3u) + off);
@@ -72,11 +61,11 @@ fn wgt_at(i: u32) -> f32 {
 }
 
 fn xin_at(i: u32) -> f32 {
-    return fetch(xin_tex, i);
+    return texel(xin_tex, i).x;
 }
 
 fn dp_at(i: u32) -> f32 {
-    return fetch(dp_tex, i);
+    return texel(dp_tex, i).x;
 }
 
 @compute @workgroup_size(64)

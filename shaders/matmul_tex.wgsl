@@ -39,13 +39,7 @@ const V_N: u32 = 8u;
 override WG: u32 = 64u;
 // Blocks across N per workgroup (a power of two dividing WG; the rest of WG stacks rows).
 override WG_COLS: u32 = 64u;
-// log2 of the textures' width in texels (chosen by src/ops/matmul.rs so the height fits).
-override TEX_LOGW: u32 = 8u;
-
-fn texel(t: texture_2d<f32>, i: u32) -> vec4<f32> {
-    let w = 1u << TEX_LOGW;
-    return textureLoad(t, vec2<u32>(i & (w - 1u), i >> TEX_LOGW), 0);
-}
+// TEX_LOGW and texel() come from tex_fns.wgsl, prepended.
 
 fn a4_at(i: u32) -> vec4<f32> {
     return texel(a_tex, min(i, dims4.m * dims4.k / 4u - 1u));

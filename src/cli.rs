@@ -27,8 +27,9 @@ pub struct DeviceArgs {
     /// else blocked) instead of the variant timed fastest on this device.
     #[arg(long)]
     pub no_tune: bool,
-    /// Pin a kernel variant, overriding the tuner: matmul=naive|blocked|vec4|texture or
-    /// conv=naive|direct|texture (repeat the flag for both).
+    /// Pin a kernel variant, overriding the tuner: matmul=naive|blocked|vec4|texture|subgroup,
+    /// conv=naive|direct|texture, reads=storage|texture (losses and row/column sums; repeat
+    /// the flag for several).
     #[arg(long, value_name = "KERNEL=VARIANT")]
     pub variant: Vec<String>,
 }
@@ -37,19 +38,22 @@ impl DeviceArgs {
     /// Opens the adapter these flags name, with tuning and pinned variants set up: tuning
     /// on (cache at [`crate::tune::default_path`]) unless `--no-tune`.
     pub fn open(&self) -> anyhow::Result<crate::gpu::Gpu> {
-        use crate::ops::{conv, matmul};
+        use crate::ops::{conv, matmul, Reads};
         let mut mm = matmul::Variant::Auto;
         let mut cv = conv::Variant::Auto;
+        let mut reads = Reads::Auto;
         for v in &self.variant {
             let bad = || {
                 anyhow::anyhow!(
-                    "--variant {v}: expected matmul=naive|blocked|vec4|texture or conv=naive|direct|texture"
+                    "--variant {v}: expected matmul=naive|blocked|vec4|texture|subgroup, \
+                     conv=naive|direct|texture or reads=storage|texture"
                 )
             };
             let (kernel, name) = v.split_once('=').ok_or_else(bad)?;
             match kernel {
                 "matmul" => mm = matmul::Variant::from_name(name).ok_or_else(bad)?,
                 "conv" => cv = name.parse().map_err(|_| bad())?,
+                "reads" => reads = Reads::from_name(name).ok_or_else(bad)?,
                 _ => return Err(bad()),
             }
         }
@@ -57,7 +61,7 @@ impl DeviceArgs {
         if !self.no_tune {
             gpu.enable_tuning(crate::tune::default_path());
         }
-        gpu.force_variants(mm, cv);
+        gpu.force_variants(mm, cv, reads);
         Ok(gpu)
     }
 }

@@ -37,7 +37,7 @@ use crate::graph::plan::{CompileOptions, Plan, Resources};
 use crate::graph::{DType, Graph, NodeId, Op};
 use crate::ops::conv::{self, ConvGeom};
 use crate::ops::matmul::{self, MatmulShape};
-use crate::ops::{Act, StepUniform};
+use crate::ops::{Act, Reads, StepUniform};
 use crate::rng::Rng;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -304,4 +304,61 @@ pub fn time_conv_candidates(gpu: &Gpu, geom: ConvGeom, kernel: conv::Kernel) -> 
         timed.push((v.name(), time_plan(gpu, &plan, best)?));
     }
     fastest(conv_shape(&geom), timed)
+}
+
+/// The class and shape of streaming node `id` of `g`: the storage kernel's entry and its
+/// first input's shape, each dimension rounded up to a power of two.
+pub fn reads_class(g: &Graph, id: NodeId) -> (String, String) {
+    let storage = crate::graph::plan::kernel_call(
+        g,
+        id,
+        CompileOptions {
+            reads: Reads::Storage,
+            ..Default::default()
+        },
+    );
+    let dims = |round: bool| {
+        g.shape(g.nodes[id].inputs[0])
+            .iter()
+            .map(|&d| if round { d.next_power_of_two() } else { d }.to_string())
+            .collect::<Vec<_>>()
+            .join("×")
+    };
+    (format!("{} {}", storage.entry, dims(true)), dims(false))
+}
+
+/// Times the read paths of streaming node `id` of `g` in a graph of that node alone (random
+/// inputs of the same shapes) and names the fastest.
+pub fn time_reads_candidates(gpu: &Gpu, g: &Graph, id: NodeId) -> Result<Entry> {
+    let node = &g.nodes[id];
+    let mut one = Graph::new();
+    let inputs: Vec<NodeId> = node
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(k, &x)| one.input_typed(&format!("in{k}"), g.shape(x), g.nodes[x].dtype))
+        .collect();
+    let out = one.push(
+        node.name.clone(),
+        node.op,
+        inputs.clone(),
+        node.shape.clone(),
+        node.dtype,
+    );
+    let mut timed = Vec::new();
+    for r in Reads::TUNED {
+        let opts = CompileOptions {
+            reads: r,
+            ..Default::default()
+        };
+        let plan = Plan::compile_with(&one, gpu, &mut Resources::new(), &[out], opts)?;
+        let mut rng = Rng::new(7);
+        for &x in &inputs {
+            plan.write_f32(gpu, x, &rng.vec_f32(one.nodes[x].len(), -1.0, 1.0));
+        }
+        plan.set_step(gpu, StepUniform::single(one.shape(inputs[0])[0], 0));
+        let best = timed.iter().map(|t: &(&str, f64)| t.1).reduce(f64::min);
+        timed.push((r.name(), time_plan(gpu, &plan, best)?));
+    }
+    fastest(reads_class(g, id).1, timed)
 }

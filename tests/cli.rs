@@ -81,20 +81,30 @@ fn train_tunes_once_then_reuses_the_cache_and_no_tune_or_variant_skip_it() {
     };
     train(&["--no-tune"]);
     assert!(!cache.exists(), "--no-tune wrote a tune cache");
-    train(&["--variant", "matmul=texture", "--variant", "conv=direct"]);
+    train(&[
+        "--variant",
+        "matmul=texture",
+        "--variant",
+        "conv=direct",
+        "--variant",
+        "reads=texture",
+    ]);
     assert!(
         !cache.exists(),
-        "a pinned matmul variant needs no tuning (every shape here is 4-aligned)"
+        "pinned variants need no tuning (every matmul shape here is 4-aligned)"
     );
     let first = train(&[]);
     assert!(
-        first.contains("tuning matmul"),
+        first.contains("tuning matmul") && first.contains("tuning bce_with_logits_forward"),
         "no tuning reported: {first}"
     );
     let file: shaderprop::tune::CacheFile =
         serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
     let entries: usize = file.devices.values().map(|d| d.len()).sum();
-    assert!(entries >= 3, "the dense model's matmul classes: {file:?}");
+    assert!(
+        entries >= 6,
+        "the dense model's matmul and read-path classes: {file:?}"
+    );
     let second = train(&[]);
     assert!(
         !second.contains("tuning"),

@@ -115,8 +115,12 @@ fn matmul_matches_twin_for_every_transpose_bias_activation_and_odd_shape() {
 #[test]
 fn activations_forward_and_backward_match_twins_at_kinks_and_extremes() {
     let mut rng = fresh();
-    // 1000: the four-at-a-time variants; 1001 and 5: the scalar ones.
-    for gpu in gpus() {
+    // 1000: the four-at-a-time variants (and the texture-read gradient with Reads::Texture);
+    // 1001 and 5: the scalar ones.
+    for (gpu, reads) in gpus()
+        .iter()
+        .flat_map(|g| ops::Reads::TUNED.map(|r| (g, r)))
+    {
         for (act, n) in ACTS.iter().flat_map(|&a| [(a, 1000), (a, 1001), (a, 5)]) {
             let mut x = rng.vec_f32(n, -6.0, 6.0);
             // The kink and the extremes on purpose.
@@ -136,12 +140,17 @@ fn activations_forward_and_backward_match_twins_at_kinks_and_extremes() {
                 vec![n],
                 DType::F32,
             );
-            let out = run(
-                &gpu,
+            let opts = shaderprop::graph::plan::CompileOptions {
+                reads,
+                ..Default::default()
+            };
+            let out = run_with(
+                gpu,
                 &g,
                 &[(xn, x.clone()), (dyn_, d_y.clone())],
                 &[y, dx],
                 step(1),
+                opts,
             );
             for v in out.iter().flatten() {
                 assert!(v.is_finite(), "{act:?}: non-finite output");
@@ -152,12 +161,12 @@ fn activations_forward_and_backward_match_twins_at_kinks_and_extremes() {
             let ey = compare(&out[0], &want_y, 1e-6, 1e-5)
                 .unwrap_or_else(|e| panic!("{act:?} forward: {e}"));
             let ed = compare(&out[1], &want_dx, 1e-6, 1e-5)
-                .unwrap_or_else(|e| panic!("{act:?} backward: {e}"));
+                .unwrap_or_else(|e| panic!("{act:?} {reads:?} backward: {e}"));
             if act == Act::Relu {
                 assert_eq!(out[1][0], 0.0, "relu'(0) must be 0");
             }
             eprintln!(
-                "{} {act:?} n={n}: forward {ey:.2e}, backward {ed:.2e}",
+                "{} {act:?} {reads:?} n={n}: forward {ey:.2e}, backward {ed:.2e}",
                 gpu.info.backend
             );
         }
@@ -168,27 +177,50 @@ fn activations_forward_and_backward_match_twins_at_kinks_and_extremes() {
 fn reductions_match_twins_and_sum_all_masks_invalid_rows() {
     let mut rng = fresh();
     for gpu in gpus() {
-        for &(rows, cols) in &[(1, 1), (1, 300), (257, 3), (100, 33)] {
-            let x = rng.vec_f32(rows * cols, -1.0, 1.0);
-            let mut g = Graph::new();
-            let xn = g.input("x", &[rows, cols]);
-            let cs = g.push("cs", Op::ColumnSum, vec![xn], vec![cols], DType::F32);
-            let sa = g.sum_all("s", xn, 0.5);
-            let valid = (rows as u32).div_ceil(2);
-            let out = run(&gpu, &g, &[(xn, x.clone())], &[cs, sa], step(valid));
-            let e1 = compare(
-                &out[0],
-                &ops::reduce::column_sum_ref(&f64s(&x), rows, cols),
-                1e-5,
-                1e-4,
-            )
-            .unwrap();
-            let want = ops::reduce::sum_all_ref(&f64s(&x), valid as usize * cols, 0.5);
-            let e2 = compare(&out[1], &[want], 1e-4, 1e-4).unwrap();
-            eprintln!(
-                "{} reductions {rows}x{cols}: column_sum {e1:.2e}, sum_all {e2:.2e}",
-                gpu.info.backend
-            );
+        // Each read path; rows of 300, 4 and 1,000 values take the texture form there
+        // (whole texels), the others stay on storage loads.
+        for reads in ops::Reads::TUNED {
+            for &(rows, cols) in &[(1, 1), (1, 300), (257, 3), (100, 33), (3, 4), (7, 1000)] {
+                let x = rng.vec_f32(rows * cols, -1.0, 1.0);
+                let mut g = Graph::new();
+                let xn = g.input("x", &[rows, cols]);
+                let cs = g.push("cs", Op::ColumnSum, vec![xn], vec![cols], DType::F32);
+                let rs = g.push("rs", Op::RowSum, vec![xn], vec![rows], DType::F32);
+                let sa = g.sum_all("s", xn, 0.5);
+                let valid = (rows as u32).div_ceil(2);
+                let opts = shaderprop::graph::plan::CompileOptions {
+                    reads,
+                    ..Default::default()
+                };
+                let out = run_with(
+                    &gpu,
+                    &g,
+                    &[(xn, x.clone())],
+                    &[cs, rs, sa],
+                    step(valid),
+                    opts,
+                );
+                let e1 = compare(
+                    &out[0],
+                    &ops::reduce::column_sum_ref(&f64s(&x), rows, cols),
+                    1e-5,
+                    1e-4,
+                )
+                .unwrap_or_else(|e| panic!("column_sum {rows}x{cols} {reads:?}: {e}"));
+                let e2 = compare(
+                    &out[1],
+                    &ops::reduce::row_sum_ref(&f64s(&x), rows, cols),
+                    1e-5,
+                    1e-4,
+                )
+                .unwrap_or_else(|e| panic!("row_sum {rows}x{cols} {reads:?}: {e}"));
+                let want = ops::reduce::sum_all_ref(&f64s(&x), valid as usize * cols, 0.5);
+                let e3 = compare(&out[2], &[want], 1e-4, 1e-4).unwrap();
+                eprintln!(
+                    "{} reductions {rows}x{cols} {reads:?}: column_sum {e1:.2e}, row_sum {e2:.2e}, sum_all {e3:.2e}",
+                    gpu.info.backend
+                );
+            }
         }
     }
 }
@@ -261,9 +293,13 @@ fn elementwise_kernels_match_twins() {
 #[test]
 fn losses_and_gradients_match_twins_including_logits_at_300() {
     let mut rng = fresh();
-    for gpu in gpus() {
+    for (gpu, reads) in gpus()
+        .iter()
+        .flat_map(|g| ops::Reads::TUNED.map(|r| (g, r)))
+    {
         for kind in [LossKind::Bce, LossKind::Mse] {
-            for &(rows, cols) in &[(1, 1), (1, 784), (5, 67), (33, 130)] {
+            // Rows of 784, 4 and 68 values: whole texels, so the texture path applies.
+            for &(rows, cols) in &[(1, 1), (1, 784), (5, 67), (33, 130), (1, 4), (9, 68)] {
                 let mut z = rng.vec_f32(rows * cols, -8.0, 8.0);
                 let t = rng.vec_f32(rows * cols, 0.0, 1.0);
                 if rows * cols > 4 {
@@ -284,12 +320,17 @@ fn losses_and_gradients_match_twins_including_logits_at_300() {
                     vec![rows, cols],
                     DType::F32,
                 );
-                let out = run(
-                    &gpu,
+                let opts = shaderprop::graph::plan::CompileOptions {
+                    reads,
+                    ..Default::default()
+                };
+                let out = run_with(
+                    gpu,
                     &g,
                     &[(zn, z.clone()), (tn, t.clone()), (dln, dl.clone())],
                     &[l, dz],
                     step(rows as u32),
+                    opts,
                 );
                 let (zf, tf, df) = (f64s(&z), f64s(&t), f64s(&dl));
                 let (wl, wd) = match kind {
@@ -303,11 +344,11 @@ fn losses_and_gradients_match_twins_including_logits_at_300() {
                     ),
                 };
                 let e1 = compare(&out[0], &wl, 1e-3, 1e-5)
-                    .unwrap_or_else(|e| panic!("{kind:?} forward {rows}x{cols}: {e}"));
+                    .unwrap_or_else(|e| panic!("{kind:?} {reads:?} forward {rows}x{cols}: {e}"));
                 let e2 = compare(&out[1], &wd, 1e-6, 1e-5)
-                    .unwrap_or_else(|e| panic!("{kind:?} backward {rows}x{cols}: {e}"));
+                    .unwrap_or_else(|e| panic!("{kind:?} {reads:?} backward {rows}x{cols}: {e}"));
                 eprintln!(
-                    "{} {kind:?} {rows}x{cols}: loss {e1:.2e}, grad {e2:.2e}",
+                    "{} {kind:?} {reads:?} {rows}x{cols}: loss {e1:.2e}, grad {e2:.2e}",
                     gpu.info.backend
                 );
             }
@@ -316,10 +357,90 @@ fn losses_and_gradients_match_twins_including_logits_at_300() {
 }
 
 #[test]
-fn one_adam_step_and_one_sgd_step_equal_their_twins() {
+fn staged_copies_are_shared_until_an_in_place_update_writes_the_tensor() {
+    use shaderprop::graph::plan::{CompileOptions, Plan, Resources};
     let mut rng = fresh();
     for gpu in gpus() {
-        let n = 1031;
+        let (rows, cols) = (3, 8);
+        let n = rows * cols;
+        let z0 = rng.vec_f32(n, -2.0, 2.0);
+        let t = rng.vec_f32(n, 0.0, 1.0);
+        let grad = rng.vec_f32(n, -1.0, 1.0);
+        let mut g = Graph::new();
+        let z = g.input("z", &[rows, cols]);
+        let tn = g.input("t", &[rows, cols]);
+        let gr = g.input("g", &[rows, cols]);
+        let vel = g.input("velocity", &[rows, cols]);
+        let before = g.loss("before", LossKind::Bce, z, tn);
+        let sgd = ops::optimizer::Optimizer::sgd(0.5);
+        g.push(
+            "update",
+            Op::Update(sgd),
+            vec![z, gr, vel],
+            vec![],
+            DType::F32,
+        );
+        let after = g.loss("after", LossKind::Bce, z, tn);
+        let opts = CompileOptions {
+            reads: ops::Reads::Texture,
+            ..Default::default()
+        };
+        let plan =
+            Plan::compile_with(&g, &gpu, &mut Resources::new(), &[before, after], opts).unwrap();
+        // 'before' copies z and t; the update reuses z's copy (not yet written) and copies
+        // g and the velocity; 'after' must copy z again (the update wrote it), not t.
+        let entries: Vec<&str> = plan.dispatches.iter().map(|d| d.call.entry).collect();
+        assert_eq!(
+            entries,
+            [
+                "bce_with_logits_forward_tex",
+                "sgd_momentum_update_tex",
+                "bce_with_logits_forward_tex"
+            ]
+        );
+        let copies: Vec<usize> = plan.dispatches.iter().map(|d| d.copies.len()).collect();
+        assert_eq!(copies, [2, 2, 1], "copies per dispatch");
+        plan.write_f32(&gpu, z, &z0);
+        plan.write_f32(&gpu, tn, &t);
+        plan.write_f32(&gpu, gr, &grad);
+        plan.write_f32(&gpu, vel, &vec![0.0; n]);
+        plan.run(&gpu, step(rows as u32));
+        // Velocity starts at zero: u = g, z' = z − 0.5·g.
+        let z1: Vec<f64> = z0
+            .iter()
+            .zip(&grad)
+            .map(|(&z, &g)| z as f64 - 0.5 * g as f64)
+            .collect();
+        let tf = f64s(&t);
+        let want_before = ops::loss::bce_forward_ref(&f64s(&z0), &tf, rows, cols);
+        let want_after = ops::loss::bce_forward_ref(&z1, &tf, rows, cols);
+        compare(
+            &plan.read(&gpu, &g, before).unwrap(),
+            &want_before,
+            1e-5,
+            1e-5,
+        )
+        .unwrap();
+        compare(
+            &plan.read(&gpu, &g, after).unwrap(),
+            &want_after,
+            1e-5,
+            1e-5,
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn one_adam_step_and_one_sgd_step_equal_their_twins() {
+    let mut rng = fresh();
+    // 1,031 parameters stay on storage loads; 1,032 (whole texels) take the texture path
+    // when it is asked for.
+    for (gpu, n, reads) in gpus().iter().flat_map(|g| {
+        [1031, 1032]
+            .into_iter()
+            .flat_map(move |n| ops::Reads::TUNED.map(|r| (g, n, r)))
+    }) {
         let p0 = rng.vec_f32(n, -1.0, 1.0);
         let grad = rng.vec_f32(n, -1.0, 1.0);
         let m0 = rng.vec_f32(n, -0.1, 0.1);
@@ -346,8 +467,12 @@ fn one_adam_step_and_one_sgd_step_equal_their_twins() {
                 seed: 0,
                 valid_rows: 1,
             };
-            let out = run(
-                &gpu,
+            let opts = shaderprop::graph::plan::CompileOptions {
+                reads,
+                ..Default::default()
+            };
+            let out = run_with(
+                gpu,
                 &g,
                 &[
                     (p, p0.clone()),
@@ -357,6 +482,7 @@ fn one_adam_step_and_one_sgd_step_equal_their_twins() {
                 ],
                 &[p, s0, s1],
                 st,
+                opts,
             );
             let (mut pp, mut mm, mut vv) = (f64s(&p0), f64s(&m0), f64s(&v0));
             match opt {
@@ -389,10 +515,13 @@ fn one_adam_step_and_one_sgd_step_equal_their_twins() {
                     );
                 }
             }
-            let e =
-                compare(&out[0], &pp, 1e-6, 1e-5).unwrap_or_else(|e| panic!("{opt:?} param: {e}"));
+            let e = compare(&out[0], &pp, 1e-6, 1e-5)
+                .unwrap_or_else(|e| panic!("{opt:?} n={n} {reads:?} param: {e}"));
             compare(&out[1], &mm, 1e-7, 1e-5).unwrap();
-            eprintln!("{} {opt:?} t={t}: param {e:.2e}", gpu.info.backend);
+            eprintln!(
+                "{} {opt:?} t={t} n={n} {reads:?}: param {e:.2e}",
+                gpu.info.backend
+            );
         }
     }
 }
@@ -400,8 +529,13 @@ fn one_adam_step_and_one_sgd_step_equal_their_twins() {
 #[test]
 fn gather_builds_the_batch_from_bytes_and_shuffled_indices() {
     let mut rng = fresh();
-    for gpu in gpus() {
-        let (n, cols, rows) = (50, 13, 7); // 13-byte samples straddle u32 words
+    // 13-byte samples straddle u32 words (one value per invocation); 12 and 4 take the
+    // four-per-invocation form, with batches of 7 and of one.
+    for (gpu, (cols, rows)) in gpus()
+        .iter()
+        .flat_map(|g| [(13, 7), (12, 7), (4, 1)].map(|s| (g, s)))
+    {
+        let n = 50;
         let data: Vec<u8> = (0..n * cols).map(|_| rng.below(256) as u8).collect();
         let mut idx: Vec<u32> = (0..n as u32).collect();
         rng.shuffle(&mut idx);
@@ -410,13 +544,13 @@ fn gather_builds_the_batch_from_bytes_and_shuffled_indices() {
         let i = g.input_typed("idx", &[n], DType::U32);
         let b = g.gather("batch", d, i, rows);
         let mut res = shaderprop::graph::plan::Resources::new();
-        let plan = shaderprop::graph::plan::Plan::compile(&g, &gpu, &mut res, &[b]).unwrap();
-        plan.write_u32(&gpu, d, &shaderprop::graph::plan::pack_bytes(&data));
-        plan.write_u32(&gpu, i, &idx);
+        let plan = shaderprop::graph::plan::Plan::compile(&g, gpu, &mut res, &[b]).unwrap();
+        plan.write_u32(gpu, d, &shaderprop::graph::plan::pack_bytes(&data));
+        plan.write_u32(gpu, i, &idx);
         // The last batch runs past the end of idx: rows repeat the last index.
-        for offset in [0u32, 21, 46] {
+        for offset in [0u32, 21, 46, 49] {
             plan.run(
-                &gpu,
+                gpu,
                 StepUniform {
                     step: 1,
                     batch_offset: offset,
@@ -424,7 +558,7 @@ fn gather_builds_the_batch_from_bytes_and_shuffled_indices() {
                     valid_rows: rows as u32,
                 },
             );
-            let got = plan.read(&gpu, &g, b).unwrap();
+            let got = plan.read(gpu, &g, b).unwrap();
             compare(
                 &got,
                 &ops::gather::forward_ref(&data, &idx, offset as usize, rows, cols),

@@ -204,7 +204,7 @@ fn a_corrupt_cache_is_replaced_and_a_pinned_variant_beats_the_tuner() {
     // shape, which it cannot compute, falls back to the cache's choice.
     let pinned = gpu();
     pinned.enable_tuning(Some(path.clone()));
-    pinned.force_variants(Variant::Texture, Default::default());
+    pinned.force_variants(Variant::Texture, Default::default(), Default::default());
     let entries = compile_and_check(&pinned);
     assert_eq!(entries, ["matmul_tex", "matmul"]);
     assert_eq!(pinned.tunings_run(), 0);

@@ -209,6 +209,7 @@ pub struct Gpu {
     /// Variants pinned with `--variant` (Auto: not pinned).
     forced_matmul: Cell<crate::ops::matmul::Variant>,
     forced_conv: Cell<crate::ops::conv::Variant>,
+    forced_reads: Cell<crate::ops::Reads>,
 }
 
 impl Gpu {
@@ -292,6 +293,7 @@ impl Gpu {
             tuner: RefCell::new(None),
             forced_matmul: Cell::new(Default::default()),
             forced_conv: Cell::new(Default::default()),
+            forced_reads: Cell::new(Default::default()),
         })
     }
 
@@ -314,9 +316,11 @@ impl Gpu {
         &self,
         matmul: crate::ops::matmul::Variant,
         conv: crate::ops::conv::Variant,
+        reads: crate::ops::Reads,
     ) {
         self.forced_matmul.set(matmul);
         self.forced_conv.set(conv);
+        self.forced_reads.set(reads);
     }
 
     /// Shape classes this context has timed so far (0 when every choice came from the cache).
@@ -364,6 +368,28 @@ impl Gpu {
         Ok(tuned
             .and_then(|name| TUNED.into_iter().find(|v| v.name() == name))
             .unwrap_or(Variant::Direct))
+    }
+
+    /// How streaming node `id` of `g` (see [`crate::graph::plan::streams`]) reads: pinned,
+    /// tuned, or storage.
+    pub fn reads_variant(
+        &self,
+        g: &crate::graph::Graph,
+        id: crate::graph::NodeId,
+    ) -> Result<crate::ops::Reads, GpuError> {
+        use crate::ops::Reads;
+        let forced = self.forced_reads.get();
+        if forced != Reads::Auto {
+            return Ok(forced);
+        }
+        let (class, shape) = crate::tune::reads_class(g, id);
+        let tuned = self.tuned_choice(class, &shape, || {
+            crate::tune::time_reads_candidates(self, g, id)
+        })?;
+        Ok(tuned
+            .and_then(|name| Reads::from_name(&name))
+            .filter(|r| *r != Reads::Auto)
+            .unwrap_or(Reads::Storage))
     }
 
     /// The cached or freshly timed choice for `class` (None: tuning is off).

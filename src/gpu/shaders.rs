@@ -1,6 +1,7 @@
 //! Every WGSL source of the project, embedded with `include_str!`: the one list a reader
-//! needs to find any kernel. Files that use an activation (matmul, activation, conv) get `act_fns.wgsl` prepended, so
-//! the activation formulas live in one place.
+//! needs to find any kernel. Files that use an activation (matmul, activation, conv) get
+//! `act_fns.wgsl` prepended, so the activation formulas live in one place; texture fronts get
+//! `tex_fns.wgsl` (the shared texel fetch).
 
 /// One WGSL file: a family of kernels, forward and backward side by side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -9,10 +10,14 @@ pub enum Shader {
     MatmulTex,
     MatmulSg,
     Activation,
+    ActivationTex,
     Reduce,
+    ReduceTex,
     Elementwise,
     Loss,
+    LossTex,
     Optimizer,
+    OptimizerTex,
     Gather,
     Random,
     Vae,
@@ -27,18 +32,23 @@ pub enum Shader {
 const ACT_FNS: &str = include_str!("../../shaders/act_fns.wgsl");
 const CONV_DIRECT: &str = include_str!("../../shaders/conv_direct.wgsl");
 const MATMUL_BLOCK: &str = include_str!("../../shaders/matmul_block.wgsl");
+const TEX_FNS: &str = include_str!("../../shaders/tex_fns.wgsl");
 
 impl Shader {
     /// Every shader, for tests that compile them all.
-    pub const ALL: [Shader; 17] = [
+    pub const ALL: [Shader; 21] = [
         Shader::Matmul,
         Shader::MatmulTex,
         Shader::MatmulSg,
         Shader::Activation,
+        Shader::ActivationTex,
         Shader::Reduce,
+        Shader::ReduceTex,
         Shader::Elementwise,
         Shader::Loss,
+        Shader::LossTex,
         Shader::Optimizer,
+        Shader::OptimizerTex,
         Shader::Gather,
         Shader::Random,
         Shader::Vae,
@@ -57,10 +67,14 @@ impl Shader {
             Shader::MatmulTex => "matmul_tex.wgsl",
             Shader::MatmulSg => "matmul_sg.wgsl",
             Shader::Activation => "activation.wgsl",
+            Shader::ActivationTex => "activation_tex.wgsl",
             Shader::Reduce => "reduce.wgsl",
+            Shader::ReduceTex => "reduce_tex.wgsl",
             Shader::Elementwise => "elementwise.wgsl",
             Shader::Loss => "loss.wgsl",
+            Shader::LossTex => "loss_tex.wgsl",
             Shader::Optimizer => "optimizer.wgsl",
+            Shader::OptimizerTex => "optimizer_tex.wgsl",
             Shader::Gather => "gather.wgsl",
             Shader::Random => "random.wgsl",
             Shader::Vae => "vae.wgsl",
@@ -79,10 +93,14 @@ impl Shader {
             Shader::MatmulTex => include_str!("../../shaders/matmul_tex.wgsl"),
             Shader::MatmulSg => include_str!("../../shaders/matmul_sg.wgsl"),
             Shader::Activation => include_str!("../../shaders/activation.wgsl"),
+            Shader::ActivationTex => include_str!("../../shaders/activation_tex.wgsl"),
             Shader::Reduce => include_str!("../../shaders/reduce.wgsl"),
+            Shader::ReduceTex => include_str!("../../shaders/reduce_tex.wgsl"),
             Shader::Elementwise => include_str!("../../shaders/elementwise.wgsl"),
             Shader::Loss => include_str!("../../shaders/loss.wgsl"),
+            Shader::LossTex => include_str!("../../shaders/loss_tex.wgsl"),
             Shader::Optimizer => include_str!("../../shaders/optimizer.wgsl"),
+            Shader::OptimizerTex => include_str!("../../shaders/optimizer_tex.wgsl"),
             Shader::Gather => include_str!("../../shaders/gather.wgsl"),
             Shader::Random => include_str!("../../shaders/random.wgsl"),
             Shader::Vae => include_str!("../../shaders/vae.wgsl"),
@@ -99,20 +117,40 @@ impl Shader {
     pub fn source(self) -> String {
         match self {
             // The two matmul fronts share the 8×8 block body.
-            Shader::Matmul | Shader::MatmulTex => {
-                format!("{ACT_FNS}\n{}\n{MATMUL_BLOCK}", self.own_source())
+            Shader::Matmul => format!("{ACT_FNS}\n{}\n{MATMUL_BLOCK}", self.own_source()),
+            Shader::MatmulTex => {
+                format!(
+                    "{ACT_FNS}\n{TEX_FNS}\n{}\n{MATMUL_BLOCK}",
+                    self.own_source()
+                )
             }
             // The subgroup variant reads through matmul_tex's bindings and fetches.
             Shader::MatmulSg => format!(
-                "{ACT_FNS}\n{}\n{MATMUL_BLOCK}\n{}",
+                "{ACT_FNS}\n{TEX_FNS}\n{}\n{MATMUL_BLOCK}\n{}",
                 Shader::MatmulTex.own_source(),
                 self.own_source()
             ),
             // The two conv fronts share the direct kernels' bodies.
-            Shader::Conv | Shader::ConvTex => {
-                format!("{ACT_FNS}\n{}\n{CONV_DIRECT}", self.own_source())
+            Shader::Conv => format!("{ACT_FNS}\n{}\n{CONV_DIRECT}", self.own_source()),
+            Shader::ConvTex => {
+                format!("{ACT_FNS}\n{TEX_FNS}\n{}\n{CONV_DIRECT}", self.own_source())
+            }
+            // Texture fronts of the streaming kernels: the storage file's formulas and
+            // bindings, then the fronts.
+            Shader::LossTex | Shader::ReduceTex | Shader::OptimizerTex => {
+                let storage = match self {
+                    Shader::LossTex => Shader::Loss,
+                    Shader::ReduceTex => Shader::Reduce,
+                    _ => Shader::Optimizer,
+                };
+                format!("{TEX_FNS}\n{}\n{}", storage.own_source(), self.own_source())
             }
             Shader::Activation => format!("{ACT_FNS}\n{}", self.own_source()),
+            Shader::ActivationTex => format!(
+                "{ACT_FNS}\n{TEX_FNS}\n{}\n{}",
+                Shader::Activation.own_source(),
+                self.own_source()
+            ),
             _ => self.own_source().to_string(),
         }
     }

@@ -16,7 +16,7 @@
 
 use super::cpu::{pool_planes, upsample_planes};
 use super::{Graph, NodeId, Op};
-use crate::gpu::{Gpu, GpuError};
+use crate::gpu::{Gpu, GpuError, Shader};
 use crate::ops::{
     activation, conv, elementwise, gather, loss, matmul, optimizer, pool, reduce, sparsity, Bind,
     KernelCall, StepUniform, Workgroups,
@@ -119,7 +119,8 @@ pub struct Dispatch {
     pub workgroups: [u32; 3],
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
-    /// Inputs copied into textures or uniform buffers just before this dispatch.
+    /// Inputs copied into textures or uniform buffers just before this dispatch (a tensor
+    /// staged by an earlier dispatch of the step is bound from there, not copied again).
     pub copies: Vec<Staging>,
 }
 
@@ -142,6 +143,17 @@ enum StagedInto {
     },
     /// The buffer's first `bytes` into a [`UNIFORM_STAGE_BYTES`] uniform buffer.
     Uniform { buffer: wgpu::Buffer, bytes: u64 },
+}
+
+/// A staged copy's identity: the tensor, and for a texture its texels, log2 width and floats
+/// per texel (None: a uniform buffer).
+type StageKey = (NodeId, Option<(u32, u32, u32)>);
+
+/// What a dispatch binds for a staged input.
+#[derive(Clone)]
+enum StagedBinding {
+    View(wgpu::TextureView),
+    Buffer(wgpu::Buffer),
 }
 
 /// Size of the uniform buffers inputs are staged into (WGSL declares them as
@@ -229,15 +241,6 @@ impl Staging {
         }
     }
 
-    fn binding<'a>(&'a self, view: Option<&'a wgpu::TextureView>) -> wgpu::BindingResource<'a> {
-        match &self.dst {
-            StagedInto::Texture { .. } => {
-                wgpu::BindingResource::TextureView(view.expect("a texture's view"))
-            }
-            StagedInto::Uniform { buffer, .. } => buffer.as_entire_binding(),
-        }
-    }
-
     /// Records the copy (a texture: the whole rows in one command, the partial last row in
     /// another).
     fn record(&self, enc: &mut wgpu::CommandEncoder) {
@@ -314,9 +317,32 @@ pub struct Plan {
 pub struct CompileOptions {
     pub matmul: matmul::Variant,
     pub conv: conv::Variant,
+    /// How losses and row/column sums read (see [`crate::ops::Reads`]).
+    pub reads: crate::ops::Reads,
     /// Deliberately break a kernel: every dispatch of this entry point has its output
     /// multiplied by the factor (a teaching aid for `gradcheck`).
     pub break_kernel: Option<(&'static str, f32)>,
+}
+
+/// Whether node `id` runs a streaming kernel with a texture form for its shape (a loss, its
+/// gradient, a column or row sum, an activation gradient, an optimizer update: see
+/// [`crate::ops::Reads`]).
+pub fn streams(g: &Graph, id: NodeId) -> bool {
+    if g.nodes[id].op.is_leaf() {
+        return false;
+    }
+    let textured = kernel_call(
+        g,
+        id,
+        CompileOptions {
+            reads: crate::ops::Reads::Texture,
+            ..Default::default()
+        },
+    );
+    matches!(
+        textured.shader,
+        Shader::LossTex | Shader::ReduceTex | Shader::OptimizerTex | Shader::ActivationTex
+    )
 }
 
 /// The product a matmul node computes (None for other nodes).
@@ -368,8 +394,8 @@ pub fn kernel_call(g: &Graph, id: NodeId, opts: CompileOptions) -> KernelCall {
             matmul::call(s, n.inputs.len() == 3, act, opts.matmul)
         }
         Op::Activation(act) => activation::forward_call(act, n.len()),
-        Op::ActivationBackward(act) => activation::backward_call(act, n.len()),
-        Op::ColumnSum => reduce::column_sum_call(shape_of(0)[0], shape_of(0)[1]),
+        Op::ActivationBackward(act) => activation::backward_call(act, n.len(), opts.reads),
+        Op::ColumnSum => reduce::column_sum_call(shape_of(0)[0], shape_of(0)[1], opts.reads),
         Op::SumAll { scale } => {
             let x = n.inputs[0];
             reduce::sum_all_call(g.nodes[x].len(), g.row_len(x), scale, false)
@@ -394,14 +420,20 @@ pub fn kernel_call(g: &Graph, id: NodeId, opts: CompileOptions) -> KernelCall {
         }
         Op::Fill(v) => elementwise::fill_call(n.len(), v),
         Op::Random { dist, stream } => crate::ops::random::call(dist, n.len(), stream),
-        Op::Loss(kind) => loss::forward_call(kind, shape_of(0)[0], g.row_len(n.inputs[0])),
-        Op::LossBackward(kind) => loss::backward_call(kind, shape_of(0)[0], g.row_len(n.inputs[0])),
+        Op::Loss(kind) => {
+            loss::forward_call(kind, shape_of(0)[0], g.row_len(n.inputs[0]), opts.reads)
+        }
+        Op::LossBackward(kind) => {
+            loss::backward_call(kind, shape_of(0)[0], g.row_len(n.inputs[0]), opts.reads)
+        }
         Op::Conv2d { geom, act } => conv::forward_call(&geom, n.inputs.len() == 3, act, opts.conv),
         Op::ConvTranspose2d { geom, act } => {
             conv::backward_input_call(&geom, n.inputs.len() == 3, act, opts.conv)
         }
         Op::ConvWeightGrad { geom } => conv::weight_grad_call(&geom, opts.conv),
-        Op::RowSum => reduce::row_sum_call(n.len(), g.nodes[n.inputs[0]].len() / n.len()),
+        Op::RowSum => {
+            reduce::row_sum_call(n.len(), g.nodes[n.inputs[0]].len() / n.len(), opts.reads)
+        }
         Op::MaxPoolArgmax => pool::argmax_call(&pool_planes(shape_of(0))),
         Op::MaxPool => pool::forward_call(&pool_planes(shape_of(0))),
         Op::MaxPoolBackward => pool::backward_call(&pool_planes(&n.shape)),
@@ -417,7 +449,7 @@ pub fn kernel_call(g: &Graph, id: NodeId, opts: CompileOptions) -> KernelCall {
         Op::CodeMeanBackward => sparsity::code_mean_backward_call(n.shape[0], n.len() / n.shape[0]),
         Op::KlSparsity { rho, beta } => sparsity::kl_call(g.nodes[n.inputs[0]].len(), rho, beta),
         Op::KlSparsityBackward { rho, beta } => sparsity::kl_backward_call(n.len(), rho, beta),
-        Op::Update(opt) => optimizer::call(opt, g.nodes[n.inputs[0]].len()),
+        Op::Update(opt) => optimizer::call(opt, g.nodes[n.inputs[0]].len(), opts.reads),
         Op::AddInPlace => crate::ops::pca::add_in_place_call(g.nodes[n.inputs[0]].len()),
         Op::GramSchmidt(step) => {
             let [d, k] = g.matrix_view(n.inputs[0]);
@@ -535,6 +567,7 @@ impl Plan {
         // Pipelines, uniforms and bind groups (and textures of texture variants), once.
         let mut dispatches = Vec::new();
         let mut texture_bytes = 0;
+        let mut staged: HashMap<StageKey, StagedBinding> = HashMap::new();
         for (i, n) in nodes.iter().enumerate() {
             if n.op.is_leaf() {
                 continue;
@@ -548,13 +581,20 @@ impl Plan {
             if let (Some((geom, which)), conv::Variant::Auto) = (conv_kind(graph, i), opts.conv) {
                 node_opts.conv = gpu.conv_variant(&geom, which)?;
             }
+            if opts.reads == crate::ops::Reads::Auto && streams(graph, i) {
+                node_opts.reads = gpu.reads_variant(graph, i)?;
+            }
             let call = kernel_call(graph, i, node_opts);
             let pipeline = gpu.pipeline(call.shader, call.entry, &call.constants);
             let params = gpu.uniform(&format!("{} params", n.name), &call.params);
-            // Staged inputs (texture and uniform variants), in binding order.
+            // Staged inputs (texture and uniform variants), in binding order. A tensor
+            // already staged the same way by an earlier dispatch is not copied again: plan
+            // tensors are written once per step, except by in-place nodes, which drop the
+            // copies of what they write (below).
             let mut copies = Vec::new();
+            let mut staged_binds = Vec::new();
             for b in &call.bindings {
-                let staged = match *b {
+                let (x, tex) = match *b {
                     Bind::Texture {
                         input,
                         logw,
@@ -562,34 +602,39 @@ impl Plan {
                     } => {
                         let x = n.inputs[input];
                         let texels = nodes[x].len().div_ceil(floats as usize) as u32;
-                        Some((x, Some((texels, logw, floats))))
+                        (x, Some((texels, logw, floats)))
                     }
-                    Bind::Uniform { input } => Some((n.inputs[input], None)),
-                    _ => None,
+                    Bind::Uniform { input } => (n.inputs[input], None),
+                    _ => continue,
                 };
-                if let Some((x, tex)) = staged {
-                    let src = buffers[x].as_ref().expect("input buffer");
-                    let label = format!("'{}' (input of '{}')", nodes[x].name, n.name);
-                    let copy = match tex {
-                        Some((texels, logw, floats)) => {
-                            Staging::texture(gpu, &label, src, texels, logw, floats)
-                        }
-                        None => Staging::uniform(gpu, &label, src, nodes[x].bytes()),
-                    };
-                    texture_bytes += copy.bytes();
-                    copies.push(copy);
+                let key = (x, tex);
+                if let Some(bound) = staged.get(&key) {
+                    staged_binds.push(bound.clone());
+                    continue;
                 }
-            }
-            let views: Vec<Option<wgpu::TextureView>> = copies
-                .iter()
-                .map(|c| match &c.dst {
-                    StagedInto::Texture { texture, .. } => {
-                        Some(texture.create_view(&Default::default()))
+                let src = buffers[x].as_ref().expect("input buffer");
+                let label = format!("'{}' (input of '{}')", nodes[x].name, n.name);
+                let copy = match tex {
+                    Some((texels, logw, floats)) => {
+                        Staging::texture(gpu, &label, src, texels, logw, floats)
                     }
-                    StagedInto::Uniform { .. } => None,
-                })
-                .collect();
-            let mut staged_left = copies.iter().zip(&views);
+                    None => Staging::uniform(gpu, &label, src, nodes[x].bytes()),
+                };
+                texture_bytes += copy.bytes();
+                let bound = match &copy.dst {
+                    StagedInto::Texture { texture, .. } => {
+                        StagedBinding::View(texture.create_view(&Default::default()))
+                    }
+                    StagedInto::Uniform { buffer, .. } => StagedBinding::Buffer(buffer.clone()),
+                };
+                staged.insert(key, bound.clone());
+                staged_binds.push(bound);
+                copies.push(copy);
+            }
+            if n.op.is_in_place() {
+                staged.retain(|(x, _), _| !n.inputs.contains(x));
+            }
+            let mut staged_left = staged_binds.iter();
             let mut binds: Vec<wgpu::BindingResource> = Vec::new();
             for b in &call.bindings {
                 binds.push(match b {
@@ -603,8 +648,10 @@ impl Plan {
                         .as_entire_binding(),
                     Bind::Dummy => gpu.dummy().as_entire_binding(),
                     Bind::Texture { .. } | Bind::Uniform { .. } => {
-                        let (c, v) = staged_left.next().expect("a staged input");
-                        c.binding(v.as_ref())
+                        match staged_left.next().expect("a staged input") {
+                            StagedBinding::View(v) => wgpu::BindingResource::TextureView(v),
+                            StagedBinding::Buffer(b) => b.as_entire_binding(),
+                        }
                     }
                 });
             }

@@ -11,7 +11,7 @@
 //! # Mean squared error
 //! ℓ = Σ (y−t)², ∂ℓ/∂y = 2(y−t).
 
-use super::{Bind, KernelCall, Workgroups};
+use super::{read_through_texture, Bind, KernelCall, Reads, Workgroups};
 use crate::gpu::Shader;
 
 /// Which reconstruction loss (`--loss`).
@@ -90,8 +90,34 @@ pub fn mse_backward_ref(y: &[f64], t: &[f64], d_loss: &[f64], cols: usize) -> Ve
         .collect()
 }
 
+/// Whether the texture forms (`shaders/loss_tex.wgsl`) can compute a loss over [rows, cols]:
+/// rows of whole texels, and a grid of one row per z layer.
+pub fn texture_applies(rows: usize, cols: usize) -> bool {
+    cols.is_multiple_of(4) && rows <= super::gather::MAX_ROWS4
+}
+
 /// Dispatch of a per-row loss forward: bindings (loss, pred, target); one workgroup per row.
-pub fn forward_call(kind: LossKind, rows: usize, cols: usize) -> KernelCall {
+/// `Reads::Texture` reads pred and target from texture copies where [`texture_applies`].
+pub fn forward_call(kind: LossKind, rows: usize, cols: usize, reads: Reads) -> KernelCall {
+    let c = forward_storage(kind, rows, cols);
+    if reads != Reads::Texture || !texture_applies(rows, cols) {
+        return c;
+    }
+    let entry = match kind {
+        LossKind::Bce => "bce_with_logits_forward_tex",
+        LossKind::Mse => "mse_forward_tex",
+    };
+    let per_row = KernelCall {
+        workgroups: Workgroups::Items {
+            n: rows as u64,
+            wg: 64,
+        },
+        ..c.clone()
+    };
+    read_through_texture(per_row, entry, &[0, 1], rows * cols).unwrap_or(c)
+}
+
+fn forward_storage(kind: LossKind, rows: usize, cols: usize) -> KernelCall {
     KernelCall {
         shader: Shader::Loss,
         entry: match kind {
@@ -111,8 +137,29 @@ pub fn forward_call(kind: LossKind, rows: usize, cols: usize) -> KernelCall {
     }
 }
 
-/// Dispatch of a loss backward: bindings (d_pred, pred, target, d_loss).
-pub fn backward_call(kind: LossKind, rows: usize, cols: usize) -> KernelCall {
+/// Dispatch of a loss backward: bindings (d_pred, pred, target, d_loss). `Reads::Texture`
+/// reads pred and target from texture copies, one invocation per four values, row = grid z.
+pub fn backward_call(kind: LossKind, rows: usize, cols: usize, reads: Reads) -> KernelCall {
+    let c = backward_storage(kind, rows, cols);
+    if reads != Reads::Texture || !texture_applies(rows, cols) {
+        return c;
+    }
+    let entry = match kind {
+        LossKind::Bce => "bce_with_logits_backward_tex",
+        LossKind::Mse => "mse_backward_tex",
+    };
+    let layered = KernelCall {
+        workgroups: Workgroups::Layers {
+            n: (cols / 4) as u64,
+            wg: 64,
+            layers: rows as u32,
+        },
+        ..c.clone()
+    };
+    read_through_texture(layered, entry, &[0, 1], rows * cols).unwrap_or(c)
+}
+
+fn backward_storage(kind: LossKind, rows: usize, cols: usize) -> KernelCall {
     KernelCall {
         shader: Shader::Loss,
         entry: match kind {

@@ -47,6 +47,70 @@ pub enum Bind {
     Uniform { input: usize },
 }
 
+/// How the streaming kernels (losses and their gradients, column and row sums, activation
+/// gradients, optimizer updates) read their large inputs: from storage buffers, or from
+/// rgba32float copies the plan makes just before the dispatch (`shaders/*_tex.wgsl`). Same sums, another load
+/// path: on lavapipe a texel fetch brings four values for less than a storage load costs for
+/// one; on GPUs the copy is extra traffic. Tuned per device like matmul and conv
+/// (`--variant reads=storage|texture`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Reads {
+    /// Left to the engine: tuned, or storage when tuning is off.
+    #[default]
+    Auto,
+    Storage,
+    Texture,
+}
+
+impl Reads {
+    /// The variants that compete in autotuning.
+    pub const TUNED: [Reads; 2] = [Reads::Storage, Reads::Texture];
+
+    /// Name as printed, cached and given to `--variant reads=`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reads::Auto => "auto",
+            Reads::Storage => "storage",
+            Reads::Texture => "texture",
+        }
+    }
+
+    /// The variant called `s`.
+    pub fn from_name(s: &str) -> Option<Reads> {
+        [Reads::Auto, Reads::Storage, Reads::Texture]
+            .into_iter()
+            .find(|r| r.name() == s)
+    }
+}
+
+/// `c` with input `input` (a tensor of `floats` values, at binding `input + 1`) read from an
+/// rgba32float texture copy, under the texture front's `entry`; None when the tensor is too
+/// big for a texture on any WebGPU device.
+pub(crate) fn read_through_texture(
+    mut c: KernelCall,
+    entry: &'static str,
+    inputs: &[usize],
+    floats: usize,
+) -> Option<KernelCall> {
+    let logw = matmul::tex_logw(floats)?;
+    c.shader = match c.shader {
+        Shader::Loss => Shader::LossTex,
+        Shader::Reduce => Shader::ReduceTex,
+        Shader::Activation => Shader::ActivationTex,
+        other => other,
+    };
+    c.entry = entry;
+    c.constants.push(("TEX_LOGW", logw as f64));
+    for &i in inputs {
+        c.bindings[i + 1] = Bind::Texture {
+            input: i,
+            logw,
+            floats: 4,
+        };
+    }
+    Some(c)
+}
+
 /// How many workgroups a dispatch needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Workgroups {

@@ -5,7 +5,7 @@
 //! 0 early on: E\[m_t\] = (1−β₁ᵗ)·E\[g\]. Dividing by (1−β₁ᵗ) and (1−β₂ᵗ) removes that bias;
 //! the step is lr·m̂/(√v̂+ε), roughly lr·sign(g) where gradients are consistent.
 
-use super::{f, Bind, KernelCall, Workgroups};
+use super::{f, Bind, KernelCall, Reads, Workgroups};
 use crate::gpu::Shader;
 
 /// Optimizer and its hyper-parameters.
@@ -87,7 +87,53 @@ pub fn sgd_ref(param: &mut [f64], velocity: &mut [f64], g: &[f64], lr: f64, mome
 }
 
 /// Dispatch of the update for `n` parameters. Inputs: 0 param, 1 grad, 2.. state.
-pub fn call(opt: Optimizer, n: usize) -> KernelCall {
+/// `Reads::Texture` (n a multiple of 4, small enough for a texture) runs the same update from
+/// texture copies of every input, four values per invocation (`shaders/optimizer_tex.wgsl`).
+pub fn call(opt: Optimizer, n: usize, reads: Reads) -> KernelCall {
+    let c = storage_call(opt, n);
+    let logw = match super::matmul::tex_logw(n) {
+        Some(l) if reads == Reads::Texture && n.is_multiple_of(4) => l,
+        _ => return c,
+    };
+    let tex = |input| Bind::Texture {
+        input,
+        logw,
+        floats: 4,
+    };
+    let (entry, bindings) = match opt {
+        // param, m, v written; then grad, param, m, v read.
+        Optimizer::Adam { .. } => (
+            "adam_update_tex",
+            vec![
+                Bind::Input(0),
+                Bind::Input(2),
+                Bind::Input(3),
+                tex(1),
+                tex(0),
+                tex(2),
+                tex(3),
+            ],
+        ),
+        // param, velocity written; then grad, param, velocity read.
+        Optimizer::Sgd { .. } => (
+            "sgd_momentum_update_tex",
+            vec![Bind::Input(0), Bind::Input(2), tex(1), tex(0), tex(2)],
+        ),
+    };
+    KernelCall {
+        shader: Shader::OptimizerTex,
+        entry,
+        constants: vec![("TEX_LOGW", logw as f64)],
+        bindings,
+        workgroups: Workgroups::Items {
+            n: (n / 4) as u64,
+            wg: 64,
+        },
+        ..c
+    }
+}
+
+fn storage_call(opt: Optimizer, n: usize) -> KernelCall {
     match opt {
         Optimizer::Adam {
             lr,

@@ -4,7 +4,7 @@
 //! backward is the broadcast d_x\[i\] = scale·d_s (elementwise.rs), masked rows included: in
 //! training every row is valid.
 
-use super::{f, Bind, KernelCall, Workgroups};
+use super::{f, read_through_texture, Bind, KernelCall, Reads, Workgroups};
 use crate::gpu::Shader;
 
 /// CPU twin of `column_sum`: out\[c\] = Σ_r x\[r, c\].
@@ -23,8 +23,24 @@ pub fn sum_all_ref(x: &[f64], limit: usize, scale: f64) -> f64 {
     scale * x[..limit.min(x.len())].iter().sum::<f64>()
 }
 
-/// Dispatch of `column_sum` over x: [rows, cols]: bindings (out, x).
-pub fn column_sum_call(rows: usize, cols: usize) -> KernelCall {
+/// Dispatch of `column_sum` over x: [rows, cols]: bindings (out, x). `Reads::Texture` (cols
+/// a multiple of 4) reads x from a texture copy, four columns per invocation.
+pub fn column_sum_call(rows: usize, cols: usize, reads: Reads) -> KernelCall {
+    let c = column_sum_storage(rows, cols);
+    if reads != Reads::Texture || !cols.is_multiple_of(4) {
+        return c;
+    }
+    let by4 = KernelCall {
+        workgroups: Workgroups::Items {
+            n: (cols / 4) as u64,
+            wg: 64,
+        },
+        ..c.clone()
+    };
+    read_through_texture(by4, "column_sum_tex", &[0], rows * cols).unwrap_or(c)
+}
+
+fn column_sum_storage(rows: usize, cols: usize) -> KernelCall {
     KernelCall {
         shader: Shader::Reduce,
         entry: "column_sum",
@@ -69,15 +85,27 @@ pub fn row_sum_ref(x: &[f64], rows: usize, cols: usize) -> Vec<f64> {
         .collect()
 }
 
-/// Dispatch of `row_sum` over x: [rows, cols]: bindings (out, x).
-pub fn row_sum_call(rows: usize, cols: usize) -> KernelCall {
-    KernelCall {
+/// Dispatch of `row_sum` over x: [rows, cols]: bindings (out, x). `Reads::Texture` (cols a
+/// multiple of 4) reads x from a texture copy, a texel at a time.
+pub fn row_sum_call(rows: usize, cols: usize, reads: Reads) -> KernelCall {
+    let c = KernelCall {
         entry: "row_sum",
         workgroups: Workgroups::Items {
             n: rows as u64,
             wg: 256,
         },
         bytes: 4 * (rows * cols + rows) as u64,
-        ..column_sum_call(rows, cols)
+        ..column_sum_storage(rows, cols)
+    };
+    if reads != Reads::Texture || !cols.is_multiple_of(4) {
+        return c;
     }
+    let by64 = KernelCall {
+        workgroups: Workgroups::Items {
+            n: rows as u64,
+            wg: 64,
+        },
+        ..c.clone()
+    };
+    read_through_texture(by64, "row_sum_tex", &[0], rows * cols).unwrap_or(c)
 }

@@ -1,0 +1,81 @@
+// loss_tex: the losses of loss.wgsl (prepended: same formulas, Params, bindings) reading
+// pred and target from rgba32float textures (tex_fns.wgsl), four values a fetch.
+//
+//   *_forward_tex:   loss[r] = Σ_c ℓ(pred[r,c], t[r,c])      as loss.wgsl
+//   *_backward_tex:  d_pred[r,c] = d_loss[r] · ∂ℓ/∂pred         as loss.wgsl
+//
+// cols must be a multiple of 4 (a row is then whole texels: row r is texels r·cols/4 ..).
+// Forward: one invocation per row (see row_loss_tex). Backward: one invocation per texel, grid z = row, so d_loss[row] is the same
+// load for the whole workgroup (one scalar load, not one per lane on lavapipe), and the four
+// gradients leave in one vec4 store. On lavapipe these read ~8× fewer times than loss.wgsl;
+// the copies into textures cost about one memcpy of each input (README "Benchmarks").
+
+@group(0) @binding(1) var pred_tex: texture_2d<f32>;
+@group(0) @binding(2) var target_tex: texture_2d<f32>;
+
+fn bce_with_logits4(z: vec4<f32>, t: vec4<f32>) -> vec4<f32> {
+    return max(z, vec4<f32>(0.0)) - z * t + log(1.0 + exp(-abs(z)));
+}
+
+fn sigmoid4(z: vec4<f32>) -> vec4<f32> {
+    let e = exp(-abs(z));
+    return select(e / (1.0 + e), 1.0 / (1.0 + e), z >= vec4<f32>(0.0));
+}
+
+// Σ over row `row` of loss(pred, target), texel by texel in order: four running sums, added
+// at the end. One invocation per row: no workgroup memory and no barriers (on lavapipe a
+// barrier switches between the workgroup's coroutines; at 784 values a row the tree of
+// loss.wgsl cost more than the sums).
+fn row_loss_tex(row: u32, bce: bool) -> f32 {
+    let quads = p.cols / 4u;
+    var acc = vec4<f32>(0.0);
+    for (var q = 0u; q < quads; q++) {
+        let z = texel(pred_tex, row * quads + q);
+        let t = texel(target_tex, row * quads + q);
+        if bce {
+            acc += bce_with_logits4(z, t);
+        } else {
+            let e = z - t;
+            acc += e * e;
+        }
+    }
+    return (acc.x + acc.y) + (acc.z + acc.w);
+}
+
+@compute @workgroup_size(64)
+fn bce_with_logits_forward_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let row = gid.x + gid.y * nwg.x * 64u;
+    if row < p.rows {
+        loss[row] = row_loss_tex(row, true);
+    }
+}
+
+@compute @workgroup_size(64)
+fn mse_forward_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let row = gid.x + gid.y * nwg.x * 64u;
+    if row < p.rows {
+        loss[row] = row_loss_tex(row, false);
+    }
+}
+
+@group(0) @binding(0) var<storage, read_write> d_pred4: array<vec4<f32>>;
+
+@compute @workgroup_size(64)
+fn bce_with_logits_backward_tex(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let quads = pb.cols / 4u;
+    if gid.x >= quads {
+        return;
+    }
+    let k = gid.z * quads + gid.x;
+    d_pred4[k] = d_loss[gid.z] * (sigmoid4(texel(pred_tex, k)) - texel(target_tex, k));
+}
+
+@compute @workgroup_size(64)
+fn mse_backward_tex(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let quads = pb.cols / 4u;
+    if gid.x >= quads {
+        return;
+    }
+    let k = gid.z * quads + gid.x;
+    d_pred4[k] = d_loss[gid.z] * 2.0 * (texel(pred_tex, k) - texel(target_tex, k));
+}
