@@ -477,6 +477,81 @@ pub fn bench_conv(
     })
 }
 
+/// Times streaming node `id` of `g` (a loss, its gradient, a row or column sum, an activation
+/// gradient, an optimizer update) alone, reading through `reads`, rotating its inputs.
+pub fn bench_stream(
+    gpu: &Gpu,
+    g: &Graph,
+    id: crate::graph::NodeId,
+    reads: crate::ops::Reads,
+    ceil: &Ceilings,
+    label: &str,
+) -> Result<BenchRow> {
+    let (one, inputs, out) = crate::tune::one_node_graph(g, id);
+    let opts = CompileOptions {
+        reads,
+        ..Default::default()
+    };
+    let bytes: u64 = inputs.iter().map(|&i| one.nodes[i].bytes()).sum();
+    let reps = ((256e6 / bytes.max(1) as f64) as u32).clamp(1, 20);
+    let plans = rotating_plans(gpu, &one, &inputs, out, opts, reps)?;
+    let d = &plans[0].dispatches[0];
+    let t = time_pass(gpu, reps, 3, &|enc, r| {
+        let p = &plans[r as usize % plans.len()];
+        p.record(enc, 0..p.dispatches.len())
+    })?;
+    let (gflops, gbps) = (d.call.flops as f64 / t / 1e9, d.call.bytes as f64 / t / 1e9);
+    let dims = one
+        .shape(inputs[0])
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>();
+    Ok(BenchRow {
+        kernel: d.call.entry.to_string(),
+        shape: format!("{label}{} {}", g.nodes[id].name, dims.join("×")),
+        variant: reads.name().into(),
+        median_ms: t * 1e3,
+        gflops,
+        gbps,
+        pct_of_ceiling: 100.0 * (gflops / ceil.fma_gflops).max(gbps / ceil.bandwidth_gbps),
+    })
+}
+
+/// The streaming nodes of one training step of each reference model (their read path is
+/// tuned per device: [`crate::ops::Reads`]), as (label, graph, node).
+pub fn stream_nodes(quick: bool) -> Vec<(String, Graph, crate::graph::NodeId)> {
+    use crate::models::ModelConfig;
+    let adam = crate::ops::optimizer::Optimizer::adam(1e-3);
+    let models = [
+        (
+            "AE ",
+            ModelConfig::dense_reference(),
+            if quick { 8 } else { 256 },
+        ),
+        (
+            "conv AE ",
+            ModelConfig::conv_reference(),
+            if quick { 2 } else { 128 },
+        ),
+    ];
+    let mut out = Vec::new();
+    for (label, cfg, batch) in models {
+        let tg = crate::train::train_graph(&cfg, 4 * batch, batch, adam);
+        let mut seen = std::collections::HashSet::new();
+        for id in 0..tg.graph.nodes.len() {
+            if !crate::graph::plan::streams(&tg.graph, id) {
+                continue;
+            }
+            // One row per kernel and shape (the conv AE has several of each).
+            let (class, _) = crate::tune::reads_class(&tg.graph, id);
+            if seen.insert(class) {
+                out.push((label.to_string(), tg.graph.clone(), id));
+            }
+        }
+    }
+    out
+}
+
 /// The full table: ceilings, then every matmul shape and every convolution in each variant.
 pub fn table(gpu: &Gpu, quick: bool, filter: Option<&str>) -> Result<(Ceilings, Vec<BenchRow>)> {
     let ceil = ceilings(gpu, quick)?;
@@ -528,6 +603,14 @@ pub fn table(gpu: &Gpu, quick: bool, filter: Option<&str>) -> Result<(Ceilings, 
                     continue;
                 }
                 rows.push(bench_conv(gpu, geom, which, variant, &ceil, &label)?);
+            }
+        }
+    }
+    for (label, g, id) in stream_nodes(quick) {
+        let storage = crate::graph::plan::kernel_call(&g, id, Default::default()).entry;
+        for reads in crate::ops::Reads::TUNED {
+            if keep(filter, &[storage, &label, &g.nodes[id].name, reads.name()]) {
+                rows.push(bench_stream(gpu, &g, id, reads, &ceil, &label)?);
             }
         }
     }

@@ -327,9 +327,9 @@ pub fn reads_class(g: &Graph, id: NodeId) -> (String, String) {
     (format!("{} {}", storage.entry, dims(true)), dims(false))
 }
 
-/// Times the read paths of streaming node `id` of `g` in a graph of that node alone (random
-/// inputs of the same shapes) and names the fastest.
-pub fn time_reads_candidates(gpu: &Gpu, g: &Graph, id: NodeId) -> Result<Entry> {
+/// A graph of node `id` of `g` alone: its inputs become host-fed tensors of the same shapes
+/// and types. Returns the graph, those inputs and the node.
+pub fn one_node_graph(g: &Graph, id: NodeId) -> (Graph, Vec<NodeId>, NodeId) {
     let node = &g.nodes[id];
     let mut one = Graph::new();
     let inputs: Vec<NodeId> = node
@@ -345,6 +345,13 @@ pub fn time_reads_candidates(gpu: &Gpu, g: &Graph, id: NodeId) -> Result<Entry> 
         node.shape.clone(),
         node.dtype,
     );
+    (one, inputs, out)
+}
+
+/// Times the read paths of streaming node `id` of `g` in a graph of that node alone (random
+/// inputs of the same shapes) and names the fastest.
+pub fn time_reads_candidates(gpu: &Gpu, g: &Graph, id: NodeId) -> Result<Entry> {
+    let (one, inputs, out) = one_node_graph(g, id);
     let mut timed = Vec::new();
     for r in Reads::TUNED {
         let opts = CompileOptions {

@@ -312,6 +312,22 @@ fn bench_quick_prints_a_full_table_with_finite_positive_rates() {
         let g = r["gbps"].as_f64().unwrap();
         assert!(g.is_finite() && g > 0.0, "bad GB/s in {r}");
     }
+    // The streaming kernels of both models' steps, each through both read paths.
+    for (kernel, variant) in [
+        ("bce_with_logits_forward", "storage"),
+        ("bce_with_logits_forward_tex", "texture"),
+        ("column_sum_tex", "texture"),
+        ("row_sum_tex", "texture"),
+        ("adam_update", "storage"),
+        ("activation_backward_tex", "texture"),
+    ] {
+        let r = rows
+            .iter()
+            .find(|r| r["kernel"] == kernel && r["variant"] == variant)
+            .unwrap_or_else(|| panic!("no {kernel} row reading from {variant}"));
+        let g = r["gbps"].as_f64().unwrap();
+        assert!(g.is_finite() && g > 0.0, "bad GB/s in {r}");
+    }
     let _ = std::fs::remove_file(&json);
 }
 
