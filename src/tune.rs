@@ -1,17 +1,18 @@
-//! Per-device autotuning: which matmul and convolution variant runs a shape fastest on *this*
-//! adapter, found by timing the candidates once and remembered on disk.
+//! Per-device autotuning: which matmul, convolution and streaming-kernel variant runs a shape
+//! fastest on *this* adapter, found by timing the candidates once and remembered on disk.
 //!
-//! When a plan meets a matmul or convolution whose variant is left to the engine (`Auto`, the
-//! default of [`CompileOptions`]), it asks the context ([`Gpu::matmul_variant`],
-//! [`Gpu::conv_variant`]). In order:
-//! 1. a variant pinned with `--variant matmul=NAME` / `conv=NAME` (when it can compute the
-//!    shape on this device);
+//! When a plan meets a matmul, a convolution or a streaming kernel (a loss, a row or column
+//! sum, an activation gradient, an optimizer update) whose variant is left to the engine
+//! (`Auto`, the default of [`CompileOptions`]), it asks the context
+//! ([`Gpu::matmul_variant`], [`Gpu::conv_variant`], [`Gpu::reads_variant`]). In order:
+//! 1. a variant pinned with `--variant matmul=NAME` / `conv=NAME` / `reads=NAME` (when it
+//!    can compute the shape on this device);
 //! 2. with tuning on (the CLI's default; `--no-tune` turns it off), the cached choice for the
 //!    shape's class on this device, or, the first time, the fastest of [`matmul::TUNED`] /
-//!    [`conv::TUNED`] timed at that exact shape (one warm-up run, then the median of up to
-//!    three), written to the cache at once;
+//!    [`conv::TUNED`] / [`Reads::TUNED`] timed at that exact shape (one warm-up run, then the
+//!    median of up to three), written to the cache at once;
 //! 3. the fixed rule: matmul `vec4` when M, N, K are multiples of 4, else `blocked`; conv
-//!    `direct`.
+//!    `direct`; streaming kernels read storage buffers.
 //!
 //! The cache is one JSON file (`$SHADERPROP_TUNE_CACHE`, else
 //! `$XDG_CACHE_HOME/shaderprop/tune.json`, else `~/.cache/shaderprop/tune.json`) holding, per
@@ -25,11 +26,12 @@
 //! Tuning changes which kernel runs, not what it computes: every variant is tested against
 //! the same float64 twin. `vec4` and `texture` share one body and sum in the same order, as
 //! do conv `direct` and `texture`; `blocked` and `subgroup` may round differently in the last
-//! bits, so a run that must be bitwise reproducible on another machine should pin
-//! `--variant`.
+//! bits, as may the texture reads of the losses and row sums (four running sums), so a run
+//! that must be bitwise reproducible on another machine should pin `--variant`.
 //!
 //! [`Gpu::matmul_variant`]: crate::gpu::Gpu::matmul_variant
 //! [`Gpu::conv_variant`]: crate::gpu::Gpu::conv_variant
+//! [`Gpu::reads_variant`]: crate::gpu::Gpu::reads_variant
 
 use crate::bench::time_pass;
 use crate::gpu::Gpu;
