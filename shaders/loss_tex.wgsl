@@ -60,22 +60,28 @@ fn mse_forward_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 
 @group(0) @binding(0) var<storage, read_write> d_pred4: array<vec4<f32>>;
 
-@compute @workgroup_size(64)
-fn bce_with_logits_backward_tex(@builtin(global_invocation_id) gid: vec3<u32>) {
+// d_pred for the four values of texel gid.x of row gid.z.
+fn backward_tex_at(gid: vec3<u32>, bce: bool) {
     let quads = pb.cols / 4u;
     if gid.x >= quads {
         return;
     }
     let k = gid.z * quads + gid.x;
-    d_pred4[k] = d_loss[gid.z] * (sigmoid4(texel(pred_tex, k)) - texel(target_tex, k));
+    let z = texel(pred_tex, k);
+    let t = texel(target_tex, k);
+    if bce {
+        d_pred4[k] = d_loss[gid.z] * (sigmoid4(z) - t);
+    } else {
+        d_pred4[k] = d_loss[gid.z] * 2.0 * (z - t);
+    }
+}
+
+@compute @workgroup_size(64)
+fn bce_with_logits_backward_tex(@builtin(global_invocation_id) gid: vec3<u32>) {
+    backward_tex_at(gid, true);
 }
 
 @compute @workgroup_size(64)
 fn mse_backward_tex(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let quads = pb.cols / 4u;
-    if gid.x >= quads {
-        return;
-    }
-    let k = gid.z * quads + gid.x;
-    d_pred4[k] = d_loss[gid.z] * 2.0 * (texel(pred_tex, k) - texel(target_tex, k));
+    backward_tex_at(gid, false);
 }

@@ -4,7 +4,7 @@
 //! leaky relu: 1 or s, sigmoid: y(1−y), tanh: 1−y² — so the backward kernel reads the
 //! output the forward already stored, never the pre-activation.
 
-use super::{read_through_texture, Bind, KernelCall, Reads, Workgroups};
+use super::{texture_form, Bind, KernelCall, Reads, Workgroups};
 use crate::gpu::Shader;
 
 /// An activation function, fused into matmul's epilogue or applied on its own.
@@ -152,18 +152,20 @@ pub fn forward_call(act: Act, n: usize) -> KernelCall {
 /// Dispatch of `activation_backward` (`_vec4` when n is a multiple of 4): bindings (d_x, y, d_y).
 /// `Reads::Texture` (n a multiple of 4) reads y and d_y from texture copies.
 pub fn backward_call(act: Act, n: usize, reads: Reads) -> KernelCall {
-    let c = backward_storage(act, n);
-    if reads != Reads::Texture || !vec4(n) {
-        return c;
-    }
-    let by64 = KernelCall {
-        workgroups: Workgroups::Items {
-            n: (n / 4) as u64,
-            wg: 64,
-        },
-        ..c.clone()
+    let per_quad = Workgroups::Items {
+        n: (n / 4) as u64,
+        wg: 64,
     };
-    read_through_texture(by64, "activation_backward_tex", &[0, 1], n).unwrap_or(c)
+    let c = backward_storage(act, n);
+    texture_form(
+        c,
+        reads,
+        vec4(n),
+        "activation_backward_tex",
+        per_quad,
+        &[0, 1],
+        n,
+    )
 }
 
 fn backward_storage(act: Act, n: usize) -> KernelCall {

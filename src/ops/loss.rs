@@ -11,7 +11,7 @@
 //! # Mean squared error
 //! ℓ = Σ (y−t)², ∂ℓ/∂y = 2(y−t).
 
-use super::{read_through_texture, Bind, KernelCall, Reads, Workgroups};
+use super::{texture_form, Bind, KernelCall, Reads, Workgroups};
 use crate::gpu::Shader;
 
 /// Which reconstruction loss (`--loss`).
@@ -99,22 +99,18 @@ pub fn texture_applies(rows: usize, cols: usize) -> bool {
 /// Dispatch of a per-row loss forward: bindings (loss, pred, target); one workgroup per row.
 /// `Reads::Texture` reads pred and target from texture copies where [`texture_applies`].
 pub fn forward_call(kind: LossKind, rows: usize, cols: usize, reads: Reads) -> KernelCall {
-    let c = forward_storage(kind, rows, cols);
-    if reads != Reads::Texture || !texture_applies(rows, cols) {
-        return c;
-    }
     let entry = match kind {
         LossKind::Bce => "bce_with_logits_forward_tex",
         LossKind::Mse => "mse_forward_tex",
     };
-    let per_row = KernelCall {
-        workgroups: Workgroups::Items {
-            n: rows as u64,
-            wg: 64,
-        },
-        ..c.clone()
+    // One invocation per row.
+    let per_row = Workgroups::Items {
+        n: rows as u64,
+        wg: 64,
     };
-    read_through_texture(per_row, entry, &[0, 1], rows * cols).unwrap_or(c)
+    let c = forward_storage(kind, rows, cols);
+    let applies = texture_applies(rows, cols);
+    texture_form(c, reads, applies, entry, per_row, &[0, 1], rows * cols)
 }
 
 fn forward_storage(kind: LossKind, rows: usize, cols: usize) -> KernelCall {
@@ -140,23 +136,18 @@ fn forward_storage(kind: LossKind, rows: usize, cols: usize) -> KernelCall {
 /// Dispatch of a loss backward: bindings (d_pred, pred, target, d_loss). `Reads::Texture`
 /// reads pred and target from texture copies, one invocation per four values, row = grid z.
 pub fn backward_call(kind: LossKind, rows: usize, cols: usize, reads: Reads) -> KernelCall {
-    let c = backward_storage(kind, rows, cols);
-    if reads != Reads::Texture || !texture_applies(rows, cols) {
-        return c;
-    }
     let entry = match kind {
         LossKind::Bce => "bce_with_logits_backward_tex",
         LossKind::Mse => "mse_backward_tex",
     };
-    let layered = KernelCall {
-        workgroups: Workgroups::Layers {
-            n: (cols / 4) as u64,
-            wg: 64,
-            layers: rows as u32,
-        },
-        ..c.clone()
+    let per_texel = Workgroups::Layers {
+        n: (cols / 4) as u64,
+        wg: 64,
+        layers: rows as u32,
     };
-    read_through_texture(layered, entry, &[0, 1], rows * cols).unwrap_or(c)
+    let c = backward_storage(kind, rows, cols);
+    let applies = texture_applies(rows, cols);
+    texture_form(c, reads, applies, entry, per_texel, &[0, 1], rows * cols)
 }
 
 fn backward_storage(kind: LossKind, rows: usize, cols: usize) -> KernelCall {

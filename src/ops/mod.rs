@@ -83,32 +83,41 @@ impl Reads {
     }
 }
 
-/// `c` with input `input` (a tensor of `floats` values, at binding `input + 1`) read from an
-/// rgba32float texture copy, under the texture front's `entry`; None when the tensor is too
-/// big for a texture on any WebGPU device.
-pub(crate) fn read_through_texture(
-    mut c: KernelCall,
+/// The texture-read form of storage kernel `c` when `reads` asks for it and `applies`: entry
+/// `entry` of the `*_tex` shader, run over `workgroups`, with inputs `inputs` (each a tensor
+/// of `floats` values, at binding `input + 1`) read from rgba32float texture copies. `c`
+/// itself otherwise, or when the tensors are too big for a texture on any WebGPU device.
+pub(crate) fn texture_form(
+    c: KernelCall,
+    reads: Reads,
+    applies: bool,
     entry: &'static str,
+    workgroups: Workgroups,
     inputs: &[usize],
     floats: usize,
-) -> Option<KernelCall> {
-    let logw = matmul::tex_logw(floats)?;
-    c.shader = match c.shader {
+) -> KernelCall {
+    let logw = match matmul::tex_logw(floats) {
+        Some(l) if reads == Reads::Texture && applies => l,
+        _ => return c,
+    };
+    let mut t = c;
+    t.shader = match t.shader {
         Shader::Loss => Shader::LossTex,
         Shader::Reduce => Shader::ReduceTex,
         Shader::Activation => Shader::ActivationTex,
         other => other,
     };
-    c.entry = entry;
-    c.constants.push(("TEX_LOGW", logw as f64));
+    t.entry = entry;
+    t.workgroups = workgroups;
+    t.constants.push(("TEX_LOGW", logw as f64));
     for &i in inputs {
-        c.bindings[i + 1] = Bind::Texture {
+        t.bindings[i + 1] = Bind::Texture {
             input: i,
             logw,
             floats: 4,
         };
     }
-    Some(c)
+    t
 }
 
 /// How many workgroups a dispatch needs.

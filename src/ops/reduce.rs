@@ -4,7 +4,7 @@
 //! backward is the broadcast d_x\[i\] = scale·d_s (elementwise.rs), masked rows included: in
 //! training every row is valid.
 
-use super::{f, read_through_texture, Bind, KernelCall, Reads, Workgroups};
+use super::{f, texture_form, Bind, KernelCall, Reads, Workgroups};
 use crate::gpu::Shader;
 
 /// CPU twin of `column_sum`: out\[c\] = Σ_r x\[r, c\].
@@ -26,18 +26,21 @@ pub fn sum_all_ref(x: &[f64], limit: usize, scale: f64) -> f64 {
 /// Dispatch of `column_sum` over x: [rows, cols]: bindings (out, x). `Reads::Texture` (cols
 /// a multiple of 4) reads x from a texture copy, four columns per invocation.
 pub fn column_sum_call(rows: usize, cols: usize, reads: Reads) -> KernelCall {
-    let c = column_sum_storage(rows, cols);
-    if reads != Reads::Texture || !cols.is_multiple_of(4) {
-        return c;
-    }
-    let by4 = KernelCall {
-        workgroups: Workgroups::Items {
-            n: (cols / 4) as u64,
-            wg: 64,
-        },
-        ..c.clone()
+    let per_quad = Workgroups::Items {
+        n: (cols / 4) as u64,
+        wg: 64,
     };
-    read_through_texture(by4, "column_sum_tex", &[0], rows * cols).unwrap_or(c)
+    let c = column_sum_storage(rows, cols);
+    let applies = cols.is_multiple_of(4);
+    texture_form(
+        c,
+        reads,
+        applies,
+        "column_sum_tex",
+        per_quad,
+        &[0],
+        rows * cols,
+    )
 }
 
 fn column_sum_storage(rows: usize, cols: usize) -> KernelCall {
@@ -97,15 +100,10 @@ pub fn row_sum_call(rows: usize, cols: usize, reads: Reads) -> KernelCall {
         bytes: 4 * (rows * cols + rows) as u64,
         ..column_sum_storage(rows, cols)
     };
-    if reads != Reads::Texture || !cols.is_multiple_of(4) {
-        return c;
-    }
-    let by64 = KernelCall {
-        workgroups: Workgroups::Items {
-            n: rows as u64,
-            wg: 64,
-        },
-        ..c.clone()
+    let per_row = Workgroups::Items {
+        n: rows as u64,
+        wg: 64,
     };
-    read_through_texture(by64, "row_sum_tex", &[0], rows * cols).unwrap_or(c)
+    let applies = cols.is_multiple_of(4);
+    texture_form(c, reads, applies, "row_sum_tex", per_row, &[0], rows * cols)
 }
