@@ -38,6 +38,10 @@ fn matmul_matches_twin_for_every_transpose_bias_activation_and_odd_shape() {
         (36, 44, 8),
         // 600 texels of A: two whole 256-texel rows and a partial one for the texture variant.
         (40, 36, 60),
+        // The subgroup kernel's workgroup shapes (`matmul::sg_cols`): 8 block rows of 8
+        // columns, the second workgroup row and the last column partial; 2 rows of 32.
+        (132, 24, 16),
+        (20, 200, 8),
     ];
     for gpu in gpus() {
         let mut case = 0;

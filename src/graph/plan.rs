@@ -319,6 +319,8 @@ pub struct CompileOptions {
     pub conv: conv::Variant,
     /// How losses and row/column sums read (see [`crate::ops::Reads`]).
     pub reads: crate::ops::Reads,
+    /// The device's largest subgroup size (set by the plan from the adapter).
+    pub subgroup_size: u32,
     /// Deliberately break a kernel: every dispatch of this entry point has its output
     /// multiplied by the factor (a teaching aid for `gradcheck`).
     pub break_kernel: Option<(&'static str, f32)>,
@@ -391,7 +393,7 @@ pub fn kernel_call(g: &Graph, id: NodeId, opts: CompileOptions) -> KernelCall {
         ),
         Op::MatMul { act, .. } => {
             let s = matmul_shape(g, id).expect("a matmul node");
-            matmul::call(s, n.inputs.len() == 3, act, opts.matmul)
+            matmul::call(s, n.inputs.len() == 3, act, opts.matmul, opts.subgroup_size)
         }
         Op::Activation(act) => activation::forward_call(act, n.len()),
         Op::ActivationBackward(act) => activation::backward_call(act, n.len(), opts.reads),
@@ -575,6 +577,7 @@ impl Plan {
             // Variants left to the engine are the context's to choose (forced, tuned or
             // the fixed rule: see `crate::tune`).
             let mut node_opts = opts;
+            node_opts.subgroup_size = gpu.info.subgroup_max_size;
             if let (Some(s), matmul::Variant::Auto) = (matmul_shape(graph, i), opts.matmul) {
                 node_opts.matmul = gpu.matmul_variant(&s)?;
             }

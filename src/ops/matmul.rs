@@ -94,14 +94,14 @@ impl Variant {
     }
 
     /// Whether this variant can compute `s` on `gpu`: [`Variant::applies`], and for
-    /// `Subgroup` a device with subgroup operations whose subgroups hold at least 8 and at
-    /// most as many invocations as a row of blocks (lanes 0..7 fetch for the whole subgroup).
+    /// `Subgroup` a device with subgroup operations whose subgroups hold 8 to 64 invocations
+    /// (lanes 0..7 fetch for the whole subgroup, which must fit a row of blocks: [`sg_cols`]).
     pub fn runs_on(self, gpu: &crate::gpu::Gpu, s: &MatmulShape) -> bool {
         self.applies(s)
             && (self != Variant::Subgroup
                 || (gpu.features.contains(wgpu::Features::SUBGROUP)
                     && gpu.info.subgroup_min_size >= 8
-                    && sg_cols(s.n) >= gpu.info.subgroup_max_size))
+                    && gpu.info.subgroup_max_size <= 64))
     }
 
     /// The name `--variant` and the tune cache use.
@@ -210,10 +210,19 @@ pub fn forward_ref(
     c
 }
 
-/// Invocations across N in a workgroup of `matmul_tex_sg` (4 columns each): enough to cover
-/// N, between 8 and 64.
-pub fn sg_cols(n: usize) -> u32 {
-    (n as u32).div_ceil(4).next_power_of_two().clamp(8, 64)
+/// Invocations across N in a 64-invocation workgroup of `matmul_tex_sg` (4 columns each; the
+/// rest of the workgroup stacks block rows of 16): as few as M allows, so the workgroup's
+/// subgroups share columns of B and walk different rows of A. Each block row must hold whole
+/// subgroups (at least `subgroup`, the device's largest), and no more columns than N needs.
+///
+/// Why few: a workgroup's subgroups run one after another on lavapipe, each over all of K.
+/// With 64 columns a row (the earlier rule) they shared 16 rows of A but each streamed its
+/// own columns of B (1 MiB of B per workgroup at 1024²); with 8 they share B's columns, and
+/// 1024² ran ~1.5× faster (README "Benchmarks").
+pub fn sg_cols(m: usize, n: usize, subgroup: u32) -> u32 {
+    let for_n = (n as u32).div_ceil(4).next_power_of_two().clamp(8, 64);
+    let block_rows = (m as u32).div_ceil(16).next_power_of_two().min(8);
+    (64 / block_rows).min(for_n).max(subgroup.max(8)).min(64)
 }
 
 /// Workgroup shape and grid of the 8×8-block kernels (`matmul_block.wgsl`): WG_COLS blocks
@@ -232,7 +241,14 @@ fn block_grid(s: &MatmulShape, constants: &mut Vec<(&'static str, f64)>) -> [u32
 }
 
 /// Dispatch of the product: bindings (c, a, b, bias or dummy).
-pub fn call(s: MatmulShape, has_bias: bool, act: Act, variant: Variant) -> KernelCall {
+/// `subgroup` is the device's largest subgroup size (only the subgroup variant uses it).
+pub fn call(
+    s: MatmulShape,
+    has_bias: bool,
+    act: Act,
+    variant: Variant,
+    subgroup: u32,
+) -> KernelCall {
     let mut constants = act.constants();
     constants.push(("TRANS_A", s.trans_a as u8 as f64));
     constants.push(("TRANS_B", s.trans_b as u8 as f64));
@@ -283,7 +299,7 @@ pub fn call(s: MatmulShape, has_bias: bool, act: Act, variant: Variant) -> Kerne
             ("matmul_tex", block_grid(&s, &mut constants))
         }
         Variant::Subgroup => {
-            let cols = sg_cols(s.n);
+            let cols = sg_cols(s.m, s.n, subgroup);
             constants.push(("WG", 64.0));
             constants.push(("WG_COLS", cols as f64));
             shader = Shader::MatmulSg;
