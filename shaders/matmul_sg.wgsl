@@ -12,7 +12,10 @@
 // for 256 FMAs, against 16 in matmul_tex. Where fetches are the cost (lavapipe: each is a loop
 // over the lanes), that is the speed-up; the tuner measures whether it is one on a device.
 
-const SG_M: u32 = 16u;
+// Rows of C per invocation: 16, or 32 (`subgroup32`: a second set of 16 accumulators and a
+// second panel of A, so each fetch of B serves twice the FMAs: per four K steps 8 fetches
+// for 512 FMAs).
+override SG_M: u32 = 16u;
 
 var<private> acc0: vec4<f32>;
 var<private> acc1: vec4<f32>;
@@ -30,6 +33,22 @@ var<private> acc12: vec4<f32>;
 var<private> acc13: vec4<f32>;
 var<private> acc14: vec4<f32>;
 var<private> acc15: vec4<f32>;
+var<private> acc16: vec4<f32>;
+var<private> acc17: vec4<f32>;
+var<private> acc18: vec4<f32>;
+var<private> acc19: vec4<f32>;
+var<private> acc20: vec4<f32>;
+var<private> acc21: vec4<f32>;
+var<private> acc22: vec4<f32>;
+var<private> acc23: vec4<f32>;
+var<private> acc24: vec4<f32>;
+var<private> acc25: vec4<f32>;
+var<private> acc26: vec4<f32>;
+var<private> acc27: vec4<f32>;
+var<private> acc28: vec4<f32>;
+var<private> acc29: vec4<f32>;
+var<private> acc30: vec4<f32>;
+var<private> acc31: vec4<f32>;
 
 // One step of K: the 16 × 4 block += (column of 16 values of A, as c0 = rows 0..3, …,
 // c3 = rows 12..15) ⊗ (row b of 4 values of B).
@@ -38,6 +57,62 @@ fn sg_step(c0: vec4<f32>, c1: vec4<f32>, c2: vec4<f32>, c3: vec4<f32>, b: vec4<f
     acc4 += c1.x * b; acc5 += c1.y * b; acc6 += c1.z * b; acc7 += c1.w * b;
     acc8 += c2.x * b; acc9 += c2.y * b; acc10 += c2.z * b; acc11 += c2.w * b;
     acc12 += c3.x * b; acc13 += c3.y * b; acc14 += c3.z * b; acc15 += c3.w * b;
+}
+
+// The same for rows 16..31 of the block (SG_M = 32).
+fn sg_step_hi(c0: vec4<f32>, c1: vec4<f32>, c2: vec4<f32>, c3: vec4<f32>, b: vec4<f32>) {
+    acc16 += c0.x * b; acc17 += c0.y * b; acc18 += c0.z * b; acc19 += c0.w * b;
+    acc20 += c1.x * b; acc21 += c1.y * b; acc22 += c1.z * b; acc23 += c1.w * b;
+    acc24 += c2.x * b; acc25 += c2.y * b; acc26 += c2.z * b; acc27 += c2.w * b;
+    acc28 += c3.x * b; acc29 += c3.y * b; acc30 += c3.z * b; acc31 += c3.w * b;
+}
+
+// The 16 rows of A from row r0 for K steps kk..kk+3, as sg_step takes them: p[4s + q] holds
+// rows r0 + 4q .. r0 + 4q + 3 at k = kk + s. Lanes 0..7 fetch two vec4s each and every lane
+// receives all sixteen through subgroupBroadcast.
+fn a_panel(r0: u32, kk: u32, l: u32) -> array<vec4<f32>, 16> {
+    let m = dims4.m;
+    var v0: vec4<f32>;
+    var v1: vec4<f32>;
+    if TRANS_A {
+        // A stored [K, M]: vector t = 4·s + j holds rows 4j..4j+3 at k = kk + s.
+        v0 = a4_at(((kk + l / 4u) * m + r0) / 4u + l % 4u);
+        v1 = a4_at(((kk + 2u + l / 4u) * m + r0) / 4u + l % 4u);
+    } else {
+        // A stored [M, K]: vector r holds row r at k = kk..kk+3.
+        v0 = a4_at((min(r0 + l, m - 1u) * dims4.k + kk) / 4u);
+        v1 = a4_at((min(r0 + 8u + l, m - 1u) * dims4.k + kk) / 4u);
+    }
+    let w0 = subgroupBroadcast(v0, 0u);
+    let w1 = subgroupBroadcast(v0, 1u);
+    let w2 = subgroupBroadcast(v0, 2u);
+    let w3 = subgroupBroadcast(v0, 3u);
+    let w4 = subgroupBroadcast(v0, 4u);
+    let w5 = subgroupBroadcast(v0, 5u);
+    let w6 = subgroupBroadcast(v0, 6u);
+    let w7 = subgroupBroadcast(v0, 7u);
+    let w8 = subgroupBroadcast(v1, 0u);
+    let w9 = subgroupBroadcast(v1, 1u);
+    let w10 = subgroupBroadcast(v1, 2u);
+    let w11 = subgroupBroadcast(v1, 3u);
+    let w12 = subgroupBroadcast(v1, 4u);
+    let w13 = subgroupBroadcast(v1, 5u);
+    let w14 = subgroupBroadcast(v1, 6u);
+    let w15 = subgroupBroadcast(v1, 7u);
+    if TRANS_A {
+        return array<vec4<f32>, 16>(w0, w1, w2, w3, w4, w5, w6, w7, w8, w9, w10, w11, w12, w13, w14, w15);
+    }
+    // Row-major A: w_r is row r's four K values; regroup them by K step.
+    return array<vec4<f32>, 16>(
+        vec4<f32>(w0.x, w1.x, w2.x, w3.x), vec4<f32>(w4.x, w5.x, w6.x, w7.x),
+        vec4<f32>(w8.x, w9.x, w10.x, w11.x), vec4<f32>(w12.x, w13.x, w14.x, w15.x),
+        vec4<f32>(w0.y, w1.y, w2.y, w3.y), vec4<f32>(w4.y, w5.y, w6.y, w7.y),
+        vec4<f32>(w8.y, w9.y, w10.y, w11.y), vec4<f32>(w12.y, w13.y, w14.y, w15.y),
+        vec4<f32>(w0.z, w1.z, w2.z, w3.z), vec4<f32>(w4.z, w5.z, w6.z, w7.z),
+        vec4<f32>(w8.z, w9.z, w10.z, w11.z), vec4<f32>(w12.z, w13.z, w14.z, w15.z),
+        vec4<f32>(w0.w, w1.w, w2.w, w3.w), vec4<f32>(w4.w, w5.w, w6.w, w7.w),
+        vec4<f32>(w8.w, w9.w, w10.w, w11.w), vec4<f32>(w12.w, w13.w, w14.w, w15.w),
+    );
 }
 
 fn sg_store(row: u32, col0: u32, v: vec4<f32>, bias: vec4<f32>) {
@@ -57,37 +132,8 @@ fn matmul_tex_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     // No early return: every lane takes part in the broadcasts. Columns past N read a
     // clamped, valid address and are not stored.
     let l = lane & 7u;
-    let last_row = m - 1u;
     let last_col = n - 1u;
     for (var kk = 0u; kk < k; kk += 4u) {
-        // The 16 vec4s of A for K steps kk..kk+3, two per lane of 0..7, broadcast to all.
-        var v0: vec4<f32>;
-        var v1: vec4<f32>;
-        if TRANS_A {
-            // A stored [K, M]: vector t = 4·s + j holds rows 4j..4j+3 at k = kk + s.
-            v0 = a4_at(((kk + l / 4u) * m + row0) / 4u + l % 4u);
-            v1 = a4_at(((kk + 2u + l / 4u) * m + row0) / 4u + l % 4u);
-        } else {
-            // A stored [M, K]: vector r holds row r at k = kk..kk+3.
-            v0 = a4_at((min(row0 + l, last_row) * k + kk) / 4u);
-            v1 = a4_at((min(row0 + 8u + l, last_row) * k + kk) / 4u);
-        }
-        let w0 = subgroupBroadcast(v0, 0u);
-        let w1 = subgroupBroadcast(v0, 1u);
-        let w2 = subgroupBroadcast(v0, 2u);
-        let w3 = subgroupBroadcast(v0, 3u);
-        let w4 = subgroupBroadcast(v0, 4u);
-        let w5 = subgroupBroadcast(v0, 5u);
-        let w6 = subgroupBroadcast(v0, 6u);
-        let w7 = subgroupBroadcast(v0, 7u);
-        let w8 = subgroupBroadcast(v1, 0u);
-        let w9 = subgroupBroadcast(v1, 1u);
-        let w10 = subgroupBroadcast(v1, 2u);
-        let w11 = subgroupBroadcast(v1, 3u);
-        let w12 = subgroupBroadcast(v1, 4u);
-        let w13 = subgroupBroadcast(v1, 5u);
-        let w14 = subgroupBroadcast(v1, 6u);
-        let w15 = subgroupBroadcast(v1, 7u);
         // B for the four K steps: b_s = B(kk + s, col0..col0+3).
         var b0: vec4<f32>;
         var b1: vec4<f32>;
@@ -111,20 +157,17 @@ fn matmul_tex_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
             b2 = b4_at(base + 2u * stride);
             b3 = b4_at(base + 3u * stride);
         }
-        if TRANS_A {
-            sg_step(w0, w1, w2, w3, b0);
-            sg_step(w4, w5, w6, w7, b1);
-            sg_step(w8, w9, w10, w11, b2);
-            sg_step(w12, w13, w14, w15, b3);
-        } else {
-            sg_step(vec4<f32>(w0.x, w1.x, w2.x, w3.x), vec4<f32>(w4.x, w5.x, w6.x, w7.x),
-                    vec4<f32>(w8.x, w9.x, w10.x, w11.x), vec4<f32>(w12.x, w13.x, w14.x, w15.x), b0);
-            sg_step(vec4<f32>(w0.y, w1.y, w2.y, w3.y), vec4<f32>(w4.y, w5.y, w6.y, w7.y),
-                    vec4<f32>(w8.y, w9.y, w10.y, w11.y), vec4<f32>(w12.y, w13.y, w14.y, w15.y), b1);
-            sg_step(vec4<f32>(w0.z, w1.z, w2.z, w3.z), vec4<f32>(w4.z, w5.z, w6.z, w7.z),
-                    vec4<f32>(w8.z, w9.z, w10.z, w11.z), vec4<f32>(w12.z, w13.z, w14.z, w15.z), b2);
-            sg_step(vec4<f32>(w0.w, w1.w, w2.w, w3.w), vec4<f32>(w4.w, w5.w, w6.w, w7.w),
-                    vec4<f32>(w8.w, w9.w, w10.w, w11.w), vec4<f32>(w12.w, w13.w, w14.w, w15.w), b3);
+        let p = a_panel(row0, kk, l);
+        sg_step(p[0], p[1], p[2], p[3], b0);
+        sg_step(p[4], p[5], p[6], p[7], b1);
+        sg_step(p[8], p[9], p[10], p[11], b2);
+        sg_step(p[12], p[13], p[14], p[15], b3);
+        if SG_M == 32u {
+            let q = a_panel(row0 + 16u, kk, l);
+            sg_step_hi(q[0], q[1], q[2], q[3], b0);
+            sg_step_hi(q[4], q[5], q[6], q[7], b1);
+            sg_step_hi(q[8], q[9], q[10], q[11], b2);
+            sg_step_hi(q[12], q[13], q[14], q[15], b3);
         }
     }
     let bias = bias_at(col0);
@@ -144,4 +187,22 @@ fn matmul_tex_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     sg_store(row0 + 13u, col0, acc13, bias);
     sg_store(row0 + 14u, col0, acc14, bias);
     sg_store(row0 + 15u, col0, acc15, bias);
+    if SG_M == 32u {
+        sg_store(row0 + 16u, col0, acc16, bias);
+        sg_store(row0 + 17u, col0, acc17, bias);
+        sg_store(row0 + 18u, col0, acc18, bias);
+        sg_store(row0 + 19u, col0, acc19, bias);
+        sg_store(row0 + 20u, col0, acc20, bias);
+        sg_store(row0 + 21u, col0, acc21, bias);
+        sg_store(row0 + 22u, col0, acc22, bias);
+        sg_store(row0 + 23u, col0, acc23, bias);
+        sg_store(row0 + 24u, col0, acc24, bias);
+        sg_store(row0 + 25u, col0, acc25, bias);
+        sg_store(row0 + 26u, col0, acc26, bias);
+        sg_store(row0 + 27u, col0, acc27, bias);
+        sg_store(row0 + 28u, col0, acc28, bias);
+        sg_store(row0 + 29u, col0, acc29, bias);
+        sg_store(row0 + 30u, col0, acc30, bias);
+        sg_store(row0 + 31u, col0, acc31, bias);
+    }
 }

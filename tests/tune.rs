@@ -132,7 +132,7 @@ fn the_tune_cache_is_written_reused_and_ignored_for_another_adapter() {
     let entry_of = |v: Variant| match v {
         Variant::Vec4 => "matmul_vec4",
         Variant::Texture => "matmul_tex",
-        Variant::Subgroup => "matmul_tex_sg",
+        Variant::Subgroup | Variant::Subgroup32 => "matmul_tex_sg",
         _ => "matmul",
     };
     assert_eq!(

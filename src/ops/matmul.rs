@@ -49,6 +49,9 @@ pub enum Variant {
     /// (`matmul_sg.wgsl`); M, N, K multiples of 4, and subgroups the shape allows (see
     /// [`Variant::runs_on`]).
     Subgroup,
+    /// `Subgroup` with 32×4 outputs per invocation: each fetch of B serves twice the FMAs,
+    /// for twice the accumulators.
+    Subgroup32,
     /// The engine's choice: the autotuner's pick for this device and shape class when it
     /// is on (see [`crate::tune`]), else `Vec4` when the shape allows it and `Blocked` if not.
     #[default]
@@ -57,10 +60,11 @@ pub enum Variant {
 
 /// The variants that compete in autotuning, fastest-first on no device in particular (the
 /// naive kernel is the reference and never competes).
-pub const TUNED: [Variant; 4] = [
+pub const TUNED: [Variant; 5] = [
     Variant::Vec4,
     Variant::Texture,
     Variant::Subgroup,
+    Variant::Subgroup32,
     Variant::Blocked,
 ];
 
@@ -86,7 +90,7 @@ impl Variant {
     pub fn applies(self, s: &MatmulShape) -> bool {
         match self {
             Variant::Vec4 => s.vec4_aligned(),
-            Variant::Texture | Variant::Subgroup => {
+            Variant::Texture | Variant::Subgroup | Variant::Subgroup32 => {
                 s.vec4_aligned() && tex_logw((s.m * s.k).max(s.k * s.n)).is_some()
             }
             _ => true,
@@ -98,10 +102,15 @@ impl Variant {
     /// (lanes 0..7 fetch for the whole subgroup, which must fit a row of blocks: [`sg_cols`]).
     pub fn runs_on(self, gpu: &crate::gpu::Gpu, s: &MatmulShape) -> bool {
         self.applies(s)
-            && (self != Variant::Subgroup
+            && (!self.is_subgroup()
                 || (gpu.features.contains(wgpu::Features::SUBGROUP)
                     && gpu.info.subgroup_min_size >= 8
                     && gpu.info.subgroup_max_size <= 64))
+    }
+
+    /// Whether this is one of the subgroup kernels (`matmul_tex_sg`).
+    pub fn is_subgroup(self) -> bool {
+        matches!(self, Variant::Subgroup | Variant::Subgroup32)
     }
 
     /// The name `--variant` and the tune cache use.
@@ -112,17 +121,19 @@ impl Variant {
             Variant::Vec4 => "vec4",
             Variant::Texture => "texture",
             Variant::Subgroup => "subgroup",
+            Variant::Subgroup32 => "subgroup32",
             Variant::Auto => "auto",
         }
     }
 
     /// Every variant that names a kernel, reference first (`bench` rows, tests).
-    pub const ALL: [Variant; 5] = [
+    pub const ALL: [Variant; 6] = [
         Variant::Naive,
         Variant::Blocked,
         Variant::Vec4,
         Variant::Texture,
         Variant::Subgroup,
+        Variant::Subgroup32,
     ];
 
     /// The variant called `name` (as [`Variant::name`] writes it).
@@ -211,7 +222,7 @@ pub fn forward_ref(
 }
 
 /// Invocations across N in a 64-invocation workgroup of `matmul_tex_sg` (4 columns each; the
-/// rest of the workgroup stacks block rows of 16): as few as M allows, so the workgroup's
+/// rest of the workgroup stacks block rows of `rows`, 16 or 32): as few as M allows, so the workgroup's
 /// subgroups share columns of B and walk different rows of A. Each block row must hold whole
 /// subgroups (at least `subgroup`, the device's largest), and no more columns than N needs.
 ///
@@ -219,9 +230,9 @@ pub fn forward_ref(
 /// With 64 columns a row (the earlier rule) they shared 16 rows of A but each streamed its
 /// own columns of B (1 MiB of B per workgroup at 1024²); with 8 they share B's columns, and
 /// 1024² ran ~1.5× faster (README "Benchmarks").
-pub fn sg_cols(m: usize, n: usize, subgroup: u32) -> u32 {
+pub fn sg_cols(m: usize, n: usize, subgroup: u32, rows: u32) -> u32 {
     let for_n = (n as u32).div_ceil(4).next_power_of_two().clamp(8, 64);
-    let block_rows = (m as u32).div_ceil(16).next_power_of_two().min(8);
+    let block_rows = (m as u32).div_ceil(rows).next_power_of_two().min(8);
     (64 / block_rows).min(for_n).max(subgroup.max(8)).min(64)
 }
 
@@ -263,7 +274,10 @@ pub fn call(
         variant.name()
     );
     let (mut a_bind, mut b_bind) = (Bind::Input(0), Bind::Input(1));
-    if matches!(variant, Variant::Texture | Variant::Subgroup) {
+    if matches!(
+        variant,
+        Variant::Texture | Variant::Subgroup | Variant::Subgroup32
+    ) {
         // A and B are read from rgba32float copies (see matmul_tex.wgsl).
         let logw = tex_logw((s.m * s.k).max(s.k * s.n)).expect("checked by applies");
         constants.push(("TEX_LOGW", logw as f64));
@@ -301,16 +315,18 @@ pub fn call(
             shader = Shader::MatmulTex;
             ("matmul_tex", block_grid(&s, &mut constants))
         }
-        Variant::Subgroup => {
-            let cols = sg_cols(s.m, s.n, subgroup);
+        Variant::Subgroup | Variant::Subgroup32 => {
+            let rows = if variant == Variant::Subgroup { 16 } else { 32 };
+            let cols = sg_cols(s.m, s.n, subgroup, rows);
             constants.push(("WG", 64.0));
             constants.push(("WG_COLS", cols as f64));
+            constants.push(("SG_M", rows as f64));
             shader = Shader::MatmulSg;
             (
                 "matmul_tex_sg",
                 [
                     (s.n as u32).div_ceil(cols * 4),
-                    (s.m as u32).div_ceil(16 * (64 / cols)),
+                    (s.m as u32).div_ceil(rows * (64 / cols)),
                     1,
                 ],
             )
