@@ -27,8 +27,9 @@ pub struct DeviceArgs {
     /// else blocked) instead of the variant timed fastest on this device.
     #[arg(long)]
     pub no_tune: bool,
-    /// Pin a kernel variant, overriding the tuner: matmul=naive|blocked|vec4|texture|subgroup,
-    /// conv=naive|direct|texture, reads=storage|texture (losses and row/column sums; repeat
+    /// Pin a kernel variant, overriding the tuner:
+    /// matmul=naive|blocked|vec4|texture|subgroup|subgroup32, conv=naive|direct|texture,
+    /// reads=storage|texture (losses, sums, activation gradients, optimizer updates; repeat
     /// the flag for several).
     #[arg(long, value_name = "KERNEL=VARIANT")]
     pub variant: Vec<String>,
@@ -45,7 +46,7 @@ impl DeviceArgs {
         for v in &self.variant {
             let bad = || {
                 anyhow::anyhow!(
-                    "--variant {v}: expected matmul=naive|blocked|vec4|texture|subgroup, \
+                    "--variant {v}: expected matmul=naive|blocked|vec4|texture|subgroup|subgroup32, \
                      conv=naive|direct|texture or reads=storage|texture"
                 )
             };
