@@ -111,6 +111,9 @@ pub fn explain(title: &str, g: &Graph, plan: &Plan) -> String {
         for c in &d.copies {
             let _ = writeln!(out, "      copy {} (between passes)", c.describe());
         }
+        for r in &d.shared {
+            let _ = writeln!(out, "      reuses the copy of {r}");
+        }
         let _ = writeln!(
             out,
             "{k:<4}  {:<26}  {:<18}  {:<24}  {:<14}  {:>12}  {:>12}",

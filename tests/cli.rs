@@ -114,16 +114,24 @@ fn train_tunes_once_then_reuses_the_cache_and_no_tune_or_variant_skip_it() {
     let (ok, _, stderr) = run(&["train", "--variant", "matmul=fastest", "--epochs", "1"]);
     assert!(!ok);
     assert!(stderr.contains("--variant matmul=fastest"), "{stderr}");
-    // explain shows the pinned kernel's file.
+    // explain shows the pinned kernels' files, each copy into a texture, and the dispatches
+    // that reuse one (the BCE gradient reads the forward's copy of the logits).
     let (ok, stdout, stderr) = run(&[
         "explain",
         "--backend",
         "vulkan",
         "--variant",
         "matmul=texture",
+        "--variant",
+        "reads=texture",
     ]);
     assert!(ok, "{stderr}");
     assert!(stdout.contains("matmul_tex.wgsl"), "{stdout}");
+    assert!(stdout.contains("loss_tex.wgsl"), "{stdout}");
+    assert!(
+        stdout.contains("reuses the copy of 'decoder.0' (copied for 'bce_per_sample')"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -404,6 +404,16 @@ fn staged_copies_are_shared_until_an_in_place_update_writes_the_tensor() {
         );
         let copies: Vec<usize> = plan.dispatches.iter().map(|d| d.copies.len()).collect();
         assert_eq!(copies, [2, 2, 1], "copies per dispatch");
+        let shared: Vec<&[String]> = plan.dispatches.iter().map(|d| &d.shared[..]).collect();
+        assert_eq!(
+            shared,
+            [
+                &[][..],
+                &["'z' (copied for 'before')".to_string()][..],
+                &["'t' (copied for 'before')".to_string()][..],
+            ],
+            "copies reused"
+        );
         plan.write_f32(&gpu, z, &z0);
         plan.write_f32(&gpu, tn, &t);
         plan.write_f32(&gpu, gr, &grad);

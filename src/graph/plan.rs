@@ -122,6 +122,9 @@ pub struct Dispatch {
     /// Inputs copied into textures or uniform buffers just before this dispatch (a tensor
     /// staged by an earlier dispatch of the step is bound from there, not copied again).
     pub copies: Vec<Staging>,
+    /// Inputs read from a copy an earlier dispatch of the step made, described for
+    /// `explain` ("'z' (copied for 'bce_per_sample')").
+    pub shared: Vec<String>,
 }
 
 /// A copy of an input, staged before the dispatch that reads it (texture and uniform
@@ -569,7 +572,8 @@ impl Plan {
         // Pipelines, uniforms and bind groups (and textures of texture variants), once.
         let mut dispatches = Vec::new();
         let mut texture_bytes = 0;
-        let mut staged: HashMap<StageKey, StagedBinding> = HashMap::new();
+        // Each staged copy and the node whose dispatch made it.
+        let mut staged: HashMap<StageKey, (StagedBinding, String)> = HashMap::new();
         for (i, n) in nodes.iter().enumerate() {
             if n.op.is_leaf() {
                 continue;
@@ -595,6 +599,7 @@ impl Plan {
             // tensors are written once per step, except by in-place nodes, which drop the
             // copies of what they write (below).
             let mut copies = Vec::new();
+            let mut shared = Vec::new();
             let mut staged_binds = Vec::new();
             for b in &call.bindings {
                 let (x, tex) = match *b {
@@ -611,8 +616,9 @@ impl Plan {
                     _ => continue,
                 };
                 let key = (x, tex);
-                if let Some(bound) = staged.get(&key) {
+                if let Some((bound, by)) = staged.get(&key) {
                     staged_binds.push(bound.clone());
+                    shared.push(format!("'{}' (copied for '{by}')", nodes[x].name));
                     continue;
                 }
                 let src = buffers[x].as_ref().expect("input buffer");
@@ -630,7 +636,7 @@ impl Plan {
                     }
                     StagedInto::Uniform { buffer, .. } => StagedBinding::Buffer(buffer.clone()),
                 };
-                staged.insert(key, bound.clone());
+                staged.insert(key, (bound.clone(), n.name.clone()));
                 staged_binds.push(bound);
                 copies.push(copy);
             }
@@ -707,6 +713,7 @@ impl Plan {
                 pipeline,
                 bind_group,
                 copies,
+                shared,
             });
             if let Some((_, factor)) = broken {
                 let call = elementwise::scale_in_place_call(n.len(), factor);
@@ -723,6 +730,7 @@ impl Plan {
                     pipeline,
                     bind_group,
                     copies: Vec::new(),
+                    shared: Vec::new(),
                 });
             }
         }
