@@ -4,8 +4,8 @@
 //
 //     C[M,N] = act( op(A)[M,K] · op(B)[K,N] + bias[N] ),   M, N, K multiples of 4
 //
-// Each invocation keeps 16 rows × 4 columns of C (16 vec4 accumulators, as many as the 8×8
-// block). The invocations of a subgroup sit side by side along N, so they all need the same
+// Each invocation keeps SG_M = 16 rows × 4 columns of C (16 vec4 accumulators, as many as the
+// 8×8 block; `subgroup32` keeps 32, see SG_M below). The invocations of a subgroup sit side by side along N, so they all need the same
 // 16 rows of A: per four steps of K that is 16 vec4s, which lanes 0..7 fetch two each and
 // subgroupBroadcast hands to every lane (a register move on lavapipe, where it is one
 // SIMD register). B, different for every lane, costs 4 fetches. Per four K steps: 6 fetches

@@ -1,5 +1,5 @@
-// The texel fetch every texture front shares (prepended to matmul_tex, conv_tex, loss_tex
-// and reduce_tex).
+// The texel fetch every texture front shares (prepended to matmul_tex, conv_tex and the
+// streaming kernels' fronts: loss_tex, reduce_tex, activation_tex, optimizer_tex).
 //
 // The plan copies a tensor, as it lies in its buffer, into a texture TEX_W = 2^TEX_LOGW
 // texels wide (copy_buffer_to_texture, one memcpy-like command before the dispatch): texel

@@ -316,7 +316,7 @@ fn pool_and_upsample_kernels_match_twins_and_finite_differences() {
                 .iter()
                 .filter(|d| d.call.entry.ends_with("_grid"))
                 .count();
-            let flat = planes > pool::MAX_GRID_PLANES;
+            let flat = planes > shaderprop::ops::MAX_GRID_LAYERS;
             assert_eq!(grid_entries, if flat { 0 } else { 4 }, "{planes} planes");
             plan.write_f32(&gpu, xn, &f32s(&x));
             plan.write_f32(&gpu, dpn, &f32s(&dy_pool));

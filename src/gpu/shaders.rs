@@ -34,6 +34,14 @@ const CONV_DIRECT: &str = include_str!("../../shaders/conv_direct.wgsl");
 const MATMUL_BLOCK: &str = include_str!("../../shaders/matmul_block.wgsl");
 const TEX_FNS: &str = include_str!("../../shaders/tex_fns.wgsl");
 
+/// The streaming kernel families and their texture-read fronts, the one place they pair up.
+const STREAM_FRONTS: [(Shader, Shader); 4] = [
+    (Shader::Loss, Shader::LossTex),
+    (Shader::Reduce, Shader::ReduceTex),
+    (Shader::Activation, Shader::ActivationTex),
+    (Shader::Optimizer, Shader::OptimizerTex),
+];
+
 impl Shader {
     /// Every shader, for tests that compile them all.
     pub const ALL: [Shader; 21] = [
@@ -113,6 +121,23 @@ impl Shader {
         }
     }
 
+    /// The texture-read front of a streaming kernel family (`loss.wgsl` → `loss_tex.wgsl`, …;
+    /// see [`crate::ops::Reads`]), or None.
+    pub fn texture_front(self) -> Option<Shader> {
+        STREAM_FRONTS
+            .iter()
+            .find(|(s, _)| *s == self)
+            .map(|&(_, t)| t)
+    }
+
+    /// The storage family a streaming texture front reads its formulas from, or None.
+    pub fn storage_front(self) -> Option<Shader> {
+        STREAM_FRONTS
+            .iter()
+            .find(|(_, t)| *t == self)
+            .map(|&(s, _)| s)
+    }
+
     /// The full WGSL text handed to the driver.
     pub fn source(self) -> String {
         match self {
@@ -135,22 +160,13 @@ impl Shader {
             Shader::ConvTex => {
                 format!("{ACT_FNS}\n{TEX_FNS}\n{}\n{CONV_DIRECT}", self.own_source())
             }
-            // Texture fronts of the streaming kernels: the storage file's formulas and
-            // bindings, then the fronts.
-            Shader::LossTex | Shader::ReduceTex | Shader::OptimizerTex => {
-                let storage = match self {
-                    Shader::LossTex => Shader::Loss,
-                    Shader::ReduceTex => Shader::Reduce,
-                    _ => Shader::Optimizer,
-                };
-                format!("{TEX_FNS}\n{}\n{}", storage.own_source(), self.own_source())
-            }
             Shader::Activation => format!("{ACT_FNS}\n{}", self.own_source()),
-            Shader::ActivationTex => format!(
-                "{ACT_FNS}\n{TEX_FNS}\n{}\n{}",
-                Shader::Activation.own_source(),
-                self.own_source()
-            ),
+            // Texture fronts of the streaming kernels: the storage file (its formulas,
+            // structs and bindings, with act_fns.wgsl before it if it has it), then the front.
+            Shader::LossTex | Shader::ReduceTex | Shader::OptimizerTex | Shader::ActivationTex => {
+                let storage = self.storage_front().expect("a streaming texture front");
+                format!("{TEX_FNS}\n{}\n{}", storage.source(), self.own_source())
+            }
             _ => self.own_source().to_string(),
         }
     }

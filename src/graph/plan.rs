@@ -16,7 +16,7 @@
 
 use super::cpu::{pool_planes, upsample_planes};
 use super::{Graph, NodeId, Op};
-use crate::gpu::{Gpu, GpuError, Shader};
+use crate::gpu::{Gpu, GpuError};
 use crate::ops::{
     activation, conv, elementwise, gather, loss, matmul, optimizer, pool, reduce, sparsity, Bind,
     KernelCall, StepUniform, Workgroups,
@@ -320,7 +320,8 @@ pub struct Plan {
 pub struct CompileOptions {
     pub matmul: matmul::Variant,
     pub conv: conv::Variant,
-    /// How losses and row/column sums read (see [`crate::ops::Reads`]).
+    /// How the streaming kernels read (losses, sums, activation gradients, optimizer
+    /// updates: see [`crate::ops::Reads`]).
     pub reads: crate::ops::Reads,
     /// The device's largest subgroup size (set by the plan from the adapter).
     pub subgroup_size: u32,
@@ -344,10 +345,7 @@ pub fn streams(g: &Graph, id: NodeId) -> bool {
             ..Default::default()
         },
     );
-    matches!(
-        textured.shader,
-        Shader::LossTex | Shader::ReduceTex | Shader::OptimizerTex | Shader::ActivationTex
-    )
+    textured.shader.storage_front().is_some()
 }
 
 /// The product a matmul node computes (None for other nodes).

@@ -33,15 +33,12 @@ pub fn forward_f32_ref(
     out
 }
 
-/// Most rows the four-values-per-invocation kernels take (their grid's z is the row; 65,535
-/// is the smallest per-dimension limit WebGPU allows).
-pub const MAX_ROWS4: usize = 65535;
-
 /// Dispatch of `gather_batch` (bytes) or `gather_batch_f32` (`floats`): bindings (out, data,
 /// idx); inputs 0 data, 1 indices. Rows of a multiple of 4 values use the `gather_batch4*`
-/// form of the same kernel (four values per invocation, row from the grid).
+/// form of the same kernel (four values per invocation, row from the grid's z, so at most
+/// [`super::MAX_GRID_LAYERS`] rows).
 pub fn call(rows: usize, cols: usize, n_idx: usize, floats: bool) -> KernelCall {
-    let by4 = cols.is_multiple_of(4) && rows <= MAX_ROWS4;
+    let by4 = cols.is_multiple_of(4) && rows <= super::MAX_GRID_LAYERS;
     KernelCall {
         shader: Shader::Gather,
         entry: match (by4, floats) {

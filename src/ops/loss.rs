@@ -93,7 +93,7 @@ pub fn mse_backward_ref(y: &[f64], t: &[f64], d_loss: &[f64], cols: usize) -> Ve
 /// Whether the texture forms (`shaders/loss_tex.wgsl`) can compute a loss over [rows, cols]:
 /// rows of whole texels, and a grid of one row per z layer.
 pub fn texture_applies(rows: usize, cols: usize) -> bool {
-    cols.is_multiple_of(4) && rows <= super::gather::MAX_ROWS4
+    cols.is_multiple_of(4) && rows <= super::MAX_GRID_LAYERS
 }
 
 /// Dispatch of a per-row loss forward: bindings (loss, pred, target); one workgroup per row.

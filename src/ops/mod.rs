@@ -49,9 +49,10 @@ pub enum Bind {
 
 /// How the streaming kernels (losses and their gradients, column and row sums, activation
 /// gradients, optimizer updates) read their large inputs: from storage buffers, or from
-/// rgba32float copies the plan makes just before the dispatch (`shaders/*_tex.wgsl`). Same sums, another load
-/// path: on lavapipe a texel fetch brings four values for less than a storage load costs for
-/// one; on GPUs the copy is extra traffic. Tuned per device like matmul and conv
+/// rgba32float copies the plan makes just before the dispatch (`shaders/*_tex.wgsl`). The same
+/// math through another load path (the losses and row sums add in another order): on lavapipe
+/// a texel fetch brings four values for less than a storage load costs for one; on GPUs the
+/// copy is extra traffic. Tuned per device like matmul and conv
 /// (`--variant reads=storage|texture`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Reads {
@@ -101,12 +102,7 @@ pub(crate) fn texture_form(
         _ => return c,
     };
     let mut t = c;
-    t.shader = match t.shader {
-        Shader::Loss => Shader::LossTex,
-        Shader::Reduce => Shader::ReduceTex,
-        Shader::Activation => Shader::ActivationTex,
-        other => other,
-    };
+    t.shader = t.shader.texture_front().expect("a streaming kernel family");
     t.entry = entry;
     t.workgroups = workgroups;
     t.constants.push(("TEX_LOGW", logw as f64));
@@ -119,6 +115,11 @@ pub(crate) fn texture_form(
     }
     t
 }
+
+/// Most workgroups along one grid dimension every WebGPU device dispatches (the default
+/// `max_compute_workgroups_per_dimension`): kernels that put a row or a plane on the grid's z
+/// take their flat form past it.
+pub const MAX_GRID_LAYERS: usize = 65535;
 
 /// How many workgroups a dispatch needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

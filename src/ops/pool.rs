@@ -114,15 +114,11 @@ pub fn upsample_backward_ref(d_y: &[f64], p: &Planes) -> Vec<f64> {
     dx
 }
 
-/// Most planes the `_grid` entry points take (their grid's z is the plane; 65,535 is the
-/// smallest per-dimension limit WebGPU allows).
-pub const MAX_GRID_PLANES: usize = 65535;
-
 /// `entry` over one invocation per small-side pixel: the `_grid` form (8×8 pixels a
 /// workgroup, z = plane) where the planes fit, else the flat form over `items` invocations.
 fn call(entry: &'static str, p: &Planes, inputs: usize, items: usize, bytes: usize) -> KernelCall {
     let mut c = flat_call(entry, p, inputs, items, bytes);
-    if p.planes <= MAX_GRID_PLANES {
+    if p.planes <= super::MAX_GRID_LAYERS {
         c.entry = match entry {
             "max_pool_argmax" => "max_pool_argmax_grid",
             "max_pool_backward" => "max_pool_backward_grid",
