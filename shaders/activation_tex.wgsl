@@ -4,8 +4,8 @@
 //
 //   activation_backward_tex:  d_x[i] = g(y[i]) · d_y[i]     (g: the derivative from the output)
 
-@group(0) @binding(1) var y_tex: texture_2d<f32>;
-@group(0) @binding(2) var dy_tex: texture_2d<f32>;
+@group(0) @binding(1) var y_tex: Tex4;
+@group(0) @binding(2) var dy_tex: Tex4;
 
 @compute @workgroup_size(64)
 fn activation_backward_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

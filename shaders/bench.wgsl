@@ -53,14 +53,16 @@ fn fma_rate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 // each invocation sums LOAD_ITERS values of a 16,384-float table at addresses that differ per
 // invocation and per step, then stores the sum (so nothing is optimised away). The same
 // table is bound as a storage buffer, a 64 KiB uniform buffer, or an rgba32float texture
-// (1024 × 4 texels, one texel fetch per value, of which one float is used). On lavapipe the
-// paths differ by 6× (README "Benchmarks"); on a GPU they mostly do not.
+// (1024 × 4 texels, one texel fetch per value, of which one float is used), sampled
+// (load_texture) or as a read-only storage texture (load_storage_texture: no mip level). On
+// lavapipe the paths differ by up to 8× (README "Benchmarks"); on a GPU they mostly do not.
 const LOAD_ITERS: u32 = 256u;
 
 @group(0) @binding(0) var<storage, read_write> load_out: array<f32>;
 @group(0) @binding(1) var<storage, read> table_s: array<f32>;
 @group(0) @binding(2) var<uniform> table_u: array<vec4<f32>, 4096>;
 @group(0) @binding(3) var table_t: texture_2d<f32>;
+@group(0) @binding(4) var table_i: texture_storage_2d<rgba32float, read>;
 
 fn load_index(i: u32, j: u32) -> u32 {
     return (i * 7u + j * 13u) & 16383u;
@@ -91,6 +93,16 @@ fn load_texture(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var j = 0u; j < LOAD_ITERS; j++) {
         let idx = load_index(gid.x, j) >> 2u;
         acc += textureLoad(table_t, vec2<u32>(idx & 1023u, idx >> 10u), 0).x;
+    }
+    load_out[gid.x] = acc;
+}
+
+@compute @workgroup_size(64)
+fn load_storage_texture(@builtin(global_invocation_id) gid: vec3<u32>) {
+    var acc = 0.0;
+    for (var j = 0u; j < LOAD_ITERS; j++) {
+        let idx = load_index(gid.x, j) >> 2u;
+        acc += textureLoad(table_i, vec2<u32>(idx & 1023u, idx >> 10u)).x;
     }
     load_out[gid.x] = acc;
 }

@@ -43,7 +43,6 @@
 // The overrides, the `Conv` struct and the direct kernels' bodies are in conv_direct.wgsl,
 // appended to this file (and to conv_tex.wgsl, which reads the same inputs from textures).
 
-@group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read> wgt: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;

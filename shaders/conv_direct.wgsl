@@ -1,9 +1,10 @@
 // The direct convolution kernels' bodies, shared by conv.wgsl (inputs from storage buffers)
 // and conv_tex.wgsl (inputs from textures): the math and the blocking are described at the
-// top of conv.wgsl. The front file appended before this one defines the bindings `out`,
-// `bias`, `cv`, `part`, `cg` and the loads `src_at`, `wgt_at`, `xin_at`, `dp_at` (float i of
-// the respective input) and `load_seg` (a row segment of src into `seg`); nothing below reads
-// an input any other way.
+// top of conv.wgsl. The front file appended before this one defines the bindings `bias`,
+// `cv`, `part`, `cg` and the loads `src_at`, `wgt_at`, `xin_at`, `dp_at` (float i of the
+// respective input) and `load_seg` (a row segment of src into `seg`); nothing below reads an
+// input any other way. The output `out` and its `put_row` come from conv_store.wgsl (or
+// conv_store4.wgsl), prepended to the front.
 
 // ACT, LEAKY_SLOPE and activate() come from act_fns.wgsl, prepended to this file.
 override HAS_BIAS: bool = false;
@@ -57,7 +58,9 @@ fn weights4(ky: u32, kx: u32, ci0: u32, co0: u32, dci: u32, dco: u32) -> vec4<f3
     return v;
 }
 
-// Writes a PX × 4 block of a [N, C, Hh, Ww] output with bias and activation.
+// Writes a PX × 4 block of a [N, C, Hh, Ww] output with bias and activation: each channel's
+// row of PX pixels (those inside the row) through the front's put_row (conv_store.wgsl, or
+// conv_store4.wgsl's vec4 stores).
 fn store_block(n: u32, c0: u32, c_total: u32, row: u32, x0: u32, hh: u32, ww: u32, acc: array<vec4<f32>, 8>) {
     for (var k = 0u; k < CH_LOADS; k++) {
         let c = c0 + k;
@@ -68,12 +71,11 @@ fn store_block(n: u32, c0: u32, c_total: u32, row: u32, x0: u32, hh: u32, ww: u3
         if HAS_BIAS {
             b = bias[c];
         }
-        let base = ((n * c_total + c) * hh + row) * ww;
+        var vals: array<f32, 8>;
         for (var p = 0u; p < PX; p++) {
-            if x0 + p < ww {
-                out[base + x0 + p] = activate(acc[p][k] + b);
-            }
+            vals[p] = activate(acc[p][k] + b);
         }
+        put_row(((n * c_total + c) * hh + row) * ww + x0, ww - x0, vals);
     }
 }
 

@@ -3,28 +3,27 @@
 // storage-buffer loads: conv2d_forward_tex, conv2d_backward_input_tex, conv2d_weight_grad_tex.
 //
 // The plan copies the activations, as they lie, into textures TEX_W = 2^TEX_LOGW texels
-// wide: the forward's x and the input gradient's dP as rgba32float (texel i holds floats
-// 4i..4i+3, so one fetch brings four neighbours of a row segment), the weight gradient's x
-// and dP as r32float (texel i holds float i: its loads are single values). The weights (at most
-// 64 KiB in this variant) go into a 64 KiB uniform buffer. Why (see matmul_tex.wgsl): on
-// lavapipe a storage load is a per-lane loop with a bounds check per lane (~4.8 ns per value
-// in `shaderprop bench --filter load_`), a texel fetch the rasteriser's gather (~2.0 ns), and
-// a uniform load at a per-invocation address an unrolled gather from one small array
-// (~0.6 ns). The outputs are
-// still written to storage buffers.
+// wide: the forward's x and the input gradient's dP as rgba32float (`Tex4`: texel i holds
+// floats 4i..4i+3, so one fetch brings four neighbours of a row segment), the weight
+// gradient's x and dP as r32float (`Tex1`: texel i holds float i: its loads are single
+// values). The weights (at most 64 KiB in this variant) go into a 64 KiB uniform buffer. Why
+// (see tex_fns.wgsl): on lavapipe a storage load is a per-lane loop with a bounds check per
+// lane (~4.2 ns per value in `shaderprop bench --filter load_`), a read-only storage texture
+// load a gather (~0.6 ns a texel; a sampled one, the fallback, ~1.9 ns), and a uniform load
+// at a per-invocation address an unrolled gather from one small array (~0.5 ns). The outputs
+// are still written to storage buffers.
 
-@group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(1) var src_tex: texture_2d<f32>;
+@group(0) @binding(1) var src_tex: Tex4;
 @group(0) @binding(2) var<uniform> wgt_u: array<vec4<f32>, 4096>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<uniform> cv: Conv;
 
 @group(0) @binding(0) var<storage, read_write> part: array<f32>;
-@group(0) @binding(1) var xin_tex: texture_2d<f32>;
-@group(0) @binding(2) var dp_tex: texture_2d<f32>;
+@group(0) @binding(1) var xin_tex: Tex1;
+@group(0) @binding(2) var dp_tex: Tex1;
 @group(0) @binding(3) var<uniform> cg: Conv;
 
-// TEX_LOGW and texel() come from tex_fns.wgsl, prepended.
+// TEX_LOGW, Tex4, Tex1, texel() and texel1() come from tex_fns.wgsl, prepended.
 
 // Float s (0..7) of the eight floats a, b.
 fn pick8(a: vec4<f32>, b: vec4<f32>, s: u32) -> f32 {
@@ -61,11 +60,11 @@ fn wgt_at(i: u32) -> f32 {
 }
 
 fn xin_at(i: u32) -> f32 {
-    return texel(xin_tex, i).x;
+    return texel1(xin_tex, i);
 }
 
 fn dp_at(i: u32) -> f32 {
-    return texel(dp_tex, i).x;
+    return texel1(dp_tex, i);
 }
 
 @compute @workgroup_size(64)

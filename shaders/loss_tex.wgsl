@@ -10,8 +10,8 @@
 // gradients leave in one vec4 store. On lavapipe these read ~8× fewer times than loss.wgsl;
 // the copies into textures cost about one memcpy of each input (README "Benchmarks").
 
-@group(0) @binding(1) var pred_tex: texture_2d<f32>;
-@group(0) @binding(2) var target_tex: texture_2d<f32>;
+@group(0) @binding(1) var pred_tex: Tex4;
+@group(0) @binding(2) var target_tex: Tex4;
 
 fn bce_with_logits4(z: vec4<f32>, t: vec4<f32>) -> vec4<f32> {
     return max(z, vec4<f32>(0.0)) - z * t + log(1.0 + exp(-abs(z)));

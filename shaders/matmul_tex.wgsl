@@ -9,11 +9,11 @@
 // buffer: the flat array, folded into rows. Nothing about the layout changes, only the load
 // path. On Mesa's lavapipe (and llvmpipe) a storage-buffer load is a loop over the SIMD
 // lanes, each lane looking up the buffer, bounds-checking and loading one scalar; a texel
-// fetch is the rasteriser's own vectorised gather of 16-byte texels. At 512³ the same block
-// runs 5.1× faster from textures (README's run of `shaderprop bench --filter matmul`: 147.6
-// → 29.1 ms, `texture` beside `vec4`). On GPUs a
-// texture read goes through the texture cache and costs about what a buffer load does; the
-// autotuner decides per device.
+// load (`texel()` of tex_fns.wgsl: a read-only storage texture where the adapter has them)
+// is a vectorised gather of 16-byte texels. At 512³ the same block ran 5.1× faster from
+// sampled textures (README's run of `shaderprop bench --filter matmul`: 147.6 → 29.1 ms,
+// `texture` beside `vec4`). On GPUs a texture read goes through the texture cache and
+// costs about what a buffer load does; the autotuner decides per device.
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
@@ -28,8 +28,8 @@ struct Dims {
 }
 
 @group(0) @binding(0) var<storage, read_write> c4: array<vec4<f32>>;
-@group(0) @binding(1) var a_tex: texture_2d<f32>;
-@group(0) @binding(2) var b_tex: texture_2d<f32>;
+@group(0) @binding(1) var a_tex: Tex4;
+@group(0) @binding(2) var b_tex: Tex4;
 @group(0) @binding(3) var<storage, read> bias4: array<vec4<f32>>;
 @group(0) @binding(4) var<uniform> dims4: Dims;
 
@@ -39,7 +39,7 @@ const V_N: u32 = 8u;
 override WG: u32 = 64u;
 // Blocks across N per workgroup (a power of two dividing WG; the rest of WG stacks rows).
 override WG_COLS: u32 = 64u;
-// TEX_LOGW and texel() come from tex_fns.wgsl, prepended.
+// TEX_LOGW, Tex4 and texel() come from tex_fns.wgsl, prepended.
 
 fn a4_at(i: u32) -> vec4<f32> {
     return texel(a_tex, min(i, dims4.m * dims4.k / 4u - 1u));

@@ -12,10 +12,10 @@
 @group(0) @binding(0) var<storage, read_write> param4: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read_write> m4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> v4: array<vec4<f32>>;
-@group(0) @binding(3) var grad_tex: texture_2d<f32>;
-@group(0) @binding(4) var param_tex: texture_2d<f32>;
-@group(0) @binding(5) var m_tex: texture_2d<f32>;
-@group(0) @binding(6) var v_tex: texture_2d<f32>;
+@group(0) @binding(3) var grad_tex: Tex4;
+@group(0) @binding(4) var param_tex: Tex4;
+@group(0) @binding(5) var m_tex: Tex4;
+@group(0) @binding(6) var v_tex: Tex4;
 @group(0) @binding(7) var<uniform> apt: AdamParams;
 @group(0) @binding(8) var<uniform> step_t: Step;
 
@@ -37,9 +37,9 @@ fn adam_update_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 }
 
 @group(0) @binding(1) var<storage, read_write> velocity4: array<vec4<f32>>;
-@group(0) @binding(2) var sgd_grad_tex: texture_2d<f32>;
-@group(0) @binding(3) var sgd_param_tex: texture_2d<f32>;
-@group(0) @binding(4) var velocity_tex: texture_2d<f32>;
+@group(0) @binding(2) var sgd_grad_tex: Tex4;
+@group(0) @binding(3) var sgd_param_tex: Tex4;
+@group(0) @binding(4) var velocity_tex: Tex4;
 @group(0) @binding(5) var<uniform> spt: SgdParams;
 
 @compute @workgroup_size(64)

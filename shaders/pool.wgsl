@@ -8,6 +8,12 @@
 //   max_pool_forward:  y[o] = x[idx[o]]
 //   max_pool_backward: dx[i] = dy[o(i)] if idx[o(i)] = i else 0        (o(i): i's window;
 //                      one invocation per window writes its inputs)
+//   max_pool_backward_act: the same with the activation epilogue of the layer before the pool
+//                      fused in: dx[i] = f'(y[o])·dy[o(i)] at the winner (f' written in terms
+//                      of the output, act_fns.wgsl: the winner's output is the pooled value
+//                      y[o]), else 0 = f'(x_i)·0. This replaces an activation_backward over
+//                      the full-resolution tensor (two reads and a write of four times the
+//                      pooled size) by one small read.
 // The gradient of a max flows only to the element that won (a subgradient at ties).
 //
 // Upsampling ×2, nearest neighbour: each pixel becomes a 2×2 block.
@@ -104,21 +110,21 @@ fn max_pool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
 @group(0) @binding(3) var<uniform> pb: Planes;
 
 // One invocation per window: it writes every input of its window (windows do not overlap,
-// so each input is written exactly once), reading the argmax and the gradient once.
-fn pool_backward_at(o: u32, plane: u32, oy: u32, ox: u32) {
+// so each input is written exactly once), reading the argmax and the gradient once. `g` is
+// what the winner gets; (hb, wb) the full-resolution plane.
+fn pool_backward_at(o: u32, plane: u32, oy: u32, ox: u32, g: f32, hb: u32, wb: u32) {
     let winner = bidx[o];
-    let g = d_y[o];
     for (var dy = 0u; dy < 2u; dy++) {
         let iy = 2u * oy + dy;
-        if iy >= pb.hb {
+        if iy >= hb {
             break;
         }
         for (var dx = 0u; dx < 2u; dx++) {
             let ix = 2u * ox + dx;
-            if ix >= pb.wb {
+            if ix >= wb {
                 break;
             }
-            let i = (plane * pb.hb + iy) * pb.wb + ix;
+            let i = (plane * hb + iy) * wb + ix;
             d_x[i] = select(0.0, g, i == winner);
         }
     }
@@ -130,13 +136,39 @@ fn max_pool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     if o >= pb.planes * pb.hs * pb.ws {
         return;
     }
-    pool_backward_at(o, o / (pb.hs * pb.ws), (o / pb.ws) % pb.hs, o % pb.ws);
+    pool_backward_at(o, o / (pb.hs * pb.ws), (o / pb.ws) % pb.hs, o % pb.ws, d_y[o], pb.hb, pb.wb);
 }
 
 @compute @workgroup_size(8, 8)
 fn max_pool_backward_grid(@builtin(global_invocation_id) gid: vec3<u32>) {
     if gid.x < pb.ws && gid.y < pb.hs {
-        pool_backward_at((gid.z * pb.hs + gid.y) * pb.ws + gid.x, gid.z, gid.y, gid.x);
+        let o = (gid.z * pb.hs + gid.y) * pb.ws + gid.x;
+        pool_backward_at(o, gid.z, gid.y, gid.x, d_y[o], pb.hb, pb.wb);
+    }
+}
+
+// max_pool_backward_act: bindings (dx, idx, dy, pooled).
+@group(0) @binding(3) var<storage, read> b_pooled: array<f32>;
+@group(0) @binding(4) var<uniform> pba: Planes;
+
+fn winner_grad(o: u32) -> f32 {
+    return activate_grad_from_output(b_pooled[o]) * d_y[o];
+}
+
+@compute @workgroup_size(256)
+fn max_pool_backward_act(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let o = gid.x + gid.y * nwg.x * WG;
+    if o >= pba.planes * pba.hs * pba.ws {
+        return;
+    }
+    pool_backward_at(o, o / (pba.hs * pba.ws), (o / pba.ws) % pba.hs, o % pba.ws, winner_grad(o), pba.hb, pba.wb);
+}
+
+@compute @workgroup_size(8, 8)
+fn max_pool_backward_act_grid(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if gid.x < pba.ws && gid.y < pba.hs {
+        let o = (gid.z * pba.hs + gid.y) * pba.ws + gid.x;
+        pool_backward_at(o, gid.z, gid.y, gid.x, winner_grad(o), pba.hb, pba.wb);
     }
 }
 

@@ -8,7 +8,7 @@
 //                    running sums added at the end (a different order from row_sum).
 
 @group(0) @binding(0) var<storage, read_write> out4: array<vec4<f32>>;
-@group(0) @binding(1) var x_tex: texture_2d<f32>;
+@group(0) @binding(1) var x_tex: Tex4;
 
 @compute @workgroup_size(64)
 fn column_sum_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {

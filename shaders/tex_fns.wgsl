@@ -3,16 +3,35 @@
 //
 // The plan copies a tensor, as it lies in its buffer, into a texture TEX_W = 2^TEX_LOGW
 // texels wide (copy_buffer_to_texture, one memcpy-like command before the dispatch): texel
-// (i mod TEX_W, i / TEX_W) holds floats 4i..4i+3 of the buffer (rgba32float), or float i
-// (r32float, conv weight gradient). Only the load path changes, not the layout. On Mesa's
-// lavapipe a storage-buffer load is a loop over the SIMD lanes, each looking up the buffer,
-// bounds-checking and loading one scalar (~4.5 ns a value); a texel fetch is the
-// rasteriser's vectorised gather (~2 ns for four values): README's `bench --filter load_`.
+// (i mod TEX_W, i / TEX_W) holds floats 4i..4i+3 of the buffer (rgba32float, `Tex4`), or
+// float i (r32float, `Tex1`: the conv weight gradient's inputs). Only the load path changes,
+// not the layout.
+//
+// Why: on Mesa's lavapipe a storage-buffer load is a loop over the SIMD lanes, each looking
+// up the buffer, bounds-checking and loading one scalar (~4.2 ns a value). A sampled texel
+// fetch (texture_2d + textureLoad with a mip level) is a vectorised gather, but it works out
+// each lane's mip-level size, row stride and offset first (~1.9 ns a texel). A read-only
+// storage texture has one level: its load is the address arithmetic and the gather
+// (~0.6 ns a texel of four values). README's `bench --filter load_` measures all three.
+//
+// This file binds the textures as read-only storage textures. Adapters whose rgba32float or
+// r32float lack read-only storage access (some GL drivers) get tex_fns_sampled.wgsl instead:
+// the same names over sampled textures (src/gpu/mod.rs picks, `Gpu::tex_fetch`).
 
 // log2 of the textures' width in texels (chosen by the Rust side so the height fits).
 override TEX_LOGW: u32 = 8u;
 
-fn texel(t: texture_2d<f32>, i: u32) -> vec4<f32> {
+alias Tex4 = texture_storage_2d<rgba32float, read>;
+alias Tex1 = texture_storage_2d<r32float, read>;
+
+// Texel i (floats 4i..4i+3) of an rgba32float copy.
+fn texel(t: Tex4, i: u32) -> vec4<f32> {
     let w = 1u << TEX_LOGW;
-    return textureLoad(t, vec2<u32>(i & (w - 1u), i >> TEX_LOGW), 0);
+    return textureLoad(t, vec2<u32>(i & (w - 1u), i >> TEX_LOGW));
+}
+
+// Float i of an r32float copy.
+fn texel1(t: Tex1, i: u32) -> f32 {
+    let w = 1u << TEX_LOGW;
+    return textureLoad(t, vec2<u32>(i & (w - 1u), i >> TEX_LOGW)).x;
 }

@@ -7,10 +7,10 @@
 //! each sample being `reps` back-to-back runs of the kernel (with any texture or uniform
 //! copies its variant needs), cycling through copies of its inputs so none is found cached.
 //! The `load_*` rows measure what a scattered load costs through a storage buffer, a uniform
-//! buffer and a texture.
+//! buffer, a sampled texture and a read-only storage texture.
 
 use crate::cli::BenchArgs;
-use crate::gpu::{Gpu, Shader};
+use crate::gpu::{Gpu, Shader, TexFetch};
 use crate::graph::plan::{CompileOptions, Plan, Resources};
 use crate::graph::Graph;
 use crate::ops::conv::Variant as ConvVariant;
@@ -176,9 +176,9 @@ fn dispatch(
     pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
 }
 
-/// What a scattered 4-byte load costs through `entry` (`load_storage`, `load_uniform` or
-/// `load_texture` of `shaders/bench.wgsl`): GB/s of values loaded, and that as a share of
-/// the copy ceiling.
+/// What a scattered 4-byte load costs through `entry` (`load_storage`, `load_uniform`,
+/// `load_texture` or `load_storage_texture` of `shaders/bench.wgsl`): GB/s of values loaded,
+/// and that as a share of the copy ceiling.
 pub fn bench_load(
     gpu: &Gpu,
     entry: &'static str,
@@ -222,7 +222,7 @@ pub fn bench_load(
                 sample_count: 1,
                 dimension: wgpu::TextureDimension::D2,
                 format: wgpu::TextureFormat::Rgba32Float,
-                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                usage: gpu.texture_copy_usage(),
                 view_formats: &[],
             });
             gpu.queue.write_texture(
@@ -236,7 +236,12 @@ pub fn bench_load(
                 size,
             );
             view = texture.create_view(&Default::default());
-            (3, wgpu::BindingResource::TextureView(&view))
+            let binding = if entry == "load_storage_texture" {
+                4
+            } else {
+                3
+            };
+            (binding, wgpu::BindingResource::TextureView(&view))
         }
     };
     let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -575,8 +580,15 @@ pub fn table(gpu: &Gpu, quick: bool, filter: Option<&str>) -> Result<(Ceilings, 
             pct_of_ceiling: 100.0,
         },
     ];
-    for entry in ["load_storage", "load_uniform", "load_texture"] {
-        if keep(filter, &[entry]) {
+    for entry in [
+        "load_storage",
+        "load_uniform",
+        "load_texture",
+        "load_storage_texture",
+    ] {
+        // The storage-texture row where the texture fronts fetch that way.
+        let fetches = entry != "load_storage_texture" || gpu.tex_fetch() == TexFetch::Storage;
+        if fetches && keep(filter, &[entry]) {
             rows.push(bench_load(gpu, entry, &ceil, quick)?);
         }
     }

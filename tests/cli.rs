@@ -311,8 +311,14 @@ fn bench_quick_prints_a_full_table_with_finite_positive_rates() {
             .any(|r| r["shape"].as_str().unwrap().starts_with("step:")),
         "no per-dispatch step profile"
     );
-    // The load-path rows: a scattered load through each of the three paths.
-    for path in ["load_storage", "load_uniform", "load_texture"] {
+    // The load-path rows: a scattered load through each of the four paths (lavapipe reads
+    // storage textures).
+    for path in [
+        "load_storage",
+        "load_uniform",
+        "load_texture",
+        "load_storage_texture",
+    ] {
         let r = rows
             .iter()
             .find(|r| r["kernel"] == path)

@@ -5,6 +5,7 @@
 
 mod common;
 use common::*;
+use shaderprop::gpu::Shader;
 use shaderprop::graph::autodiff::backward;
 use shaderprop::graph::cpu::evaluate;
 use shaderprop::graph::plan::{CompileOptions, Plan, Resources};
@@ -13,7 +14,7 @@ use shaderprop::models::{self, Arch, Decoder, ModelConfig, ModelKind};
 use shaderprop::ops::conv::{self, ConvGeom, Padding};
 use shaderprop::ops::pool::{self, Planes};
 use shaderprop::ops::random::{self, Noise};
-use shaderprop::ops::{compare, Act, StepUniform};
+use shaderprop::ops::{compare, Act, Reads, StepUniform};
 use shaderprop::rng::Rng;
 use std::collections::HashMap;
 
@@ -32,7 +33,7 @@ fn geometries() -> Vec<ConvGeom> {
         (usize, usize),
         usize,
         Padding,
-    ); 9] = [
+    ); 11] = [
         (1, 1, (5, 7), 1, (3, 3), 1, Padding::Same),
         (2, 3, (9, 6), 5, (3, 3), 1, Padding::Valid),
         (1, 4, (7, 7), 6, (3, 3), 2, Padding::Same),
@@ -42,6 +43,11 @@ fn geometries() -> Vec<ConvGeom> {
         (2, 16, (7, 7), 8, (3, 3), 1, Padding::Same),
         (1, 3, (13, 10), 2, (2, 2), 2, Padding::Same),
         (2, 1, (12, 17), 16, (3, 3), 1, Padding::Same),
+        // Rows of 12 and 16: the texture kernels store them as vec4s (conv_store4.wgsl),
+        // the 12-pixel row's second block half full; the valid one only in the forward
+        // (its input rows are 10 long).
+        (2, 3, (6, 12), 4, (3, 3), 1, Padding::Same),
+        (2, 2, (5, 10), 3, (3, 3), 1, Padding::Valid),
     ];
     cases
         .iter()
@@ -135,6 +141,12 @@ fn conv_kernels_match_their_twins_on_fresh_inputs() {
                 "transpose",
                 "weight_grad",
             ];
+            // Which texture kernels store vec4s: rows a multiple of 4 long, 8-pixel blocks.
+            let v4 = |c: shaderprop::ops::KernelCall| c.shader == Shader::ConvTexV4;
+            let fwd = conv::forward_call(&geom, true, act, conv::Variant::Texture);
+            let bwd = conv::backward_input_call(&geom, false, act, conv::Variant::Texture);
+            assert_eq!(v4(fwd), geom.w_out % 4 == 0 && geom.w_out >= 8, "{geom:?}");
+            assert_eq!(v4(bwd), geom.w % 4 == 0 && geom.w >= 8, "{geom:?}");
             // The engine's direct kernels and the naive reference kernels, against one twin.
             for variant in [
                 conv::Variant::Direct,
@@ -296,8 +308,16 @@ fn pool_and_upsample_kernels_match_twins_and_finite_differences() {
             let idx = g.find("pool.argmax").expect("argmax node");
             let dx = g.push(
                 "dx",
-                Op::MaxPoolBackward,
+                Op::MaxPoolBackward(Act::Identity),
                 vec![idx, dpn],
+                vec![planes, 1, h, w],
+                DType::F32,
+            );
+            // The pool backward with a fused tanh epilogue (x read as the tanh layer's output).
+            let dxa = g.push(
+                "dx_act",
+                Op::MaxPoolBackward(Act::Tanh),
+                vec![idx, dpn, y],
                 vec![planes, 1, h, w],
                 DType::F32,
             );
@@ -309,49 +329,84 @@ fn pool_and_upsample_kernels_match_twins_and_finite_differences() {
                 vec![planes, 1, h, w],
                 DType::F32,
             );
-            let mut res = Resources::new();
-            let plan = Plan::compile(&g, &gpu, &mut res, &[y, idx, dx, up, dux]).unwrap();
-            let grid_entries = plan
-                .dispatches
-                .iter()
-                .filter(|d| d.call.entry.ends_with("_grid"))
-                .count();
-            let flat = planes > shaderprop::ops::MAX_GRID_LAYERS;
-            assert_eq!(grid_entries, if flat { 0 } else { 4 }, "{planes} planes");
-            plan.write_f32(&gpu, xn, &f32s(&x));
-            plan.write_f32(&gpu, dpn, &f32s(&dy_pool));
-            plan.write_f32(&gpu, dun, &f32s(&dy_up));
-            plan.run(&gpu, step(planes as u32));
             let argmax = pool::argmax_ref(&x, &p);
-            let got_idx = gpu
-                .read_u32(plan.buffer(idx).unwrap(), p.small_len())
-                .unwrap();
-            assert_eq!(
-                got_idx.iter().map(|&i| i as usize).collect::<Vec<_>>(),
-                argmax,
-                "{} argmax {planes}×{h}×{w}",
-                gpu.info.backend
-            );
-            let read = |id| plan.read(&gpu, &g, id).unwrap();
-            let checks = [
-                ("max_pool", read(y), pool::forward_ref(&x, &argmax)),
-                (
-                    "max_pool_backward",
-                    read(dx),
-                    pool::backward_ref(&argmax, &dy_pool, &p),
-                ),
-                ("upsample", read(up), pool::upsample_ref(&x, &u)),
-                (
-                    "upsample_backward",
-                    read(dux),
-                    pool::upsample_backward_ref(&dy_up, &u),
-                ),
-            ];
-            for (name, got, want) in checks {
-                compare(&got, &want, 1e-5, 1e-5).unwrap_or_else(|e| {
-                    panic!("{} {name} {planes}×{h}×{w}: {e}", gpu.info.backend)
-                });
+            // Both read paths: the texture one (max_pool_argmax_tex, upsample_backward_tex)
+            // reads pairs that straddle two texels where the width is odd.
+            for reads in [Reads::Storage, Reads::Texture] {
+                let opts = CompileOptions {
+                    reads,
+                    ..Default::default()
+                };
+                let mut res = Resources::new();
+                let outs = [y, idx, dx, dxa, up, dux];
+                let plan = Plan::compile_with(&g, &gpu, &mut res, &outs, opts).unwrap();
+                let count = |suffix: &str| {
+                    plan.dispatches
+                        .iter()
+                        .filter(|d| d.call.entry.ends_with(suffix))
+                        .count()
+                };
+                let flat = planes > shaderprop::ops::MAX_GRID_LAYERS;
+                let textured = if flat || reads == Reads::Storage {
+                    0
+                } else {
+                    2
+                };
+                assert_eq!(count("_tex"), textured, "{planes} planes, {reads:?}");
+                assert_eq!(
+                    count("_grid"),
+                    if flat { 0 } else { 5 - textured },
+                    "{planes} planes, {reads:?}"
+                );
+                plan.write_f32(&gpu, xn, &f32s(&x));
+                plan.write_f32(&gpu, dpn, &f32s(&dy_pool));
+                plan.write_f32(&gpu, dun, &f32s(&dy_up));
+                plan.run(&gpu, step(planes as u32));
+                let got_idx = gpu
+                    .read_u32(plan.buffer(idx).unwrap(), p.small_len())
+                    .unwrap();
+                assert_eq!(
+                    got_idx.iter().map(|&i| i as usize).collect::<Vec<_>>(),
+                    argmax,
+                    "{} {reads:?} argmax {planes}×{h}×{w}",
+                    gpu.info.backend
+                );
+                let read = |id| plan.read(&gpu, &g, id).unwrap();
+                let checks = [
+                    ("max_pool", read(y), pool::forward_ref(&x, &argmax)),
+                    (
+                        "max_pool_backward",
+                        read(dx),
+                        pool::backward_ref(&argmax, &dy_pool, &p),
+                    ),
+                    (
+                        "max_pool_backward_act",
+                        read(dxa),
+                        pool::backward_act_ref(
+                            &argmax,
+                            &dy_pool,
+                            &pool::forward_ref(&x, &argmax),
+                            &p,
+                            Act::Tanh,
+                        ),
+                    ),
+                    ("upsample", read(up), pool::upsample_ref(&x, &u)),
+                    (
+                        "upsample_backward",
+                        read(dux),
+                        pool::upsample_backward_ref(&dy_up, &u),
+                    ),
+                ];
+                for (name, got, want) in checks {
+                    compare(&got, &want, 1e-5, 1e-5).unwrap_or_else(|e| {
+                        panic!(
+                            "{} {reads:?} {name} {planes}×{h}×{w}: {e}",
+                            gpu.info.backend
+                        )
+                    });
+                }
             }
+            let flat = planes > shaderprop::ops::MAX_GRID_LAYERS;
             if flat {
                 continue; // the float64 twins' own gradients are checked on the small shapes
             }
@@ -362,6 +417,23 @@ fn pool_and_upsample_kernels_match_twins_and_finite_differences() {
                     &pool::backward_ref(&argmax, &dy_pool, &p),
                     &numeric_grad(&x, &dy_pool, &|v| {
                         pool::forward_ref(v, &pool::argmax_ref(v, &p))
+                    }),
+                );
+                // The fused form is the gradient of pool(tanh(x)) with respect to x.
+                let t: Vec<f64> = x.iter().map(|v| v.tanh()).collect();
+                let t_argmax = pool::argmax_ref(&t, &p);
+                assert_close(
+                    "max pool with fused tanh dx",
+                    &pool::backward_act_ref(
+                        &t_argmax,
+                        &dy_pool,
+                        &pool::forward_ref(&t, &t_argmax),
+                        &p,
+                        Act::Tanh,
+                    ),
+                    &numeric_grad(&x, &dy_pool, &|v| {
+                        let a: Vec<f64> = v.iter().map(|z| z.tanh()).collect();
+                        pool::forward_ref(&a, &pool::argmax_ref(&a, &p))
                     }),
                 );
             }
@@ -550,5 +622,80 @@ fn conv_recipe_gradients_at_full_size_match_the_cpu_twin() {
         let e = compare(&got, w, 1e-3 * scale + 1e-9, 1e-3)
             .unwrap_or_else(|e| panic!("{}: {e}", g.nodes[pg.param].name));
         eprintln!("{}: worst {e:.2e}", g.nodes[pg.param].name);
+    }
+}
+
+/// The texture fronts read their copies as read-only storage textures on lavapipe (Vulkan)
+/// and as sampled textures on llvmpipe (GL: GLSL takes no image as a function parameter), so
+/// the twin tests, which run on both backends, check both fetch paths. The sampled fallback
+/// also runs where storage reads exist: a matmul, a convolution, its weight gradient (the
+/// r32float `Tex1` path) and an activation gradient through texture fronts, against the CPU
+/// evaluator.
+#[test]
+fn texture_fronts_fetch_as_storage_textures_on_vulkan_and_sampled_on_gl() {
+    use shaderprop::gpu::TexFetch;
+    let mut rng = fresh();
+    for gpu in gpus() {
+        let want = match gpu.info.backend {
+            wgpu::Backend::Gl => TexFetch::Sampled,
+            _ => TexFetch::Storage,
+        };
+        assert_eq!(gpu.tex_fetch(), want, "{}", gpu.info.name);
+        gpu.force_tex_fetch(TexFetch::Sampled);
+        let geom = ConvGeom::new(2, 3, (5, 7), 4, (3, 3), 1, Padding::Same);
+        let mut g = Graph::new();
+        let a = g.input("a", &[4, 8]);
+        let b = g.input("b", &[8, 12]);
+        let x = g.input("x", &geom.in_shape());
+        let w = g.input("w", &geom.weight_shape());
+        let dy = g.input("dy", &geom.out_shape());
+        let c = g.matmul("c", a, b, None, false, false, Act::Identity);
+        let y = g.conv2d("y", x, w, None, geom, Act::Tanh);
+        let dw = g.push(
+            "dw",
+            Op::ConvWeightGrad { geom },
+            vec![x, dy],
+            vec![geom.n, geom.weight_len()],
+            DType::F32,
+        );
+        let dpre = g.push(
+            "dpre",
+            Op::ActivationBackward(Act::Tanh),
+            vec![y, dy],
+            geom.out_shape().to_vec(),
+            DType::F32,
+        );
+        let feeds: HashMap<usize, Vec<f64>> = [a, b, x, w, dy]
+            .iter()
+            .map(|&id| (id, randv(&mut rng, g.nodes[id].len(), -1.0, 1.0)))
+            .collect();
+        let opts = CompileOptions {
+            matmul: shaderprop::ops::matmul::Variant::Texture,
+            conv: conv::Variant::Texture,
+            reads: shaderprop::ops::Reads::Texture,
+            ..Default::default()
+        };
+        let mut res = Resources::new();
+        let plan = Plan::compile_with(&g, &gpu, &mut res, &[c, y, dw, dpre], opts).unwrap();
+        let entries: Vec<&str> = plan.dispatches.iter().map(|d| d.call.entry).collect();
+        for e in ["matmul_tex", "conv2d_forward_tex", "conv2d_weight_grad_tex"] {
+            assert!(entries.contains(&e), "{e} not in {entries:?}");
+        }
+        for (&id, v) in &feeds {
+            plan.write_f32(&gpu, id, &f32s(v));
+        }
+        plan.run(&gpu, StepUniform::single(2, 0));
+        let want = evaluate(&g, &feeds, StepUniform::single(2, 0));
+        for (id, name) in [
+            (c, "matmul"),
+            (y, "conv"),
+            (dw, "weight grad"),
+            (dpre, "tanh'"),
+        ] {
+            let got = plan.read(&gpu, &g, id).unwrap();
+            let err = compare(&got, &want[id], 1e-5, 1e-4)
+                .unwrap_or_else(|e| panic!("{} sampled {name}: {e}", gpu.info.backend));
+            eprintln!("{} sampled {name}: {err:.2e}", gpu.info.backend);
+        }
     }
 }

@@ -10,7 +10,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 
-pub use shaders::Shader;
+pub use shaders::{Shader, TexFetch};
 
 /// Which wgpu backend to use (`--backend`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -131,6 +131,30 @@ pub fn describe_adapter(info: &wgpu::AdapterInfo) -> String {
     )
 }
 
+/// [`TexFetch::Storage`] when `adapter` can bind rgba32float and r32float textures as read-only
+/// storage textures (Vulkan, Metal and DX12 adapters can), else [`TexFetch::Sampled`]. GL
+/// adapters get Sampled even when they have the formats: `texel()` takes its texture as a
+/// parameter, and GLSL does not allow an image (a storage texture) as a function parameter.
+fn storage_texture_reads(adapter: &wgpu::Adapter) -> TexFetch {
+    if adapter.get_info().backend == wgpu::Backend::Gl {
+        return TexFetch::Sampled;
+    }
+    let readable = |f: wgpu::TextureFormat| {
+        let features = adapter.get_texture_format_features(f);
+        features
+            .allowed_usages
+            .contains(wgpu::TextureUsages::STORAGE_BINDING)
+            && features
+                .flags
+                .contains(wgpu::TextureFormatFeatureFlags::STORAGE_READ_ONLY)
+    };
+    if readable(wgpu::TextureFormat::Rgba32Float) && readable(wgpu::TextureFormat::R32Float) {
+        TexFetch::Storage
+    } else {
+        TexFetch::Sampled
+    }
+}
+
 /// True for software rasterisers that run on the CPU (lavapipe, llvmpipe, WARP, SwiftShader).
 pub fn is_cpu_adapter(info: &wgpu::AdapterInfo) -> bool {
     info.device_type == wgpu::DeviceType::Cpu
@@ -210,6 +234,8 @@ pub struct Gpu {
     forced_matmul: Cell<crate::ops::matmul::Variant>,
     forced_conv: Cell<crate::ops::conv::Variant>,
     forced_reads: Cell<crate::ops::Reads>,
+    /// How texture fronts fetch (read-only storage textures where the adapter has them).
+    tex_fetch: Cell<TexFetch>,
 }
 
 impl Gpu {
@@ -256,6 +282,7 @@ impl Gpu {
         let wanted_features = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::SUBGROUP;
         let features = adapter.features() & wanted_features;
         let limits = adjust(adapter.limits());
+        let tex_fetch = storage_texture_reads(&adapter);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("shaderprop"),
             required_features: features,
@@ -294,6 +321,7 @@ impl Gpu {
             forced_matmul: Cell::new(Default::default()),
             forced_conv: Cell::new(Default::default()),
             forced_reads: Cell::new(Default::default()),
+            tex_fetch: Cell::new(tex_fetch),
         })
     }
 
@@ -321,6 +349,30 @@ impl Gpu {
         self.forced_matmul.set(matmul);
         self.forced_conv.set(conv);
         self.forced_reads.set(reads);
+    }
+
+    /// How this context's texture fronts fetch (see [`TexFetch`]).
+    pub fn tex_fetch(&self) -> TexFetch {
+        self.tex_fetch.get()
+    }
+
+    /// Makes texture fronts fetch the `fetch` way from now on (tests run the sampled fallback on
+    /// a device that has storage reads). Compiled modules and pipelines are dropped; plans
+    /// compiled before keep theirs.
+    pub fn force_tex_fetch(&self, fetch: TexFetch) {
+        self.tex_fetch.set(fetch);
+        self.modules.borrow_mut().clear();
+        self.pipelines.borrow_mut().clear();
+    }
+
+    /// The usages of a texture copy the texture fronts read: storage-texture access where
+    /// they fetch that way.
+    pub fn texture_copy_usage(&self) -> wgpu::TextureUsages {
+        let usage = wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST;
+        match self.tex_fetch.get() {
+            TexFetch::Storage => usage | wgpu::TextureUsages::STORAGE_BINDING,
+            TexFetch::Sampled => usage,
+        }
     }
 
     /// Shape classes this context has timed so far (0 when every choice came from the cache).
@@ -477,7 +529,7 @@ impl Gpu {
         if let Some(m) = self.modules.borrow().get(&shader) {
             return m.clone();
         }
-        let source = shader.source();
+        let source = shader.source_with(self.tex_fetch.get());
         let desc = wgpu::ShaderModuleDescriptor {
             label: Some(shader.file()),
             source: wgpu::ShaderSource::Wgsl(source.into()),

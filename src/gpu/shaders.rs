@@ -1,7 +1,8 @@
 //! Every WGSL source of the project, embedded with `include_str!`: the one list a reader
 //! needs to find any kernel. Files that use an activation (matmul, activation, conv) get
 //! `act_fns.wgsl` prepended, so the activation formulas live in one place; texture fronts get
-//! `tex_fns.wgsl` (the shared texel fetch).
+//! `tex_fns.wgsl` (the shared texel fetch; `tex_fns_sampled.wgsl` where the adapter cannot read
+//! storage textures, see [`TexFetch`]).
 
 /// One WGSL file: a family of kernels, forward and backward side by side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -23,7 +24,9 @@ pub enum Shader {
     Vae,
     Conv,
     ConvTex,
+    ConvTexV4,
     Pool,
+    PoolTex,
     Sparsity,
     Pca,
     Bench,
@@ -31,20 +34,45 @@ pub enum Shader {
 
 const ACT_FNS: &str = include_str!("../../shaders/act_fns.wgsl");
 const CONV_DIRECT: &str = include_str!("../../shaders/conv_direct.wgsl");
+const CONV_STORE: &str = include_str!("../../shaders/conv_store.wgsl");
+const CONV_STORE4: &str = include_str!("../../shaders/conv_store4.wgsl");
 const MATMUL_BLOCK: &str = include_str!("../../shaders/matmul_block.wgsl");
 const TEX_FNS: &str = include_str!("../../shaders/tex_fns.wgsl");
+const TEX_FNS_SAMPLED: &str = include_str!("../../shaders/tex_fns_sampled.wgsl");
+
+/// How the texture fronts fetch from their texture copies: as read-only storage textures
+/// (`tex_fns.wgsl`: no mip level to resolve, ~3× cheaper a fetch on lavapipe) or, where the
+/// adapter's rgba32float / r32float formats lack read-only storage access, as sampled textures
+/// (`tex_fns_sampled.wgsl`). Same names, same layout, same results.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum TexFetch {
+    #[default]
+    Storage,
+    Sampled,
+}
+
+impl TexFetch {
+    /// The WGSL prelude defining `Tex4`, `Tex1`, `texel` and `texel1`.
+    fn prelude(self) -> &'static str {
+        match self {
+            TexFetch::Storage => TEX_FNS,
+            TexFetch::Sampled => TEX_FNS_SAMPLED,
+        }
+    }
+}
 
 /// The streaming kernel families and their texture-read fronts, the one place they pair up.
-const STREAM_FRONTS: [(Shader, Shader); 4] = [
+const STREAM_FRONTS: [(Shader, Shader); 5] = [
     (Shader::Loss, Shader::LossTex),
     (Shader::Reduce, Shader::ReduceTex),
     (Shader::Activation, Shader::ActivationTex),
     (Shader::Optimizer, Shader::OptimizerTex),
+    (Shader::Pool, Shader::PoolTex),
 ];
 
 impl Shader {
     /// Every shader, for tests that compile them all.
-    pub const ALL: [Shader; 21] = [
+    pub const ALL: [Shader; 23] = [
         Shader::Matmul,
         Shader::MatmulTex,
         Shader::MatmulSg,
@@ -62,7 +90,9 @@ impl Shader {
         Shader::Vae,
         Shader::Conv,
         Shader::ConvTex,
+        Shader::ConvTexV4,
         Shader::Pool,
+        Shader::PoolTex,
         Shader::Sparsity,
         Shader::Pca,
         Shader::Bench,
@@ -88,7 +118,10 @@ impl Shader {
             Shader::Vae => "vae.wgsl",
             Shader::Conv => "conv.wgsl",
             Shader::ConvTex => "conv_tex.wgsl",
+            // conv_tex.wgsl with its output stored as vec4s (conv_store4.wgsl).
+            Shader::ConvTexV4 => "conv_tex.wgsl+conv_store4.wgsl",
             Shader::Pool => "pool.wgsl",
+            Shader::PoolTex => "pool_tex.wgsl",
             Shader::Sparsity => "sparsity.wgsl",
             Shader::Pca => "pca.wgsl",
             Shader::Bench => "bench.wgsl",
@@ -113,8 +146,9 @@ impl Shader {
             Shader::Random => include_str!("../../shaders/random.wgsl"),
             Shader::Vae => include_str!("../../shaders/vae.wgsl"),
             Shader::Conv => include_str!("../../shaders/conv.wgsl"),
-            Shader::ConvTex => include_str!("../../shaders/conv_tex.wgsl"),
+            Shader::ConvTex | Shader::ConvTexV4 => include_str!("../../shaders/conv_tex.wgsl"),
             Shader::Pool => include_str!("../../shaders/pool.wgsl"),
+            Shader::PoolTex => include_str!("../../shaders/pool_tex.wgsl"),
             Shader::Sparsity => include_str!("../../shaders/sparsity.wgsl"),
             Shader::Pca => include_str!("../../shaders/pca.wgsl"),
             Shader::Bench => include_str!("../../shaders/bench.wgsl"),
@@ -138,34 +172,57 @@ impl Shader {
             .map(|&(s, _)| s)
     }
 
-    /// The full WGSL text handed to the driver.
+    /// The full WGSL text handed to a driver that reads storage textures.
     pub fn source(self) -> String {
+        self.source_with(TexFetch::Storage)
+    }
+
+    /// The full WGSL text handed to the driver, texture fronts fetching the `fetch` way.
+    pub fn source_with(self, fetch: TexFetch) -> String {
+        let tex_fns = fetch.prelude();
         match self {
             // The two matmul fronts share the 8×8 block body.
             Shader::Matmul => format!("{ACT_FNS}\n{}\n{MATMUL_BLOCK}", self.own_source()),
             Shader::MatmulTex => {
                 format!(
-                    "{ACT_FNS}\n{TEX_FNS}\n{}\n{MATMUL_BLOCK}",
+                    "{ACT_FNS}\n{tex_fns}\n{}\n{MATMUL_BLOCK}",
                     self.own_source()
                 )
             }
             // The subgroup variant reads through matmul_tex's bindings and fetches.
             Shader::MatmulSg => format!(
-                "{ACT_FNS}\n{TEX_FNS}\n{}\n{MATMUL_BLOCK}\n{}",
+                "{ACT_FNS}\n{tex_fns}\n{}\n{MATMUL_BLOCK}\n{}",
                 Shader::MatmulTex.own_source(),
                 self.own_source()
             ),
-            // The two conv fronts share the direct kernels' bodies.
-            Shader::Conv => format!("{ACT_FNS}\n{}\n{CONV_DIRECT}", self.own_source()),
-            Shader::ConvTex => {
-                format!("{ACT_FNS}\n{TEX_FNS}\n{}\n{CONV_DIRECT}", self.own_source())
-            }
-            Shader::Activation => format!("{ACT_FNS}\n{}", self.own_source()),
+            // The two conv fronts share the direct kernels' bodies and their output.
+            Shader::Conv => format!(
+                "{ACT_FNS}\n{CONV_STORE}\n{}\n{CONV_DIRECT}",
+                self.own_source()
+            ),
+            Shader::ConvTex => format!(
+                "{ACT_FNS}\n{tex_fns}\n{CONV_STORE}\n{}\n{CONV_DIRECT}",
+                self.own_source()
+            ),
+            Shader::ConvTexV4 => format!(
+                "{ACT_FNS}\n{tex_fns}\n{CONV_STORE4}\n{}\n{CONV_DIRECT}",
+                self.own_source()
+            ),
+            // Activation and pooling (max_pool_backward_act) use the derivatives.
+            Shader::Activation | Shader::Pool => format!("{ACT_FNS}\n{}", self.own_source()),
             // Texture fronts of the streaming kernels: the storage file (its formulas,
             // structs and bindings, with act_fns.wgsl before it if it has it), then the front.
-            Shader::LossTex | Shader::ReduceTex | Shader::OptimizerTex | Shader::ActivationTex => {
+            Shader::LossTex
+            | Shader::ReduceTex
+            | Shader::OptimizerTex
+            | Shader::ActivationTex
+            | Shader::PoolTex => {
                 let storage = self.storage_front().expect("a streaming texture front");
-                format!("{TEX_FNS}\n{}\n{}", storage.source(), self.own_source())
+                format!(
+                    "{tex_fns}\n{}\n{}",
+                    storage.source_with(fetch),
+                    self.own_source()
+                )
             }
             _ => self.own_source().to_string(),
         }

@@ -345,7 +345,7 @@ pub fn backward(g: &mut Graph, loss: NodeId) -> Vec<ParamGrad> {
                 let shape = g.nodes[x].shape.clone();
                 let d = g.push(
                     format!("d_{xn}"),
-                    Op::MaxPoolBackward,
+                    Op::MaxPoolBackward(Act::Identity),
                     vec![argmax, d_out],
                     shape,
                     DType::F32,
@@ -431,6 +431,9 @@ pub fn backward(g: &mut Graph, loss: NodeId) -> Vec<ParamGrad> {
 fn epilogue_backward(g: &mut Graph, id: NodeId, d_out: NodeId, act: Act) -> NodeId {
     if act == Act::Identity {
         return d_out;
+    }
+    if let Some(fused) = fuse_into_pool_backward(g, id, d_out, act) {
+        return fused;
     }
     let name = g.nodes[id].name.clone();
     let shape = g.nodes[id].shape.clone();
@@ -558,4 +561,44 @@ pub fn add_optimizer(g: &mut Graph, grads: &[ParamGrad], opt: Optimizer) -> Vec<
         updates.push(u);
     }
     updates
+}
+
+/// Where node `id` (a layer with activation `act`) feeds only a 2×2 max pool, its gradient
+/// `d_out` is that pool's backward, which is zero everywhere but at each window's winner; and
+/// the winner's output is the pooled value. So act'(y)·d_out needs only the pooled tensor:
+/// `d_out` becomes `MaxPoolBackward(act)` (max_pool_backward_act) and computes the gradient
+/// before the activation itself, one pass over the full-resolution tensor instead of two. Returns
+/// the rewritten node, or None where the pattern does not hold (`d_out` is a sum of several
+/// consumers' gradients, or feeds another node).
+fn fuse_into_pool_backward(g: &mut Graph, id: NodeId, d_out: NodeId, act: Act) -> Option<NodeId> {
+    let back = &g.nodes[d_out];
+    if back.op != Op::MaxPoolBackward(Act::Identity) {
+        return None;
+    }
+    let argmax = back.inputs[0];
+    if g.nodes[argmax].inputs != [id] {
+        return None;
+    }
+    let pooled = g
+        .nodes
+        .iter()
+        .position(|n| n.op == Op::MaxPool && n.inputs == [id, argmax])?;
+    if g.nodes.iter().any(|n| n.inputs.contains(&d_out)) {
+        return None;
+    }
+    let name = g.nodes[id].name.clone();
+    let pool_name = g.nodes[pooled].name.clone();
+    let node = &mut g.nodes[d_out];
+    node.op = Op::MaxPoolBackward(act);
+    node.inputs.push(pooled);
+    node.name = format!("d_{name}_pre");
+    g.annotate(
+        d_out,
+        format!(
+            "max pool backward of {pool_name} with the {} backward of {name} (its fused \
+             epilogue) folded in: act'(pooled)·dy at each window's argmax",
+            act.name()
+        ),
+    );
+    Some(d_out)
 }

@@ -3,7 +3,7 @@
 //! test.
 
 use super::{Graph, Op};
-use crate::ops::{self, matmul::MatmulShape, StepUniform};
+use crate::ops::{self, matmul::MatmulShape, Act, StepUniform};
 use std::collections::HashMap;
 
 /// Values of every node (empty for in-place nodes). `feeds` gives each leaf's values
@@ -144,9 +144,14 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<usize, Vec<f64>>, step: StepUniform) 
                 let idx: Vec<usize> = inp(1).iter().map(|&i| i as usize).collect();
                 ops::pool::forward_ref(inp(0), &idx)
             }
-            Op::MaxPoolBackward => {
+            Op::MaxPoolBackward(act) => {
                 let idx: Vec<usize> = inp(0).iter().map(|&i| i as usize).collect();
-                ops::pool::backward_ref(&idx, inp(1), &pool_planes(&n.shape))
+                let planes = pool_planes(&n.shape);
+                if act == Act::Identity {
+                    ops::pool::backward_ref(&idx, inp(1), &planes)
+                } else {
+                    ops::pool::backward_act_ref(&idx, inp(1), inp(2), &planes, act)
+                }
             }
             Op::Upsample => ops::pool::upsample_ref(inp(0), &upsample_planes(g.shape(n.inputs[0]))),
             Op::UpsampleBackward => {

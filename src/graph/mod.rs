@@ -123,8 +123,10 @@ pub enum Op {
     MaxPoolArgmax,
     /// Max of each 2×2 window through its argmax: inputs [x, argmax].
     MaxPool,
-    /// Gradient of max pooling: inputs [argmax, d_y].
-    MaxPoolBackward,
+    /// Gradient of max pooling: inputs [argmax, d_y]; with an activation other than the
+    /// identity, the fused epilogue of the layer before the pool too (the gradient before its
+    /// activation): inputs [argmax, d_y, pooled].
+    MaxPoolBackward(Act),
     /// Nearest-neighbour ×2: inputs \[x\] ([N, C, H, W]).
     Upsample,
     /// Gradient of upsampling (2×2 block sums): inputs \[d_y\].
@@ -204,7 +206,7 @@ impl Op {
             Op::RowSum => "row_sum".into(),
             Op::MaxPoolArgmax => "max_pool_argmax".into(),
             Op::MaxPool => "max_pool".into(),
-            Op::MaxPoolBackward => "max_pool_backward".into(),
+            Op::MaxPoolBackward(act) => with_act("max_pool_backward", *act),
             Op::Upsample => "upsample".into(),
             Op::UpsampleBackward => "upsample_backward".into(),
             Op::Noise { noise, .. } => format!("noise[{noise}]"),

@@ -191,7 +191,7 @@ impl Staging {
             } else {
                 wgpu::TextureFormat::R32Float
             },
-            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            usage: gpu.texture_copy_usage(),
             view_formats: &[],
         });
         Staging {
@@ -437,11 +437,13 @@ pub fn kernel_call(g: &Graph, id: NodeId, opts: CompileOptions) -> KernelCall {
         Op::RowSum => {
             reduce::row_sum_call(n.len(), g.nodes[n.inputs[0]].len() / n.len(), opts.reads)
         }
-        Op::MaxPoolArgmax => pool::argmax_call(&pool_planes(shape_of(0))),
+        Op::MaxPoolArgmax => pool::argmax_call(&pool_planes(shape_of(0)), opts.reads),
         Op::MaxPool => pool::forward_call(&pool_planes(shape_of(0))),
-        Op::MaxPoolBackward => pool::backward_call(&pool_planes(&n.shape)),
+        Op::MaxPoolBackward(act) => pool::backward_call(&pool_planes(&n.shape), act),
         Op::Upsample => pool::upsample_call(&upsample_planes(shape_of(0))),
-        Op::UpsampleBackward => pool::upsample_backward_call(&upsample_planes(&n.shape)),
+        Op::UpsampleBackward => {
+            pool::upsample_backward_call(&upsample_planes(&n.shape), opts.reads)
+        }
         Op::Noise { noise, stream } => crate::ops::random::noise_call(noise, n.len(), stream),
         Op::L1Penalty { scale } => sparsity::l1_call(shape_of(0)[0], g.row_len(n.inputs[0]), scale),
         Op::L1PenaltyBackward { scale } => {

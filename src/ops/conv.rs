@@ -355,6 +355,15 @@ pub const TUNED: [Variant; 2] = [Variant::Direct, Variant::Texture];
 /// those inputs as `conv_tex.wgsl`'s entry of the same name does: activations from r32float
 /// textures, weights (input 1 of the forward and input-gradient kernels) from a 64 KiB
 /// uniform buffer. Unchanged when a tensor does not fit.
+/// The texture kernel `c` storing its output as vec4s (`conv_store4.wgsl`) where every block
+/// row starts on a 16-byte boundary: blocks of 8 pixels and rows of `width` a multiple of 4.
+fn vec4_rows(mut c: KernelCall, px: usize, width: usize) -> KernelCall {
+    if c.shader == Shader::ConvTex && px == 8 && width.is_multiple_of(4) {
+        c.shader = Shader::ConvTexV4;
+    }
+    c
+}
+
 fn textured(mut c: KernelCall, lens: [usize; 2]) -> KernelCall {
     let weights_uniform = c.entry != "conv2d_weight_grad";
     let max_uniform = (crate::graph::plan::UNIFORM_STAGE_BYTES / 4) as usize;
@@ -454,7 +463,11 @@ pub fn forward_call(g: &ConvGeom, has_bias: bool, act: Act, variant: Variant) ->
     let mut c = with_epilogue(call("conv2d_forward", g, items, px, g.c_out), has_bias, act);
     c.workgroups = layers(items, g.c_out);
     if variant == Variant::Texture {
-        c = textured(c, [g.n * g.c_in * g.h * g.w, g.weight_len()]);
+        c = vec4_rows(
+            textured(c, [g.n * g.c_in * g.h * g.w, g.weight_len()]),
+            px,
+            g.w_out,
+        );
     }
     c
 }
@@ -476,7 +489,8 @@ pub fn backward_input_call(g: &ConvGeom, has_bias: bool, act: Act, variant: Vari
     );
     c.workgroups = layers(items, g.c_in);
     if variant == Variant::Texture {
-        c = textured(c, [g.n * g.c_out * g.h_out * g.w_out, g.weight_len()]);
+        let lens = [g.n * g.c_out * g.h_out * g.w_out, g.weight_len()];
+        c = vec4_rows(textured(c, lens), px, g.w);
     }
     c
 }

@@ -6,7 +6,7 @@
 //! - Upsample ×2: each pixel copied to a 2×2 block; the backward (its adjoint) sums each
 //!   block's gradients.
 
-use super::{Bind, KernelCall, Workgroups};
+use super::{texture_form, Act, Bind, KernelCall, Reads, Workgroups};
 use crate::gpu::Shader;
 
 /// Plane geometry: `planes` = N·C planes of `big` (h, w) at full resolution and `small`
@@ -100,6 +100,19 @@ pub fn backward_ref(argmax: &[usize], d_y: &[f64], p: &Planes) -> Vec<f64> {
         .collect()
 }
 
+/// CPU twin of `max_pool_backward_act`: the winner of window o gets f'(y_o)·dy_o, f' written in
+/// terms of the output and y_o the pooled value (the winner's output).
+pub fn backward_act_ref(
+    argmax: &[usize],
+    d_y: &[f64],
+    pooled: &[f64],
+    p: &Planes,
+    act: Act,
+) -> Vec<f64> {
+    let d_pre = super::activation::backward_ref(act, pooled, d_y);
+    backward_ref(argmax, &d_pre, p)
+}
+
 /// CPU twin of `upsample_forward`.
 pub fn upsample_ref(x: &[f64], p: &Planes) -> Vec<f64> {
     (0..p.big_len()).map(|i| x[p.small_of(i)]).collect()
@@ -122,6 +135,7 @@ fn call(entry: &'static str, p: &Planes, inputs: usize, items: usize, bytes: usi
         c.entry = match entry {
             "max_pool_argmax" => "max_pool_argmax_grid",
             "max_pool_backward" => "max_pool_backward_grid",
+            "max_pool_backward_act" => "max_pool_backward_act_grid",
             "upsample_forward" => "upsample_forward_grid",
             "upsample_backward" => "upsample_backward_grid",
             other => unreachable!("{other} has no grid form"),
@@ -160,15 +174,25 @@ fn flat_call(
     }
 }
 
-/// `max_pool_argmax`: bindings (idx, x).
-pub fn argmax_call(p: &Planes) -> KernelCall {
-    call(
+/// `max_pool_argmax`: bindings (idx, x). `Reads::Texture` reads x from a texture copy
+/// (`max_pool_argmax_tex`, grid form).
+pub fn argmax_call(p: &Planes, reads: Reads) -> KernelCall {
+    let c = call(
         "max_pool_argmax",
         p,
         1,
         p.small_len(),
         p.big_len() + p.small_len(),
-    )
+    );
+    textured(c, p, reads, "max_pool_argmax_tex")
+}
+
+/// The texture form of grid-form call `c`: input 0 read from a texture copy, where the planes
+/// fit the grid (else `c`).
+fn textured(c: KernelCall, p: &Planes, reads: Reads, entry: &'static str) -> KernelCall {
+    let grid = c.workgroups;
+    let applies = p.planes <= super::MAX_GRID_LAYERS;
+    texture_form(c, reads, applies, entry, grid, &[0], p.big_len())
 }
 
 /// `max_pool_forward`: bindings (y, x, idx).
@@ -176,15 +200,27 @@ pub fn forward_call(p: &Planes) -> KernelCall {
     flat_call("max_pool_forward", p, 2, p.small_len(), 3 * p.small_len())
 }
 
-/// `max_pool_backward` (one invocation per window): bindings (dx, idx, dy).
-pub fn backward_call(p: &Planes) -> KernelCall {
-    call(
-        "max_pool_backward",
+/// `max_pool_backward` (one invocation per window): bindings (dx, idx, dy); with an
+/// activation, `max_pool_backward_act`: bindings (dx, idx, dy, pooled).
+pub fn backward_call(p: &Planes, act: Act) -> KernelCall {
+    if act == Act::Identity {
+        return call(
+            "max_pool_backward",
+            p,
+            2,
+            p.small_len(),
+            p.big_len() + 2 * p.small_len(),
+        );
+    }
+    let mut c = call(
+        "max_pool_backward_act",
         p,
-        2,
+        3,
         p.small_len(),
-        p.big_len() + 2 * p.small_len(),
-    )
+        p.big_len() + 3 * p.small_len(),
+    );
+    c.constants = act.constants();
+    c
 }
 
 /// `upsample_forward`: bindings (y, x).
@@ -198,13 +234,15 @@ pub fn upsample_call(p: &Planes) -> KernelCall {
     )
 }
 
-/// `upsample_backward`: bindings (dx, dy).
-pub fn upsample_backward_call(p: &Planes) -> KernelCall {
-    call(
+/// `upsample_backward`: bindings (dx, dy). `Reads::Texture` reads dy from a texture copy
+/// (`upsample_backward_tex`, grid form).
+pub fn upsample_backward_call(p: &Planes, reads: Reads) -> KernelCall {
+    let c = call(
         "upsample_backward",
         p,
         1,
         p.small_len(),
         p.big_len() + p.small_len(),
-    )
+    );
+    textured(c, p, reads, "upsample_backward_tex")
 }

@@ -1,0 +1,18 @@
+// tex_fns.wgsl over sampled textures, for adapters whose rgba32float / r32float formats lack
+// read-only storage access (`Gpu::tex_fetch` picks): the same names, layout and results;
+// each fetch names mip level 0 (see tex_fns.wgsl for what that costs on lavapipe).
+
+override TEX_LOGW: u32 = 8u;
+
+alias Tex4 = texture_2d<f32>;
+alias Tex1 = texture_2d<f32>;
+
+fn texel(t: Tex4, i: u32) -> vec4<f32> {
+    let w = 1u << TEX_LOGW;
+    return textureLoad(t, vec2<u32>(i & (w - 1u), i >> TEX_LOGW), 0);
+}
+
+fn texel1(t: Tex1, i: u32) -> f32 {
+    let w = 1u << TEX_LOGW;
+    return textureLoad(t, vec2<u32>(i & (w - 1u), i >> TEX_LOGW), 0).x;
+}
