@@ -1,14 +1,20 @@
-// pool_tex: the grid forms of max_pool_argmax and upsample_backward of pool.wgsl (prepended:
-// the same math, the same outputs, bit for bit) reading their float input from an
-// rgba32float copy (tex_fns.wgsl) instead of a storage buffer. Both read four times what they
-// write, and on lavapipe a storage load costs ~7× a texel load (tex_fns.wgsl), so the reads
-// were most of their time. The other pool kernels read u32 argmax indices (which a float
-// texture could flush as denormals on some GPUs) or write four times what they read: they
-// stay as they are.
+// pool_tex: texture-read forms of pool.wgsl's kernels (prepended: the same math, the same
+// outputs, bit for bit) that read their float inputs from rgba32float copies (tex_fns.wgsl)
+// instead of storage buffers, and store two or four values at once where the rows allow. On
+// lavapipe a storage load costs ~7× a texel load (tex_fns.wgsl) and a store is a loop over
+// the lanes whatever its width, so loads and stores, not arithmetic, were these kernels' time.
+// The argmax indices (u32) stay in storage buffers: a float texture could flush them as
+// denormals on some GPUs.
 //
 //   max_pool_argmax_tex:    the window's two row pairs (`pair_at`: odd widths put a pair
 //                           across two texels); first maximum in row-major order, as
 //                           max_pool_argmax.
+//   max_pool_forward_tex:   the same walk, storing the maximum itself: the pooled value
+//                           without reading the argmax back (the same float x[argmax]).
+//   max_pool_backward_act_tex: max_pool_backward_act for even widths: dy and the pooled
+//                           values from textures, each window row one vec2 store.
+//   upsample_forward_tex:   two small pixels per invocation (even small widths): one pair
+//                           fetch, each of the two big rows one vec4 store.
 //   upsample_backward_tex:  the 2×2 block's two pairs (big rows have even length, so a pair
 //                           starts at an even float and lies within one texel).
 
@@ -32,18 +38,17 @@ fn pair_at(t: Tex4, f: u32, n: u32) -> vec2<f32> {
     return vec2<f32>(first, second);
 }
 
-@compute @workgroup_size(8, 8)
-fn max_pool_argmax_tex(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let ox = gid.x;
-    let oy = gid.y;
-    if ox >= pa.ws || oy >= pa.hs {
-        return;
-    }
-    let o = (gid.z * pa.hs + oy) * pa.ws + ox;
+struct WindowMax {
+    index: u32,
+    value: f32,
+}
+
+// The first maximum of pooling window (oy, ox) of plane `plane` (in range), as argmax_at.
+fn window_max(plane: u32, oy: u32, ox: u32) -> WindowMax {
     let n = pa.planes * pa.hb * pa.wb;
     let ix = 2u * ox;
     let has_right = ix + 1u < pa.wb;
-    var best = (gid.z * pa.hb + 2u * oy) * pa.wb + ix;
+    var best = (plane * pa.hb + 2u * oy) * pa.wb + ix;
     let top = pair_at(x_tex, best, n);
     var best_v = top.x;
     // Strictly greater: the first maximum wins ties.
@@ -52,17 +57,83 @@ fn max_pool_argmax_tex(@builtin(global_invocation_id) gid: vec3<u32>) {
         best = best + 1u;
     }
     if 2u * oy + 1u < pa.hb {
-        let i = (gid.z * pa.hb + 2u * oy + 1u) * pa.wb + ix;
+        let i = (plane * pa.hb + 2u * oy + 1u) * pa.wb + ix;
         let bottom = pair_at(x_tex, i, n);
         if bottom.x > best_v {
             best_v = bottom.x;
             best = i;
         }
         if has_right && bottom.y > best_v {
+            best_v = bottom.y;
             best = i + 1u;
         }
     }
-    idx_out[o] = best;
+    return WindowMax(best, best_v);
+}
+
+@compute @workgroup_size(8, 8)
+fn max_pool_argmax_tex(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if gid.x < pa.ws && gid.y < pa.hs {
+        idx_out[(gid.z * pa.hs + gid.y) * pa.ws + gid.x] = window_max(gid.z, gid.y, gid.x).index;
+    }
+}
+
+// max_pool_forward_tex: bindings (pooled, x as a texture, pa): the argmax input is not read.
+@compute @workgroup_size(8, 8)
+fn max_pool_forward_tex(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if gid.x < pa.ws && gid.y < pa.hs {
+        pooled[(gid.z * pa.hs + gid.y) * pa.ws + gid.x] = window_max(gid.z, gid.y, gid.x).value;
+    }
+}
+
+// max_pool_backward_act_tex: bindings (dx as pairs, idx, dy and pooled as textures, pba);
+// full-resolution rows of even length, so each window row is one aligned pair.
+@group(0) @binding(0) var<storage, read_write> d_x2: array<vec2<f32>>;
+@group(0) @binding(2) var dy_tex: Tex4;
+@group(0) @binding(3) var pooled_tex: Tex4;
+
+fn float_at(t: Tex4, i: u32) -> f32 {
+    return texel(t, i >> 2u)[i & 3u];
+}
+
+@compute @workgroup_size(8, 8)
+fn max_pool_backward_act_tex(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let ox = gid.x;
+    let oy = gid.y;
+    if ox >= pba.ws || oy >= pba.hs {
+        return;
+    }
+    let o = (gid.z * pba.hs + oy) * pba.ws + ox;
+    let g = activate_grad_from_output(float_at(pooled_tex, o)) * float_at(dy_tex, o);
+    let winner = bidx[o];
+    for (var dy = 0u; dy < 2u; dy++) {
+        let iy = 2u * oy + dy;
+        if iy >= pba.hb {
+            break;
+        }
+        let i = (gid.z * pba.hb + iy) * pba.wb + 2u * ox;
+        d_x2[i / 2u] = vec2<f32>(select(0.0, g, i == winner), select(0.0, g, i + 1u == winner));
+    }
+}
+
+// upsample_forward_tex: bindings (y as quads, x as a texture, uf); small rows of even
+// length: small pixels 2q, 2q + 1 of row i become big columns 4q..4q + 3 of rows 2i, 2i + 1.
+@group(0) @binding(0) var<storage, read_write> up4: array<vec4<f32>>;
+@group(0) @binding(1) var small_tex: Tex4;
+
+@compute @workgroup_size(8, 8)
+fn upsample_forward_tex(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let q = gid.x;
+    let i = gid.y;
+    if 2u * q >= uf.ws || i >= uf.hs {
+        return;
+    }
+    let v = pair_even(small_tex, (gid.z * uf.hs + i) * uf.ws + 2u * q);
+    let quad = vec4<f32>(v.x, v.x, v.y, v.y);
+    // Quad index of big (2i, 4q): big rows are wb = 2·ws floats, ws / 2 quads.
+    let top = (gid.z * uf.hb + 2u * i) * (uf.ws / 2u) + q;
+    up4[top] = quad;
+    up4[top + uf.ws / 2u] = quad;
 }
 
 @group(0) @binding(1) var d_up_tex: Tex4;

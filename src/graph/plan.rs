@@ -438,9 +438,9 @@ pub fn kernel_call(g: &Graph, id: NodeId, opts: CompileOptions) -> KernelCall {
             reduce::row_sum_call(n.len(), g.nodes[n.inputs[0]].len() / n.len(), opts.reads)
         }
         Op::MaxPoolArgmax => pool::argmax_call(&pool_planes(shape_of(0)), opts.reads),
-        Op::MaxPool => pool::forward_call(&pool_planes(shape_of(0))),
-        Op::MaxPoolBackward(act) => pool::backward_call(&pool_planes(&n.shape), act),
-        Op::Upsample => pool::upsample_call(&upsample_planes(shape_of(0))),
+        Op::MaxPool => pool::forward_call(&pool_planes(shape_of(0)), opts.reads),
+        Op::MaxPoolBackward(act) => pool::backward_call(&pool_planes(&n.shape), act, opts.reads),
+        Op::Upsample => pool::upsample_call(&upsample_planes(shape_of(0)), opts.reads),
         Op::UpsampleBackward => {
             pool::upsample_backward_call(&upsample_planes(&n.shape), opts.reads)
         }

@@ -140,11 +140,7 @@ fn call(entry: &'static str, p: &Planes, inputs: usize, items: usize, bytes: usi
             "upsample_backward" => "upsample_backward_grid",
             other => unreachable!("{other} has no grid form"),
         };
-        c.workgroups = Workgroups::Fixed([
-            p.small.1.div_ceil(8) as u32,
-            p.small.0.div_ceil(8) as u32,
-            p.planes as u32,
-        ]);
+        c.workgroups = grid(p, p.small.1);
     }
     c
 }
@@ -196,13 +192,41 @@ fn textured(c: KernelCall, p: &Planes, reads: Reads, entry: &'static str) -> Ker
 }
 
 /// `max_pool_forward`: bindings (y, x, idx).
-pub fn forward_call(p: &Planes) -> KernelCall {
-    flat_call("max_pool_forward", p, 2, p.small_len(), 3 * p.small_len())
+pub fn forward_call(p: &Planes, reads: Reads) -> KernelCall {
+    let c = flat_call("max_pool_forward", p, 2, p.small_len(), 3 * p.small_len());
+    let t = texture_form(
+        c.clone(),
+        reads,
+        p.planes <= super::MAX_GRID_LAYERS,
+        "max_pool_forward_tex",
+        grid(p, p.small.1),
+        &[0],
+        p.big_len(),
+    );
+    if t.entry == c.entry {
+        return c;
+    }
+    // The texture form finds each window's maximum again from x and does not read the
+    // argmax: bindings (y, x as a texture).
+    let mut t = t;
+    t.bindings.truncate(2);
+    t.bytes = 4 * (p.big_len() + p.small_len()) as u64;
+    t
+}
+
+/// 8×8 small-side pixels a workgroup, z = plane, `columns` invocations along x.
+fn grid(p: &Planes, columns: usize) -> Workgroups {
+    Workgroups::Fixed([
+        columns.div_ceil(8) as u32,
+        p.small.0.div_ceil(8) as u32,
+        p.planes as u32,
+    ])
 }
 
 /// `max_pool_backward` (one invocation per window): bindings (dx, idx, dy); with an
-/// activation, `max_pool_backward_act`: bindings (dx, idx, dy, pooled).
-pub fn backward_call(p: &Planes, act: Act) -> KernelCall {
+/// activation, `max_pool_backward_act`: bindings (dx, idx, dy, pooled), whose texture form
+/// (`Reads::Texture`, even widths) reads dy and pooled from texture copies and stores pairs.
+pub fn backward_call(p: &Planes, act: Act, reads: Reads) -> KernelCall {
     if act == Act::Identity {
         return call(
             "max_pool_backward",
@@ -220,18 +244,34 @@ pub fn backward_call(p: &Planes, act: Act) -> KernelCall {
         p.big_len() + 3 * p.small_len(),
     );
     c.constants = act.constants();
-    c
+    let applies = p.planes <= super::MAX_GRID_LAYERS && p.big.1.is_multiple_of(2);
+    let entry = "max_pool_backward_act_tex";
+    texture_form(
+        c,
+        reads,
+        applies,
+        entry,
+        grid(p, p.small.1),
+        &[1, 2],
+        p.small_len(),
+    )
 }
 
-/// `upsample_forward`: bindings (y, x).
-pub fn upsample_call(p: &Planes) -> KernelCall {
-    call(
+/// `upsample_forward`: bindings (y, x); `Reads::Texture` (even small widths) reads x from a
+/// texture copy, two pixels an invocation, and stores quads (`upsample_forward_tex`).
+pub fn upsample_call(p: &Planes, reads: Reads) -> KernelCall {
+    let c = call(
         "upsample_forward",
         p,
         1,
         p.small_len(),
         p.big_len() + p.small_len(),
-    )
+    );
+    // Two small pixels an invocation: even small widths.
+    let applies = p.planes <= super::MAX_GRID_LAYERS && p.small.1.is_multiple_of(2);
+    let workgroups = grid(p, p.small.1 / 2);
+    let entry = "upsample_forward_tex";
+    texture_form(c, reads, applies, entry, workgroups, &[0], p.small_len())
 }
 
 /// `upsample_backward`: bindings (dx, dy). `Reads::Texture` reads dy from a texture copy
