@@ -42,6 +42,19 @@ const MAX_KW: u32 = 8u;
 // where 0 ≤ x0 + j < width, else 0, for j < len (filled by the front's `load_seg`).
 var<private> seg: array<f32, 32>;
 
+// The grid's divisors as constants (the plan sets them from the geometry, which the uniform
+// repeats): x-blocks and rows of the forward's output (the input gradient's input), and the
+// weight gradient's channel blocks. x86 has no vector division, so a division by a runtime
+// value is eight scalar divisions on lavapipe; by a constant it is a multiply and a shift.
+override X_BLOCKS: u32 = 1u;
+override ROWS: u32 = 1u;
+override CO_BLOCKS: u32 = 1u;
+override CI_BLOCKS: u32 = 1u;
+// Where every row segment starts at the same offset within a texel, that offset (0..3; the
+// plan knows it when rows are a multiple of 4 long), else 4: conv_tex.wgsl's load_seg then
+// picks values with constant lanes instead of per-invocation selects.
+override SEG_OFF: u32 = 4u;
+
 fn item(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * WG;
 }
@@ -84,12 +97,11 @@ fn store_block(n: u32, c0: u32, c_total: u32, row: u32, x0: u32, hh: u32, ww: u3
 // weight load has a workgroup-uniform address (one load can serve the workgroup; on lavapipe
 // this measured no faster: there the per-invocation input loads are the cost).
 fn forward_body(gid: vec3<u32>, nwg: vec3<u32>, wid: vec3<u32>) {
-    let x_blocks = (cv.w_out + PX - 1u) / PX;
     var t = item(gid, nwg);
-    let ox0 = (t % x_blocks) * PX;
-    t /= x_blocks;
-    let oy = t % cv.h_out;
-    let n = t / cv.h_out;
+    let ox0 = (t % X_BLOCKS) * PX;
+    t /= X_BLOCKS;
+    let oy = t % ROWS;
+    let n = t / ROWS;
     let co0 = wid.z * CB;
     if n >= cv.n {
         return;
@@ -122,12 +134,11 @@ fn forward_body(gid: vec3<u32>, nwg: vec3<u32>, wid: vec3<u32>) {
 // (the workgroup's z index, as above). `src` is dP: [N, Cout, Ho, Wo]; `out` is dx:
 // [N, Cin, H, W]. With HAS_BIAS / ACT this is the transposed convolution's forward.
 fn backward_input_body(gid: vec3<u32>, nwg: vec3<u32>, wid: vec3<u32>) {
-    let x_blocks = (cv.w + PX - 1u) / PX;
     var t = item(gid, nwg);
-    let ix0 = (t % x_blocks) * PX;
-    t /= x_blocks;
-    let iy = t % cv.h;
-    let n = t / cv.h;
+    let ix0 = (t % X_BLOCKS) * PX;
+    t /= X_BLOCKS;
+    let iy = t % ROWS;
+    let n = t / ROWS;
     let ci0 = wid.z * CB;
     if n >= cv.n {
         return;
@@ -180,13 +191,11 @@ fn backward_input_body(gid: vec3<u32>, nwg: vec3<u32>, wid: vec3<u32>) {
 override CI_LOADS: u32 = 4u;
 
 fn weight_grad_body(gid: vec3<u32>, nwg: vec3<u32>) {
-    let co_blocks = (cg.c_out + CB - 1u) / CB;
-    let ci_blocks = (cg.c_in + CB - 1u) / CB;
     var t = gid.x + gid.y * nwg.x * WG;
-    let co0 = (t % co_blocks) * CB;
-    t /= co_blocks;
-    let ci0 = (t % ci_blocks) * CB;
-    t /= ci_blocks;
+    let co0 = (t % CO_BLOCKS) * CB;
+    t /= CO_BLOCKS;
+    let ci0 = (t % CI_BLOCKS) * CB;
+    t /= CI_BLOCKS;
     let ky = t % KH;
     let n = t / KH;
     if n >= cg.n {

@@ -42,7 +42,7 @@ fn src_at(i: u32) -> f32 {
 fn load_seg(row: u32, x0: i32, len: u32, width: u32) {
     // x0 ≥ −7 (padding is less than the kernel width ≤ 8), so the shifted index is ≥ 1.
     let f = u32(i32(row) + x0 + 8);
-    let off = f & 3u;
+    let off = select(f & 3u, SEG_OFF, SEG_OFF < 4u);
     let t0 = i32(f >> 2u) - 2;
     var tq: array<vec4<f32>, 10>;
     for (var q = 0u; q < (len + 3u) / 4u + 1u; q++) {

@@ -271,6 +271,21 @@ fn pixels_per_item(width: usize, g: &ConvGeom) -> usize {
         .unwrap_or(1)
 }
 
+/// The direct kernels' grid divisors (`X_BLOCKS`, `ROWS`) and, where every row segment starts
+/// at the same offset `seg_off` within a texel (`aligned`), `SEG_OFF` (else 4: per invocation).
+fn grid_constants(
+    x_blocks: usize,
+    rows: usize,
+    aligned: bool,
+    seg_off: i64,
+) -> [(&'static str, f64); 3] {
+    [
+        ("X_BLOCKS", x_blocks as f64),
+        ("ROWS", rows as f64),
+        ("SEG_OFF", if aligned { seg_off as f64 } else { 4.0 }),
+    ]
+}
+
 fn call(entry: &'static str, g: &ConvGeom, items: usize, px: usize, loads: usize) -> KernelCall {
     assert!(
         g.kw <= 8,
@@ -461,6 +476,16 @@ pub fn forward_call(g: &ConvGeom, has_bias: bool, act: Act, variant: Variant) ->
     let px = pixels_per_item(g.w_out, g);
     let items = g.n * g.h_out * g.w_out.div_ceil(px);
     let mut c = with_epilogue(call("conv2d_forward", g, items, px, g.c_out), has_bias, act);
+    // Rows of input segments start at texel offset 8 − pad (mod 4) when rows are a multiple
+    // of 4 long and each block starts a multiple of 4 floats in.
+    let aligned = g.w.is_multiple_of(4) && (px * g.stride).is_multiple_of(4);
+    let seg_off = (8 - g.pad_w as i64).rem_euclid(4);
+    c.constants.extend(grid_constants(
+        g.w_out.div_ceil(px),
+        g.h_out,
+        aligned,
+        seg_off,
+    ));
     c.workgroups = layers(items, g.c_out);
     if variant == Variant::Texture {
         c = vec4_rows(
@@ -487,6 +512,11 @@ pub fn backward_input_call(g: &ConvGeom, has_bias: bool, act: Act, variant: Vari
         has_bias,
         act,
     );
+    // Stride 1 reads dP row segments from column ix0 + pad − (KW − 1).
+    let aligned = g.stride == 1 && g.w_out.is_multiple_of(4) && px.is_multiple_of(4);
+    let seg_off = (8 + g.pad_w as i64 - (g.kw as i64 - 1)).rem_euclid(4);
+    c.constants
+        .extend(grid_constants(g.w.div_ceil(px), g.h, aligned, seg_off));
     c.workgroups = layers(items, g.c_in);
     if variant == Variant::Texture {
         let lens = [g.n * g.c_out * g.h_out * g.w_out, g.weight_len()];
@@ -503,6 +533,10 @@ pub fn weight_grad_call(g: &ConvGeom, variant: Variant) -> KernelCall {
         let items = g.n * g.kh * g.c_in.div_ceil(BLOCK) * g.c_out.div_ceil(BLOCK);
         let mut c = call("conv2d_weight_grad", g, items, 1, g.c_out);
         c.constants.push(("CI_LOADS", g.c_in.min(BLOCK) as f64));
+        c.constants
+            .push(("CO_BLOCKS", g.c_out.div_ceil(BLOCK) as f64));
+        c.constants
+            .push(("CI_BLOCKS", g.c_in.div_ceil(BLOCK) as f64));
         c
     };
     c.bindings = vec![Bind::Output, Bind::Input(0), Bind::Input(1)];
