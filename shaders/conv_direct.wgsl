@@ -50,9 +50,11 @@ override X_BLOCKS: u32 = 1u;
 override ROWS: u32 = 1u;
 override CO_BLOCKS: u32 = 1u;
 override CI_BLOCKS: u32 = 1u;
-// Where every row segment starts at the same offset within a texel, that offset (0..3; the
-// plan knows it when rows are a multiple of 4 long), else 4: conv_tex.wgsl's load_seg then
-// picks values with constant lanes instead of per-invocation selects.
+// Where every row segment starts at the same offset within a texel, that offset (0..3), else
+// 4: conv_tex.wgsl's load_seg then picks values with constant lanes instead of
+// per-invocation selects. The plan knows it when the rows read are a multiple of 4 long and
+// each block starts a multiple of 4 floats in (PX·STRIDE for the forward; PX with stride 1
+// for the input gradient, whose strided form reads no segments).
 override SEG_OFF: u32 = 4u;
 
 fn item(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {

@@ -9,7 +9,7 @@
 // values). The weights (at most 64 KiB in this variant) go into a 64 KiB uniform buffer. Why
 // (see tex_fns.wgsl): on lavapipe a storage load is a per-lane loop with a bounds check per
 // lane (~4.2 ns per value in `shaderprop bench --filter load_`), a read-only storage texture
-// load a gather (~0.6 ns a texel; a sampled one, the fallback, ~1.9 ns), and a uniform load
+// load a gather (~0.6–0.8 ns a texel; a sampled one, the fallback, ~1.9 ns), and a uniform load
 // at a per-invocation address an unrolled gather from one small array (~0.5 ns). The outputs
 // are still written to storage buffers.
 
@@ -23,7 +23,7 @@
 @group(0) @binding(2) var dp_tex: Tex1;
 @group(0) @binding(3) var<uniform> cg: Conv;
 
-// TEX_LOGW, Tex4, Tex1, texel() and texel1() come from tex_fns.wgsl, prepended.
+// TEX_LOGW, Tex4, Tex1, texel(), texel_f() and texel1() come from tex_fns.wgsl, prepended.
 
 // Float s (0..7) of the eight floats a, b.
 fn pick8(a: vec4<f32>, b: vec4<f32>, s: u32) -> f32 {
@@ -33,7 +33,7 @@ fn pick8(a: vec4<f32>, b: vec4<f32>, s: u32) -> f32 {
 }
 
 fn src_at(i: u32) -> f32 {
-    return pick8(texel(src_tex, i >> 2u), vec4<f32>(0.0), i & 3u);
+    return texel_f(src_tex, i);
 }
 
 // seg[j] = src[row + x0 + j] where 0 ≤ x0 + j < width (else 0), j < len: the (len + 3) / 4 + 1

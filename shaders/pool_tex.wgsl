@@ -92,10 +92,6 @@ fn max_pool_forward_tex(@builtin(global_invocation_id) gid: vec3<u32>) {
 @group(0) @binding(2) var dy_tex: Tex4;
 @group(0) @binding(3) var pooled_tex: Tex4;
 
-fn float_at(t: Tex4, i: u32) -> f32 {
-    return texel(t, i >> 2u)[i & 3u];
-}
-
 @compute @workgroup_size(8, 8)
 fn max_pool_backward_act_tex(@builtin(global_invocation_id) gid: vec3<u32>) {
     let ox = gid.x;
@@ -104,7 +100,7 @@ fn max_pool_backward_act_tex(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let o = (gid.z * pba.hs + oy) * pba.ws + ox;
-    let g = activate_grad_from_output(float_at(pooled_tex, o)) * float_at(dy_tex, o);
+    let g = activate_grad_from_output(texel_f(pooled_tex, o)) * texel_f(dy_tex, o);
     let winner = bidx[o];
     for (var dy = 0u; dy < 2u; dy++) {
         let iy = 2u * oy + dy;

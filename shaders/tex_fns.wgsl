@@ -12,7 +12,7 @@
 // fetch (texture_2d + textureLoad with a mip level) is a vectorised gather, but it works out
 // each lane's mip-level size, row stride and offset first (~1.9 ns a texel). A read-only
 // storage texture has one level: its load is the address arithmetic and the gather
-// (~0.6 ns a texel of four values). README's `bench --filter load_` measures all three.
+// (~0.6–0.8 ns a texel of four values). README's `bench --filter load_` measures all three.
 //
 // This file binds the textures as read-only storage textures. Adapters whose rgba32float or
 // r32float lack read-only storage access (some GL drivers) get tex_fns_sampled.wgsl instead:
@@ -28,6 +28,11 @@ alias Tex1 = texture_storage_2d<r32float, read>;
 fn texel(t: Tex4, i: u32) -> vec4<f32> {
     let w = 1u << TEX_LOGW;
     return textureLoad(t, vec2<u32>(i & (w - 1u), i >> TEX_LOGW));
+}
+
+// Float i of an rgba32float copy: texel i / 4, lane i mod 4.
+fn texel_f(t: Tex4, i: u32) -> f32 {
+    return texel(t, i >> 2u)[i & 3u];
 }
 
 // Float i of an r32float copy.

@@ -12,6 +12,11 @@ fn texel(t: Tex4, i: u32) -> vec4<f32> {
     return textureLoad(t, vec2<u32>(i & (w - 1u), i >> TEX_LOGW), 0);
 }
 
+// Float i of an rgba32float copy: texel i / 4, lane i mod 4.
+fn texel_f(t: Tex4, i: u32) -> f32 {
+    return texel(t, i >> 2u)[i & 3u];
+}
+
 fn texel1(t: Tex1, i: u32) -> f32 {
     let w = 1u << TEX_LOGW;
     return textureLoad(t, vec2<u32>(i & (w - 1u), i >> TEX_LOGW), 0).x;

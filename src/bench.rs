@@ -294,9 +294,7 @@ fn rotating_plans(
     (0..copies)
         .map(|_| {
             let plan = Plan::compile_with(g, gpu, &mut Resources::new(), &[out], opts)?;
-            for &id in inputs {
-                plan.write_f32(gpu, id, &rng.vec_f32(g.nodes[id].len(), -1.0, 1.0));
-            }
+            crate::tune::write_random_inputs(gpu, &plan, g, inputs, out, &mut rng);
             plan.set_step(gpu, StepUniform::default());
             Ok(plan)
         })

@@ -350,6 +350,35 @@ pub fn one_node_graph(g: &Graph, id: NodeId) -> (Graph, Vec<NodeId>, NodeId) {
     (one, inputs, out)
 }
 
+/// Fills `inputs` of `plan` (compiled from `g`, computing `out`) for timing: floats uniform in
+/// [−1, 1), u32 inputs (the pool's argmax) with indices spread evenly over the largest tensor
+/// the node touches, the full-resolution side, as real argmaxes are. (Random float bits
+/// would all be out of range: clamped to one address, the storage form would look cached.)
+pub fn write_random_inputs(
+    gpu: &Gpu,
+    plan: &Plan,
+    g: &Graph,
+    inputs: &[NodeId],
+    out: NodeId,
+    rng: &mut Rng,
+) {
+    let span = inputs
+        .iter()
+        .chain([&out])
+        .map(|&x| g.nodes[x].len())
+        .max()
+        .unwrap_or(1);
+    for &x in inputs {
+        let len = g.nodes[x].len();
+        if g.nodes[x].dtype == DType::U32 {
+            let idx: Vec<u32> = (0..len).map(|i| (i * span / len.max(1)) as u32).collect();
+            plan.write_u32(gpu, x, &idx);
+        } else {
+            plan.write_f32(gpu, x, &rng.vec_f32(len, -1.0, 1.0));
+        }
+    }
+}
+
 /// Times the read paths of streaming node `id` of `g` in a graph of that node alone (random
 /// inputs of the same shapes) and names the fastest.
 pub fn time_reads_candidates(gpu: &Gpu, g: &Graph, id: NodeId) -> Result<Entry> {
@@ -361,10 +390,7 @@ pub fn time_reads_candidates(gpu: &Gpu, g: &Graph, id: NodeId) -> Result<Entry> 
             ..Default::default()
         };
         let plan = Plan::compile_with(&one, gpu, &mut Resources::new(), &[out], opts)?;
-        let mut rng = Rng::new(7);
-        for &x in &inputs {
-            plan.write_f32(gpu, x, &rng.vec_f32(one.nodes[x].len(), -1.0, 1.0));
-        }
+        write_random_inputs(gpu, &plan, &one, &inputs, out, &mut Rng::new(7));
         plan.set_step(gpu, StepUniform::single(one.shape(inputs[0])[0], 0));
         let best = timed.iter().map(|t: &(&str, f64)| t.1).reduce(f64::min);
         timed.push((r.name(), time_plan(gpu, &plan, best)?));

@@ -1,6 +1,6 @@
 //! Every WGSL source of the project, embedded with `include_str!`: the one list a reader
-//! needs to find any kernel. Files that use an activation (matmul, activation, conv) get
-//! `act_fns.wgsl` prepended, so the activation formulas live in one place; texture fronts get
+//! needs to find any kernel. Files that use an activation or its derivative (matmul,
+//! activation, conv, pool) get `act_fns.wgsl` prepended, so the activation formulas live in one place; texture fronts get
 //! `tex_fns.wgsl` (the shared texel fetch; `tex_fns_sampled.wgsl` where the adapter cannot read
 //! storage textures, see [`TexFetch`]).
 

@@ -366,10 +366,6 @@ impl Kernel {
 /// The variants that compete in autotuning (the naive kernels are the reference).
 pub const TUNED: [Variant; 2] = [Variant::Direct, Variant::Texture];
 
-/// `c` (a direct kernel with inputs 0 and 1 at bindings 1 and 2, of `lens` floats) reading
-/// those inputs as `conv_tex.wgsl`'s entry of the same name does: activations from r32float
-/// textures, weights (input 1 of the forward and input-gradient kernels) from a 64 KiB
-/// uniform buffer. Unchanged when a tensor does not fit.
 /// The texture kernel `c` storing its output as vec4s (`conv_store4.wgsl`) where every block
 /// row starts on a 16-byte boundary: blocks of 8 pixels and rows of `width` a multiple of 4.
 fn vec4_rows(mut c: KernelCall, px: usize, width: usize) -> KernelCall {
@@ -379,6 +375,11 @@ fn vec4_rows(mut c: KernelCall, px: usize, width: usize) -> KernelCall {
     c
 }
 
+/// `c` (a direct kernel with inputs 0 and 1 at bindings 1 and 2, of `lens` floats) reading
+/// those inputs as `conv_tex.wgsl`'s entry of the same name does: the forward's and input
+/// gradient's activations from rgba32float textures and their weights (input 1) from a 64 KiB
+/// uniform buffer; the weight gradient's two inputs from r32float textures. Unchanged when a
+/// tensor does not fit.
 fn textured(mut c: KernelCall, lens: [usize; 2]) -> KernelCall {
     let weights_uniform = c.entry != "conv2d_weight_grad";
     let max_uniform = (crate::graph::plan::UNIFORM_STAGE_BYTES / 4) as usize;
