@@ -41,7 +41,8 @@
 // Shader runtime checks are off (src/gpu/mod.rs): every index below is guarded or clamped.
 
 // The overrides, the `Conv` struct and the direct kernels' bodies are in conv_direct.wgsl,
-// appended to this file (and to conv_tex.wgsl, which reads the same inputs from textures).
+// appended to this file (and to conv_tex.wgsl, which reads the same inputs from textures);
+// the output `out` (binding 0) and its `put_row` are in conv_store.wgsl, prepended.
 
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read> wgt: array<f32>;
