@@ -24,6 +24,7 @@ pub enum Shader {
     Vae,
     Conv,
     ConvTex,
+    ConvTexV2,
     ConvTexV4,
     Pool,
     PoolTex,
@@ -35,6 +36,7 @@ pub enum Shader {
 const ACT_FNS: &str = include_str!("../../shaders/act_fns.wgsl");
 const CONV_DIRECT: &str = include_str!("../../shaders/conv_direct.wgsl");
 const CONV_STORE: &str = include_str!("../../shaders/conv_store.wgsl");
+const CONV_STORE2: &str = include_str!("../../shaders/conv_store2.wgsl");
 const CONV_STORE4: &str = include_str!("../../shaders/conv_store4.wgsl");
 const MATMUL_BLOCK: &str = include_str!("../../shaders/matmul_block.wgsl");
 const TEX_FNS: &str = include_str!("../../shaders/tex_fns.wgsl");
@@ -72,7 +74,7 @@ const STREAM_FRONTS: [(Shader, Shader); 5] = [
 
 impl Shader {
     /// Every shader, for tests that compile them all.
-    pub const ALL: [Shader; 23] = [
+    pub const ALL: [Shader; 24] = [
         Shader::Matmul,
         Shader::MatmulTex,
         Shader::MatmulSg,
@@ -90,6 +92,7 @@ impl Shader {
         Shader::Vae,
         Shader::Conv,
         Shader::ConvTex,
+        Shader::ConvTexV2,
         Shader::ConvTexV4,
         Shader::Pool,
         Shader::PoolTex,
@@ -118,7 +121,8 @@ impl Shader {
             Shader::Vae => "vae.wgsl",
             Shader::Conv => "conv.wgsl",
             Shader::ConvTex => "conv_tex.wgsl",
-            // conv_tex.wgsl with its output stored as vec4s (conv_store4.wgsl).
+            // conv_tex.wgsl with its output stored as pairs or vec4s (conv_store2/4.wgsl).
+            Shader::ConvTexV2 => "conv_tex.wgsl+conv_store2.wgsl",
             Shader::ConvTexV4 => "conv_tex.wgsl+conv_store4.wgsl",
             Shader::Pool => "pool.wgsl",
             Shader::PoolTex => "pool_tex.wgsl",
@@ -146,7 +150,9 @@ impl Shader {
             Shader::Random => include_str!("../../shaders/random.wgsl"),
             Shader::Vae => include_str!("../../shaders/vae.wgsl"),
             Shader::Conv => include_str!("../../shaders/conv.wgsl"),
-            Shader::ConvTex | Shader::ConvTexV4 => include_str!("../../shaders/conv_tex.wgsl"),
+            Shader::ConvTex | Shader::ConvTexV2 | Shader::ConvTexV4 => {
+                include_str!("../../shaders/conv_tex.wgsl")
+            }
             Shader::Pool => include_str!("../../shaders/pool.wgsl"),
             Shader::PoolTex => include_str!("../../shaders/pool_tex.wgsl"),
             Shader::Sparsity => include_str!("../../shaders/sparsity.wgsl"),
@@ -202,6 +208,10 @@ impl Shader {
             ),
             Shader::ConvTex => format!(
                 "{ACT_FNS}\n{tex_fns}\n{CONV_STORE}\n{}\n{CONV_DIRECT}",
+                self.own_source()
+            ),
+            Shader::ConvTexV2 => format!(
+                "{ACT_FNS}\n{tex_fns}\n{CONV_STORE2}\n{}\n{CONV_DIRECT}",
                 self.own_source()
             ),
             Shader::ConvTexV4 => format!(

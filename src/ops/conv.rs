@@ -367,10 +367,15 @@ impl Kernel {
 pub const TUNED: [Variant; 2] = [Variant::Direct, Variant::Texture];
 
 /// The texture kernel `c` storing its output as vec4s (`conv_store4.wgsl`) where every block
-/// row starts on a 16-byte boundary: blocks of 8 pixels and rows of `width` a multiple of 4.
+/// row starts on a 16-byte boundary (blocks of 8 pixels, rows of `width` a multiple of 4), or
+/// as pairs (`conv_store2.wgsl`) where rows have even length.
 fn vec4_rows(mut c: KernelCall, px: usize, width: usize) -> KernelCall {
-    if c.shader == Shader::ConvTex && px == 8 && width.is_multiple_of(4) {
-        c.shader = Shader::ConvTexV4;
+    if c.shader == Shader::ConvTex && px == 8 {
+        if width.is_multiple_of(4) {
+            c.shader = Shader::ConvTexV4;
+        } else if width.is_multiple_of(2) {
+            c.shader = Shader::ConvTexV2;
+        }
     }
     c
 }
