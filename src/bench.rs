@@ -480,8 +480,8 @@ pub fn bench_conv(
     })
 }
 
-/// Times streaming node `id` of `g` (a loss, its gradient, a row or column sum, an activation
-/// gradient, an optimizer update) alone, reading through `reads`, rotating its inputs.
+/// Times streaming node `id` of `g` (see [`crate::ops::Reads`]) alone, reading through
+/// `reads`, rotating its inputs.
 pub fn bench_stream(
     gpu: &Gpu,
     g: &Graph,

@@ -29,8 +29,8 @@ pub struct DeviceArgs {
     pub no_tune: bool,
     /// Pin a kernel variant, overriding the tuner:
     /// matmul=naive|blocked|vec4|texture|subgroup|subgroup32, conv=naive|direct|texture,
-    /// reads=storage|texture (losses, sums, activation gradients, optimizer updates; repeat
-    /// the flag for several).
+    /// reads=storage|texture (losses, sums, activation gradients, optimizer updates, pooling
+    /// and upsampling; repeat the flag for several).
     #[arg(long, value_name = "KERNEL=VARIANT")]
     pub variant: Vec<String>,
 }

@@ -1,8 +1,8 @@
 //! Per-device autotuning: which matmul, convolution and streaming-kernel variant runs a shape
 //! fastest on *this* adapter, found by timing the candidates once and remembered on disk.
 //!
-//! When a plan meets a matmul, a convolution or a streaming kernel (a loss, a row or column
-//! sum, an activation gradient, an optimizer update) whose variant is left to the engine
+//! When a plan meets a matmul, a convolution or a streaming kernel (see [`Reads`]) whose
+//! variant is left to the engine
 //! (`Auto`, the default of [`CompileOptions`]), it asks the context
 //! ([`Gpu::matmul_variant`], [`Gpu::conv_variant`], [`Gpu::reads_variant`]). In order:
 //! 1. a variant pinned with `--variant matmul=NAME` / `conv=NAME` / `reads=NAME` (when it

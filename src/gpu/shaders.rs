@@ -206,18 +206,18 @@ impl Shader {
                 "{ACT_FNS}\n{CONV_STORE}\n{}\n{CONV_DIRECT}",
                 self.own_source()
             ),
-            Shader::ConvTex => format!(
-                "{ACT_FNS}\n{tex_fns}\n{CONV_STORE}\n{}\n{CONV_DIRECT}",
-                self.own_source()
-            ),
-            Shader::ConvTexV2 => format!(
-                "{ACT_FNS}\n{tex_fns}\n{CONV_STORE2}\n{}\n{CONV_DIRECT}",
-                self.own_source()
-            ),
-            Shader::ConvTexV4 => format!(
-                "{ACT_FNS}\n{tex_fns}\n{CONV_STORE4}\n{}\n{CONV_DIRECT}",
-                self.own_source()
-            ),
+            // The texture front with its output one float, a pair or a quad at a time.
+            Shader::ConvTex | Shader::ConvTexV2 | Shader::ConvTexV4 => {
+                let store = match self {
+                    Shader::ConvTexV2 => CONV_STORE2,
+                    Shader::ConvTexV4 => CONV_STORE4,
+                    _ => CONV_STORE,
+                };
+                format!(
+                    "{ACT_FNS}\n{tex_fns}\n{store}\n{}\n{CONV_DIRECT}",
+                    self.own_source()
+                )
+            }
             // Activation and pooling (max_pool_backward_act) use the derivatives.
             Shader::Activation | Shader::Pool => format!("{ACT_FNS}\n{}", self.own_source()),
             // Texture fronts of the streaming kernels: the storage file (its formulas,

@@ -320,8 +320,7 @@ pub struct Plan {
 pub struct CompileOptions {
     pub matmul: matmul::Variant,
     pub conv: conv::Variant,
-    /// How the streaming kernels read (losses, sums, activation gradients, optimizer
-    /// updates: see [`crate::ops::Reads`]).
+    /// How the streaming kernels read (see [`crate::ops::Reads`]).
     pub reads: crate::ops::Reads,
     /// The device's largest subgroup size (set by the plan from the adapter).
     pub subgroup_size: u32,
@@ -330,8 +329,7 @@ pub struct CompileOptions {
     pub break_kernel: Option<(&'static str, f32)>,
 }
 
-/// Whether node `id` runs a streaming kernel with a texture form for its shape (a loss, its
-/// gradient, a column or row sum, an activation gradient, an optimizer update: see
+/// Whether node `id` runs a streaming kernel with a texture form for its shape (see
 /// [`crate::ops::Reads`]).
 pub fn streams(g: &Graph, id: NodeId) -> bool {
     if g.nodes[id].op.is_leaf() {

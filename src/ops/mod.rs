@@ -48,8 +48,9 @@ pub enum Bind {
 }
 
 /// How the streaming kernels (losses and their gradients, column and row sums, activation
-/// gradients, optimizer updates) read their large inputs: from storage buffers, or from
-/// rgba32float copies the plan makes just before the dispatch (`shaders/*_tex.wgsl`). The same
+/// gradients, optimizer updates, max pooling and upsampling with their gradients: the one
+/// list, every other mention points here) read their large inputs: from storage buffers, or
+/// from rgba32float copies the plan makes just before the dispatch (`shaders/*_tex.wgsl`). The same
 /// math through another load path (the losses and row sums add in another order): on lavapipe
 /// a texel fetch brings four values for less than a storage load costs for one; on GPUs the
 /// copy is extra traffic. Tuned per device like matmul and conv
