@@ -5,9 +5,10 @@
 //   *_backward_tex:  d_pred[r,c] = d_loss[r] · ∂ℓ/∂pred         as loss.wgsl
 //
 // cols must be a multiple of 4 (a row is then whole texels: row r is texels r·cols/4 ..).
-// Forward: one invocation per row (see row_loss_tex). Backward: one invocation per texel, grid z = row, so d_loss[row] is the same
-// load for the whole workgroup (one scalar load, not one per lane on lavapipe), and the four
-// gradients leave in one vec4 store. On lavapipe these read ~8× fewer times than loss.wgsl;
+// Forward: one invocation per row (see row_loss_tex). Backward: one workgroup per row (grid
+// z), so d_loss[row] is the same load for the whole workgroup (one scalar load, not one per
+// lane on lavapipe); it walks the row WALK_WG texels at a time (64 on GPUs, one subgroup on CPU
+// devices: see gather.wgsl), and the four gradients of a texel leave in one vec4 store. On lavapipe these read ~8× fewer times than loss.wgsl;
 // the copies into textures cost about one memcpy of each input (README "Benchmarks").
 
 @group(0) @binding(1) var pred_tex: Tex4;
@@ -60,28 +61,31 @@ fn mse_forward_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
 
 @group(0) @binding(0) var<storage, read_write> d_pred4: array<vec4<f32>>;
 
-// d_pred for the four values of texel gid.x of row gid.z.
-fn backward_tex_at(gid: vec3<u32>, bce: bool) {
+override WALK_WG: u32 = 64u;
+
+// d_pred for the four values of each texel of row `row` this invocation walks (from `first`).
+fn backward_tex_row(first: u32, row: u32, bce: bool) {
     let quads = pb.cols / 4u;
-    if gid.x >= quads {
-        return;
-    }
-    let k = gid.z * quads + gid.x;
-    let z = texel(pred_tex, k);
-    let t = texel(target_tex, k);
-    if bce {
-        d_pred4[k] = d_loss[gid.z] * (sigmoid4(z) - t);
-    } else {
-        d_pred4[k] = d_loss[gid.z] * 2.0 * (z - t);
+    // bce: d·(σ(z) − t); mse: 2d·(z − t).
+    let d = d_loss[row] * select(2.0, 1.0, bce);
+    for (var q = first; q < quads; q += WALK_WG) {
+        let k = row * quads + q;
+        let z = texel(pred_tex, k);
+        let t = texel(target_tex, k);
+        if bce {
+            d_pred4[k] = d * (sigmoid4(z) - t);
+        } else {
+            d_pred4[k] = d * (z - t);
+        }
     }
 }
 
-@compute @workgroup_size(64)
-fn bce_with_logits_backward_tex(@builtin(global_invocation_id) gid: vec3<u32>) {
-    backward_tex_at(gid, true);
+@compute @workgroup_size(WALK_WG)
+fn bce_with_logits_backward_tex(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    backward_tex_row(lid.x, wid.z, true);
 }
 
-@compute @workgroup_size(64)
-fn mse_backward_tex(@builtin(global_invocation_id) gid: vec3<u32>) {
-    backward_tex_at(gid, false);
+@compute @workgroup_size(WALK_WG)
+fn mse_backward_tex(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    backward_tex_row(lid.x, wid.z, false);
 }

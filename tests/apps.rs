@@ -130,8 +130,9 @@ fn gpu_pca_matches_its_twin_and_recovers_a_planted_subspace() {
 #[test]
 fn float_gather_matches_its_twin() {
     let mut rng = fresh_rng();
-    // 13 floats a row: one per invocation; 12: four per invocation.
-    for (gpu, cols) in gpus().iter().flat_map(|g| [13, 12].map(|c| (g, c))) {
+    // 13 floats a row: one per invocation; 12 and 100: four per invocation (100: 25 quads,
+    // several passes of the row walk).
+    for (gpu, cols) in gpus().iter().flat_map(|g| [13, 12, 100].map(|c| (g, c))) {
         let (n, rows) = (37, 8);
         // Values exactly representable in f32, so the copy must be exact.
         let data = f64s(&f32s(&randv(&mut rng, n * cols, -5.0, 5.0)));

@@ -305,7 +305,17 @@ fn losses_and_gradients_match_twins_including_logits_at_300() {
         .iter()
         .flat_map(|g| ops::Reads::TUNED.map(|r| (g, r)))
     {
-        for kind in [LossKind::Bce, LossKind::Mse] {
+        // The texture gradients walk each row in workgroups of the device's choice (0), of
+        // 64 (GPUs) and of 5 (a stride that divides none of the rows).
+        let walks: &[u32] = if reads == ops::Reads::Texture {
+            &[0, 64, 5]
+        } else {
+            &[0]
+        };
+        for (kind, &row_wg) in [LossKind::Bce, LossKind::Mse]
+            .iter()
+            .flat_map(|k| walks.iter().map(move |w| (*k, w)))
+        {
             // Rows of 784, 4 and 68 values: whole texels, so the texture path applies.
             for &(rows, cols) in &[(1, 1), (1, 784), (5, 67), (33, 130), (1, 4), (9, 68)] {
                 let mut z = rng.vec_f32(rows * cols, -8.0, 8.0);
@@ -330,6 +340,7 @@ fn losses_and_gradients_match_twins_including_logits_at_300() {
                 );
                 let opts = shaderprop::graph::plan::CompileOptions {
                     reads,
+                    row_wg,
                     ..Default::default()
                 };
                 let out = run_with(
@@ -353,8 +364,9 @@ fn losses_and_gradients_match_twins_including_logits_at_300() {
                 };
                 let e1 = compare(&out[0], &wl, 1e-3, 1e-5)
                     .unwrap_or_else(|e| panic!("{kind:?} {reads:?} forward {rows}x{cols}: {e}"));
-                let e2 = compare(&out[1], &wd, 1e-6, 1e-5)
-                    .unwrap_or_else(|e| panic!("{kind:?} {reads:?} backward {rows}x{cols}: {e}"));
+                let e2 = compare(&out[1], &wd, 1e-6, 1e-5).unwrap_or_else(|e| {
+                    panic!("{kind:?} {reads:?} walk {row_wg} backward {rows}x{cols}: {e}")
+                });
                 eprintln!(
                     "{} {kind:?} {reads:?} {rows}x{cols}: loss {e1:.2e}, grad {e2:.2e}",
                     gpu.info.backend
@@ -547,12 +559,20 @@ fn one_adam_step_and_one_sgd_step_equal_their_twins() {
 #[test]
 fn gather_builds_the_batch_from_bytes_and_shuffled_indices() {
     let mut rng = fresh();
-    // 13-byte samples straddle u32 words (one value per invocation); 12 and 4 take the
-    // four-per-invocation form, with batches of 7 and of one.
-    for (gpu, (cols, rows)) in gpus()
-        .iter()
-        .flat_map(|g| [(13, 7), (12, 7), (4, 1)].map(|s| (g, s)))
-    {
+    // 13-byte samples straddle u32 words (one value per invocation); 12, 4 and 100 take the
+    // four-per-invocation form, with batches of 7 and of one, walking each row in workgroups
+    // of the device's choice (0), of 64 and of 3 (100 values: 25 quads, no multiple of 3 or 8).
+    for (gpu, (cols, rows, row_wg)) in gpus().iter().flat_map(|g| {
+        [
+            (13, 7, 0),
+            (12, 7, 0),
+            (4, 1, 0),
+            (100, 3, 0),
+            (100, 3, 64),
+            (100, 3, 3),
+        ]
+        .map(|s| (g, s))
+    }) {
         let n = 50;
         let data: Vec<u8> = (0..n * cols).map(|_| rng.below(256) as u8).collect();
         let mut idx: Vec<u32> = (0..n as u32).collect();
@@ -562,7 +582,12 @@ fn gather_builds_the_batch_from_bytes_and_shuffled_indices() {
         let i = g.input_typed("idx", &[n], DType::U32);
         let b = g.gather("batch", d, i, rows);
         let mut res = shaderprop::graph::plan::Resources::new();
-        let plan = shaderprop::graph::plan::Plan::compile(&g, gpu, &mut res, &[b]).unwrap();
+        let opts = shaderprop::graph::plan::CompileOptions {
+            row_wg,
+            ..Default::default()
+        };
+        let plan =
+            shaderprop::graph::plan::Plan::compile_with(&g, gpu, &mut res, &[b], opts).unwrap();
         plan.write_u32(gpu, d, &shaderprop::graph::plan::pack_bytes(&data));
         plan.write_u32(gpu, i, &idx);
         // The last batch runs past the end of idx: rows repeat the last index.
@@ -583,7 +608,7 @@ fn gather_builds_the_batch_from_bytes_and_shuffled_indices() {
                 1e-7,
                 1e-6,
             )
-            .unwrap();
+            .unwrap_or_else(|e| panic!("{cols}x{rows} walk {row_wg} offset {offset}: {e}"));
         }
     }
 }

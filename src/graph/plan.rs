@@ -324,9 +324,35 @@ pub struct CompileOptions {
     pub reads: crate::ops::Reads,
     /// The device's largest subgroup size (set by the plan from the adapter).
     pub subgroup_size: u32,
+    /// Workgroup width of the kernels that walk one row a workgroup: 0 lets the plan choose
+    /// for the adapter ([`row_workgroup`]); tests pin others.
+    pub row_wg: u32,
     /// Deliberately break a kernel: every dispatch of this entry point has its output
     /// multiplied by the factor (a teaching aid for `gradcheck`).
     pub break_kernel: Option<(&'static str, f32)>,
+}
+
+impl CompileOptions {
+    /// Width of the row-walking workgroups: the plan's choice, or 64.
+    pub fn row_wg(&self) -> u32 {
+        if self.row_wg == 0 {
+            64
+        } else {
+            self.row_wg
+        }
+    }
+}
+
+/// Workgroup width for the kernels that walk one row a workgroup (the batch gather, the loss
+/// gradients): 64 on GPUs; on CPU devices one subgroup, the invocations one SIMD register
+/// holds, so the row is one loop rather than many small chunks of invocations (lavapipe runs
+/// a workgroup's invocations a register's worth at a time, at a cost per chunk).
+pub fn row_workgroup(gpu: &Gpu) -> u32 {
+    if gpu.is_cpu() {
+        gpu.info.subgroup_max_size.clamp(1, 64)
+    } else {
+        64
+    }
 }
 
 /// Whether node `id` runs a streaming kernel with a texture form for its shape (see
@@ -389,6 +415,7 @@ pub fn kernel_call(g: &Graph, id: NodeId, opts: CompileOptions) -> KernelCall {
             n.shape[1],
             g.nodes[n.inputs[1]].len(),
             g.nodes[n.inputs[0]].dtype == crate::graph::DType::F32,
+            opts.row_wg(),
         ),
         Op::MatMul { act, .. } => {
             let s = matmul_shape(g, id).expect("a matmul node");
@@ -424,9 +451,13 @@ pub fn kernel_call(g: &Graph, id: NodeId, opts: CompileOptions) -> KernelCall {
         Op::Loss(kind) => {
             loss::forward_call(kind, shape_of(0)[0], g.row_len(n.inputs[0]), opts.reads)
         }
-        Op::LossBackward(kind) => {
-            loss::backward_call(kind, shape_of(0)[0], g.row_len(n.inputs[0]), opts.reads)
-        }
+        Op::LossBackward(kind) => loss::backward_call(
+            kind,
+            shape_of(0)[0],
+            g.row_len(n.inputs[0]),
+            opts.reads,
+            opts.row_wg(),
+        ),
         Op::Conv2d { geom, act } => conv::forward_call(&geom, n.inputs.len() == 3, act, opts.conv),
         Op::ConvTranspose2d { geom, act } => {
             conv::backward_input_call(&geom, n.inputs.len() == 3, act, opts.conv)
@@ -580,6 +611,9 @@ impl Plan {
             // the fixed rule: see `crate::tune`).
             let mut node_opts = opts;
             node_opts.subgroup_size = gpu.info.subgroup_max_size;
+            if opts.row_wg == 0 {
+                node_opts.row_wg = row_workgroup(gpu);
+            }
             if let (Some(s), matmul::Variant::Auto) = (matmul_shape(graph, i), opts.matmul) {
                 node_opts.matmul = gpu.matmul_variant(&s)?;
             }

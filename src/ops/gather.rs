@@ -35,9 +35,9 @@ pub fn forward_f32_ref(
 
 /// Dispatch of `gather_batch` (bytes) or `gather_batch_f32` (`floats`): bindings (out, data,
 /// idx); inputs 0 data, 1 indices. Rows of a multiple of 4 values use the `gather_batch4*`
-/// form of the same kernel (four values per invocation, row from the grid's z, so at most
-/// [`super::MAX_GRID_LAYERS`] rows).
-pub fn call(rows: usize, cols: usize, n_idx: usize, floats: bool) -> KernelCall {
+/// form of the same kernel (one workgroup of `row_wg` invocations per row, four values at a
+/// time, row from the grid's z, so at most [`super::MAX_GRID_LAYERS`] rows).
+pub fn call(rows: usize, cols: usize, n_idx: usize, floats: bool, row_wg: u32) -> KernelCall {
     let by4 = cols.is_multiple_of(4) && rows <= super::MAX_GRID_LAYERS;
     KernelCall {
         shader: Shader::Gather,
@@ -47,14 +47,18 @@ pub fn call(rows: usize, cols: usize, n_idx: usize, floats: bool) -> KernelCall 
             (true, false) => "gather_batch4",
             (true, true) => "gather_batch4_f32",
         },
-        constants: vec![],
+        constants: if by4 {
+            vec![("WALK_WG", row_wg as f64)]
+        } else {
+            vec![]
+        },
         bindings: vec![Bind::Output, Bind::Input(0), Bind::Input(1)],
         params: vec![rows as u32, cols as u32, n_idx as u32],
         uses_step: true,
         workgroups: if by4 {
             Workgroups::Layers {
-                n: (cols / 4) as u64,
-                wg: 64,
+                n: row_wg as u64,
+                wg: row_wg,
                 layers: rows as u32,
             }
         } else {

@@ -134,20 +134,31 @@ fn forward_storage(kind: LossKind, rows: usize, cols: usize) -> KernelCall {
 }
 
 /// Dispatch of a loss backward: bindings (d_pred, pred, target, d_loss). `Reads::Texture`
-/// reads pred and target from texture copies, one invocation per four values, row = grid z.
-pub fn backward_call(kind: LossKind, rows: usize, cols: usize, reads: Reads) -> KernelCall {
+/// reads pred and target from texture copies: one workgroup of `row_wg` invocations per row
+/// (grid z), each taking four values at a time.
+pub fn backward_call(
+    kind: LossKind,
+    rows: usize,
+    cols: usize,
+    reads: Reads,
+    row_wg: u32,
+) -> KernelCall {
     let entry = match kind {
         LossKind::Bce => "bce_with_logits_backward_tex",
         LossKind::Mse => "mse_backward_tex",
     };
-    let per_texel = Workgroups::Layers {
-        n: (cols / 4) as u64,
-        wg: 64,
+    let per_row = Workgroups::Layers {
+        n: row_wg as u64,
+        wg: row_wg,
         layers: rows as u32,
     };
     let c = backward_storage(kind, rows, cols);
     let applies = texture_applies(rows, cols);
-    texture_form(c, reads, applies, entry, per_texel, &[0, 1], rows * cols)
+    let mut t = texture_form(c, reads, applies, entry, per_row, &[0, 1], rows * cols);
+    if t.entry == entry {
+        t.constants.push(("WALK_WG", row_wg as f64));
+    }
+    t
 }
 
 fn backward_storage(kind: LossKind, rows: usize, cols: usize) -> KernelCall {
