@@ -336,10 +336,18 @@ fn pool_and_upsample_kernels_match_twins_and_finite_differences() {
             );
             let argmax = pool::argmax_ref(&x, &p);
             // Both read paths: the texture one (max_pool_argmax_tex, upsample_backward_tex)
-            // reads pairs that straddle two texels where the width is odd.
-            for reads in [Reads::Storage, Reads::Texture] {
+            // reads pairs that straddle two texels where the width is odd, and walks each
+            // plane in workgroups of the device's choice (0), of 64 (more than a plane's
+            // pixels here but at 28×28) and of 5 (no divisor of any row).
+            for (reads, row_wg) in [
+                (Reads::Storage, 0),
+                (Reads::Texture, 0),
+                (Reads::Texture, 64),
+                (Reads::Texture, 5),
+            ] {
                 let opts = CompileOptions {
                     reads,
+                    row_wg,
                     ..Default::default()
                 };
                 let mut res = Resources::new();
@@ -374,7 +382,7 @@ fn pool_and_upsample_kernels_match_twins_and_finite_differences() {
                 assert_eq!(
                     got_idx.iter().map(|&i| i as usize).collect::<Vec<_>>(),
                     argmax,
-                    "{} {reads:?} argmax {planes}×{h}×{w}",
+                    "{} {reads:?} walk {row_wg} argmax {planes}×{h}×{w}",
                     gpu.info.backend
                 );
                 let read = |id| plan.read(&gpu, &g, id).unwrap();
@@ -406,7 +414,7 @@ fn pool_and_upsample_kernels_match_twins_and_finite_differences() {
                 for (name, got, want) in checks {
                     compare(&got, &want, 1e-5, 1e-5).unwrap_or_else(|e| {
                         panic!(
-                            "{} {reads:?} {name} {planes}×{h}×{w}: {e}",
+                            "{} {reads:?} walk {row_wg} {name} {planes}×{h}×{w}: {e}",
                             gpu.info.backend
                         )
                     });

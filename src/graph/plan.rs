@@ -343,10 +343,11 @@ impl CompileOptions {
     }
 }
 
-/// Workgroup width for the kernels that walk one row a workgroup (the batch gather, the loss
-/// gradients): 64 on GPUs; on CPU devices one subgroup, the invocations one SIMD register
-/// holds, so the row is one loop rather than many small chunks of invocations (lavapipe runs
-/// a workgroup's invocations a register's worth at a time, at a cost per chunk).
+/// Workgroup width for the kernels that walk one row (or plane) a workgroup: the batch
+/// gather, the loss gradients, the texture forms of pooling and upsampling. 64 on GPUs; on CPU
+/// devices one subgroup, the invocations one SIMD register holds, so a row is one loop rather
+/// than many small chunks of invocations (lavapipe runs a workgroup's invocations a
+/// register's worth at a time, at a cost per chunk).
 pub fn row_workgroup(gpu: &Gpu) -> u32 {
     if gpu.is_cpu() {
         gpu.info.subgroup_max_size.clamp(1, 64)
@@ -466,12 +467,18 @@ pub fn kernel_call(g: &Graph, id: NodeId, opts: CompileOptions) -> KernelCall {
         Op::RowSum => {
             reduce::row_sum_call(n.len(), g.nodes[n.inputs[0]].len() / n.len(), opts.reads)
         }
-        Op::MaxPoolArgmax => pool::argmax_call(&pool_planes(shape_of(0)), opts.reads),
-        Op::MaxPool => pool::forward_call(&pool_planes(shape_of(0)), opts.reads),
-        Op::MaxPoolBackward(act) => pool::backward_call(&pool_planes(&n.shape), act, opts.reads),
-        Op::Upsample => pool::upsample_call(&upsample_planes(shape_of(0)), opts.reads),
+        Op::MaxPoolArgmax => {
+            pool::argmax_call(&pool_planes(shape_of(0)), opts.reads, opts.row_wg())
+        }
+        Op::MaxPool => pool::forward_call(&pool_planes(shape_of(0)), opts.reads, opts.row_wg()),
+        Op::MaxPoolBackward(act) => {
+            pool::backward_call(&pool_planes(&n.shape), act, opts.reads, opts.row_wg())
+        }
+        Op::Upsample => {
+            pool::upsample_call(&upsample_planes(shape_of(0)), opts.reads, opts.row_wg())
+        }
         Op::UpsampleBackward => {
-            pool::upsample_backward_call(&upsample_planes(&n.shape), opts.reads)
+            pool::upsample_backward_call(&upsample_planes(&n.shape), opts.reads, opts.row_wg())
         }
         Op::Noise { noise, stream } => crate::ops::random::noise_call(noise, n.len(), stream),
         Op::L1Penalty { scale } => sparsity::l1_call(shape_of(0)[0], g.row_len(n.inputs[0]), scale),

@@ -171,8 +171,8 @@ fn flat_call(
 }
 
 /// `max_pool_argmax`: bindings (idx, x). `Reads::Texture` reads x from a texture copy
-/// (`max_pool_argmax_tex`, grid form).
-pub fn argmax_call(p: &Planes, reads: Reads) -> KernelCall {
+/// (`max_pool_argmax_tex`, one workgroup of `row_wg` per plane: see [`walk`]).
+pub fn argmax_call(p: &Planes, reads: Reads, row_wg: u32) -> KernelCall {
     let c = call(
         "max_pool_argmax",
         p,
@@ -180,37 +180,58 @@ pub fn argmax_call(p: &Planes, reads: Reads) -> KernelCall {
         p.small_len(),
         p.big_len() + p.small_len(),
     );
-    textured(c, p, reads, "max_pool_argmax_tex")
+    textured(c, p, reads, "max_pool_argmax_tex", row_wg)
 }
 
-/// The texture form of grid-form call `c`: input 0 read from a texture copy, where the planes
-/// fit the grid (else `c`).
-fn textured(c: KernelCall, p: &Planes, reads: Reads, entry: &'static str) -> KernelCall {
-    let grid = c.workgroups;
+/// The texture form of call `c`: input 0 read from a texture copy, where the planes fit the
+/// grid (else `c`).
+fn textured(
+    c: KernelCall,
+    p: &Planes,
+    reads: Reads,
+    entry: &'static str,
+    row_wg: u32,
+) -> KernelCall {
     let applies = p.planes <= super::MAX_GRID_LAYERS;
-    texture_form(c, reads, applies, entry, grid, &[0], p.big_len())
+    let t = texture_form(c, reads, applies, entry, walk(p), &[0], p.big_len());
+    walking(t, row_wg)
 }
 
 /// `max_pool_forward`: bindings (y, x, idx).
-pub fn forward_call(p: &Planes, reads: Reads) -> KernelCall {
+pub fn forward_call(p: &Planes, reads: Reads, row_wg: u32) -> KernelCall {
     let c = flat_call("max_pool_forward", p, 2, p.small_len(), 3 * p.small_len());
     let t = texture_form(
         c.clone(),
         reads,
         p.planes <= super::MAX_GRID_LAYERS,
         "max_pool_forward_tex",
-        grid(p, p.small.1),
+        walk(p),
         &[0],
         p.big_len(),
     );
     if t.entry == c.entry {
         return c;
     }
+    let t = walking(t, row_wg);
     // The texture form finds each window's maximum again from x and does not read the
     // argmax: bindings (y, x as a texture).
     let mut t = t;
     t.bindings.truncate(2);
     t.bytes = 4 * (p.big_len() + p.small_len()) as u64;
+    t
+}
+
+/// The texture forms' grid: one workgroup per plane (z), which walks the plane's pixels
+/// (`shaders/pool_tex.wgsl`).
+fn walk(p: &Planes) -> Workgroups {
+    Workgroups::Fixed([1, 1, p.planes as u32])
+}
+
+/// `t` with the width of its plane walk set, if it took a texture form.
+fn walking(mut t: KernelCall, row_wg: u32) -> KernelCall {
+    if t.shader == Shader::PoolTex {
+        t.constants.push(("WALK_WG", row_wg as f64));
+    }
     t
 }
 
@@ -226,7 +247,7 @@ fn grid(p: &Planes, columns: usize) -> Workgroups {
 /// `max_pool_backward` (one invocation per window): bindings (dx, idx, dy); with an
 /// activation, `max_pool_backward_act`: bindings (dx, idx, dy, pooled), whose texture form
 /// (`Reads::Texture`, even widths) reads dy and pooled from texture copies and stores pairs.
-pub fn backward_call(p: &Planes, act: Act, reads: Reads) -> KernelCall {
+pub fn backward_call(p: &Planes, act: Act, reads: Reads, row_wg: u32) -> KernelCall {
     if act == Act::Identity {
         return call(
             "max_pool_backward",
@@ -246,20 +267,13 @@ pub fn backward_call(p: &Planes, act: Act, reads: Reads) -> KernelCall {
     c.constants = act.constants();
     let applies = p.planes <= super::MAX_GRID_LAYERS && p.big.1.is_multiple_of(2);
     let entry = "max_pool_backward_act_tex";
-    texture_form(
-        c,
-        reads,
-        applies,
-        entry,
-        grid(p, p.small.1),
-        &[1, 2],
-        p.small_len(),
-    )
+    let t = texture_form(c, reads, applies, entry, walk(p), &[1, 2], p.small_len());
+    walking(t, row_wg)
 }
 
 /// `upsample_forward`: bindings (y, x); `Reads::Texture` (even small widths) reads x from a
 /// texture copy, two pixels an invocation, and stores quads (`upsample_forward_tex`).
-pub fn upsample_call(p: &Planes, reads: Reads) -> KernelCall {
+pub fn upsample_call(p: &Planes, reads: Reads, row_wg: u32) -> KernelCall {
     let c = call(
         "upsample_forward",
         p,
@@ -269,14 +283,14 @@ pub fn upsample_call(p: &Planes, reads: Reads) -> KernelCall {
     );
     // Two small pixels an invocation: even small widths.
     let applies = p.planes <= super::MAX_GRID_LAYERS && p.small.1.is_multiple_of(2);
-    let workgroups = grid(p, p.small.1 / 2);
     let entry = "upsample_forward_tex";
-    texture_form(c, reads, applies, entry, workgroups, &[0], p.small_len())
+    let t = texture_form(c, reads, applies, entry, walk(p), &[0], p.small_len());
+    walking(t, row_wg)
 }
 
 /// `upsample_backward`: bindings (dx, dy). `Reads::Texture` reads dy from a texture copy
-/// (`upsample_backward_tex`, grid form).
-pub fn upsample_backward_call(p: &Planes, reads: Reads) -> KernelCall {
+/// (`upsample_backward_tex`, one workgroup per plane).
+pub fn upsample_backward_call(p: &Planes, reads: Reads, row_wg: u32) -> KernelCall {
     let c = call(
         "upsample_backward",
         p,
@@ -284,5 +298,5 @@ pub fn upsample_backward_call(p: &Planes, reads: Reads) -> KernelCall {
         p.small_len(),
         p.big_len() + p.small_len(),
     );
-    textured(c, p, reads, "upsample_backward_tex")
+    textured(c, p, reads, "upsample_backward_tex", row_wg)
 }
