@@ -176,10 +176,20 @@ impl Staging {
         floats: u32,
     ) -> Staging {
         let width = 1u32 << logw;
+        // Allocated 64 bytes wider than the fold (kernels never read the margin): rows of
+        // 2^logw texels would lie a power of two apart, and a kernel walking down a column
+        // of a matrix whose row is one texture row (B at 1024 columns: 4 KiB) would hit one
+        // L1 set of a CPU device with every load.
+        let pad = 64 / (4 * floats);
+        let allocated = if width + pad <= crate::ops::matmul::TEX_MAX_DIM as u32 {
+            width + pad
+        } else {
+            width
+        };
         let texture = gpu.device.create_texture(&wgpu::TextureDescriptor {
             label: Some(label),
             size: wgpu::Extent3d {
-                width,
+                width: allocated,
                 height: texels.div_ceil(width).max(1),
                 depth_or_array_layers: 1,
             },
