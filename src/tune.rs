@@ -16,10 +16,10 @@
 //!
 //! The cache is one JSON file (`$SHADERPROP_TUNE_CACHE`, else
 //! `$XDG_CACHE_HOME/shaderprop/tune.json`, else `~/.cache/shaderprop/tune.json`) holding, per
-//! device key (adapter name, PCI ids, backend, driver and driver version, and this crate's
-//! version), each shape class's choice and the milliseconds every candidate took. Entries of
-//! other devices stay in the file and are never used; a new driver or a new shaderprop
-//! version tunes again. A shape class groups shapes by transposes, 4-alignment and each
+//! device key (adapter name, PCI ids, backend, driver and driver version, this crate's version
+//! and a fingerprint of its WGSL), each shape class's choice and the milliseconds every
+//! candidate took. Entries of other devices stay in the file and are never used; a new
+//! driver, a new shaderprop version or a changed kernel tunes again. A shape class groups shapes by transposes, 4-alignment and each
 //! dimension rounded up to a power of two, so a model's few matmul shapes cost a few tunings
 //! and later batch sizes of the same order reuse them.
 //!
@@ -91,17 +91,19 @@ pub fn default_path() -> Option<PathBuf> {
 }
 
 /// The key a device's choices are filed under: what identifies the hardware, the driver that
-/// compiles our kernels, and the kernels themselves (this crate's version).
+/// compiles our kernels, and the kernels themselves (this crate's version and a fingerprint
+/// of their WGSL, [`crate::gpu::kernels_fingerprint`]).
 pub fn device_key(info: &wgpu::AdapterInfo) -> String {
     format!(
-        "{} | {:?} | vendor {:#06x} device {:#06x} | driver {} {} | shaderprop {}",
+        "{} | {:?} | vendor {:#06x} device {:#06x} | driver {} {} | shaderprop {} kernels {:016x}",
         info.name,
         info.backend,
         info.vendor,
         info.device,
         info.driver,
         info.driver_info,
-        env!("CARGO_PKG_VERSION")
+        env!("CARGO_PKG_VERSION"),
+        crate::gpu::kernels_fingerprint()
     )
 }
 

@@ -102,6 +102,14 @@ fn the_tune_cache_is_written_reused_and_ignored_for_another_adapter() {
     assert_eq!(first.tunings_run(), 2, "both classes tuned on first use");
     let file = read(&path);
     let key = tune::device_key(&first.info);
+    // Filed under the kernels' fingerprint too: a changed kernel is timed again.
+    assert!(
+        key.ends_with(&format!(
+            "kernels {:016x}",
+            shaderprop::gpu::kernels_fingerprint()
+        )),
+        "{key}"
+    );
     let mine = file
         .devices
         .get(&key)

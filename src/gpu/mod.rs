@@ -10,7 +10,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 
-pub use shaders::{Shader, TexFetch};
+pub use shaders::{kernels_fingerprint, Shader, TexFetch};
 
 /// Which wgpu backend to use (`--backend`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

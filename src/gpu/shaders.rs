@@ -72,6 +72,24 @@ const STREAM_FRONTS: [(Shader, Shader); 5] = [
     (Shader::Pool, Shader::PoolTex),
 ];
 
+/// A fingerprint of every kernel's WGSL text (FNV-1a over each shader as handed to a driver,
+/// both texture-fetch preludes included): tuning choices are filed under it, so a changed
+/// kernel is timed again rather than judged by its predecessor's times.
+pub fn kernels_fingerprint() -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let texts = Shader::ALL
+        .iter()
+        .map(|s| s.source())
+        .chain([TEX_FNS_SAMPLED.to_string()]);
+    for text in texts {
+        for b in text.bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
+}
+
 impl Shader {
     /// Every shader, for tests that compile them all.
     pub const ALL: [Shader; 24] = [
