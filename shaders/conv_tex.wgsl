@@ -2,8 +2,8 @@
 // conv_direct.wgsl) with their two inputs read through texture fetches instead of
 // storage-buffer loads: conv2d_forward_tex, conv2d_backward_input_tex, conv2d_weight_grad_tex.
 //
-// The plan copies the activations, as they lie, into textures TEX_W = 2^TEX_LOGW texels
-// wide: the forward's x and the input gradient's dP as rgba32float (`Tex4`: texel i holds
+// The plan copies the activations, as they lie, into textures folded at TEX_W = 2^TEX_LOGW
+// texels a row (tex_fns.wgsl): the forward's x and the input gradient's dP as rgba32float (`Tex4`: texel i holds
 // floats 4i..4i+3, so one fetch brings four neighbours of a row segment), the weight
 // gradient's x and dP as r32float (`Tex1`: texel i holds float i: its loads are single
 // values). The weights (at most 64 KiB in this variant) go into a 64 KiB uniform buffer. Why

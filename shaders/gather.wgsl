@@ -15,9 +15,9 @@
 // and each invocation moves four values at a time: one u32 of four bytes (or four floats) in,
 // one vec4 out, and no integer division. On lavapipe that is ~5× fewer memory operations than
 // one value per invocation (README "Benchmarks"). The workgroup walks its row WALK_WG quads at
-// a time: 64 on GPUs; on CPU devices one subgroup (one SIMD register), which runs the whole
-// row as one loop instead of a chunked batch of invocations per 64 quads (~1.7× faster at
-// 784-value rows on lavapipe).
+// a time: 64 on GPUs (and where the adapter reports no subgroup size, e.g. GL); on CPU devices
+// one subgroup (one SIMD register), which runs the whole row as one loop instead of a chunked
+// batch of invocations per 64 quads (~1.7× faster at 784-value rows on lavapipe).
 
 struct Params {
     rows: u32,
@@ -71,7 +71,7 @@ fn gather_batch_f32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     out[i] = data_f[sample * p.cols + c];
 }
 
-// Four values per invocation; grid: x over the row's quads (64 per workgroup), z = row.
+// Four values at a time; one workgroup of WALK_WG invocations per row (grid z), walking its quads.
 @group(0) @binding(0) var<storage, read_write> out4: array<vec4<f32>>;
 
 fn row_sample(row: u32) -> u32 {

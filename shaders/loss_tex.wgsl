@@ -7,9 +7,10 @@
 // cols must be a multiple of 4 (a row is then whole texels: row r is texels r·cols/4 ..).
 // Forward: one invocation per row (see row_loss_tex). Backward: one workgroup per row (grid
 // z), so d_loss[row] is the same load for the whole workgroup (one scalar load, not one per
-// lane on lavapipe); it walks the row WALK_WG texels at a time (64 on GPUs, one subgroup on CPU
-// devices: see gather.wgsl), and the four gradients of a texel leave in one vec4 store. On lavapipe these read ~8× fewer times than loss.wgsl;
-// the copies into textures cost about one memcpy of each input (README "Benchmarks").
+// lane on lavapipe); it walks the row WALK_WG texels at a time (64 on GPUs, one subgroup on
+// CPU devices: see gather.wgsl), and the four gradients of a texel leave in one vec4 store.
+// On lavapipe these read ~8× fewer times than loss.wgsl; the copies into textures cost about
+// one memcpy of each input (README "Benchmarks").
 
 @group(0) @binding(1) var pred_tex: Tex4;
 @group(0) @binding(2) var target_tex: Tex4;

@@ -4,9 +4,10 @@
 //     C[M,N] = act( op(A)[M,K] · op(B)[K,N] + bias[N] ),   M, N, K multiples of 4
 //
 // Why a texture: the plan copies A and B, as they lie in their buffers, into two rgba32float
-// textures TEX_W = 2^TEX_LOGW texels wide (copy_buffer_to_texture, one memcpy-like command
-// before the dispatch). Texel (i mod TEX_W, i / TEX_W) then holds floats 4i..4i+3 of the
-// buffer: the flat array, folded into rows. Nothing about the layout changes, only the load
+// textures folded at TEX_W = 2^TEX_LOGW texels a row (copy_buffer_to_texture, one
+// memcpy-like command before the dispatch; allocated 64 bytes wider, see tex_fns.wgsl).
+// Texel (i mod TEX_W, i / TEX_W) then holds floats 4i..4i+3 of the buffer: the flat array,
+// folded into rows. Nothing about the layout changes, only the load
 // path. On Mesa's lavapipe (and llvmpipe) a storage-buffer load is a loop over the SIMD
 // lanes, each lane looking up the buffer, bounds-checking and loading one scalar; a texel
 // load (`texel()` of tex_fns.wgsl: a read-only storage texture where the adapter has them)

@@ -21,9 +21,10 @@
 @group(0) @binding(1) var x_tex: Tex4;
 
 // Every kernel here walks one plane a workgroup (the grid's z): its sites (a column `x` of row
-// `y`, `columns` to a row) in row-major order, WALK_WG at a time. 64 on GPUs; on CPU devices
-// one subgroup, so a plane is one loop in one SIMD register rather than four 8×8 workgroups
-// of chunks a quarter empty at 14-pixel rows (~20 % on lavapipe at the conv AE's planes).
+// `y`, `columns` to a row) in row-major order, WALK_WG at a time. 64 on GPUs (and where the
+// adapter reports no subgroup size, e.g. GL); on CPU devices one subgroup, so a plane is one
+// loop in one SIMD register rather than four 8×8 workgroups of chunks a quarter empty at
+// 14-pixel rows (~20 % on lavapipe at the conv AE's planes).
 override WALK_WG: u32 = 64u;
 
 struct Site {
@@ -36,10 +37,11 @@ fn site_at(k: u32, columns: u32) -> Site {
     return Site(k % columns, k / columns);
 }
 
-// The site WALK_WG further on: no division in the loop.
-fn site_next(s: Site, columns: u32) -> Site {
-    var x = s.x + WALK_WG % columns;
-    var y = s.y + WALK_WG / columns;
+// The site `step` (= site_at(WALK_WG, columns), worked out once before the loop) further on
+// than s: no division in the loop.
+fn site_next(s: Site, step: Site, columns: u32) -> Site {
+    var x = s.x + step.x;
+    var y = s.y + step.y;
     if x >= columns {
         x -= columns;
         y += 1u;
@@ -102,9 +104,10 @@ fn window_max(plane: u32, oy: u32, ox: u32) -> WindowMax {
 fn max_pool_argmax_tex(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let plane = wid.z;
     var s = site_at(lid.x, pa.ws);
+    let step = site_at(WALK_WG, pa.ws);
     for (var k = lid.x; k < pa.hs * pa.ws; k += WALK_WG) {
         idx_out[plane * pa.hs * pa.ws + k] = window_max(plane, s.y, s.x).index;
-        s = site_next(s, pa.ws);
+        s = site_next(s, step, pa.ws);
     }
 }
 
@@ -113,9 +116,10 @@ fn max_pool_argmax_tex(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(wo
 fn max_pool_forward_tex(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let plane = wid.z;
     var s = site_at(lid.x, pa.ws);
+    let step = site_at(WALK_WG, pa.ws);
     for (var k = lid.x; k < pa.hs * pa.ws; k += WALK_WG) {
         pooled[plane * pa.hs * pa.ws + k] = window_max(plane, s.y, s.x).value;
-        s = site_next(s, pa.ws);
+        s = site_next(s, step, pa.ws);
     }
 }
 
@@ -143,9 +147,10 @@ fn pool_backward_window(plane: u32, oy: u32, ox: u32) {
 @compute @workgroup_size(WALK_WG)
 fn max_pool_backward_act_tex(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     var s = site_at(lid.x, pba.ws);
+    let step = site_at(WALK_WG, pba.ws);
     for (var k = lid.x; k < pba.hs * pba.ws; k += WALK_WG) {
         pool_backward_window(wid.z, s.y, s.x);
-        s = site_next(s, pba.ws);
+        s = site_next(s, step, pba.ws);
     }
 }
 
@@ -169,9 +174,10 @@ fn upsample_pair(plane: u32, i: u32, q: u32) {
 fn upsample_forward_tex(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let pairs = uf.ws / 2u;
     var s = site_at(lid.x, pairs);
+    let step = site_at(WALK_WG, pairs);
     for (var k = lid.x; k < uf.hs * pairs; k += WALK_WG) {
         upsample_pair(wid.z, s.y, s.x);
-        s = site_next(s, pairs);
+        s = site_next(s, step, pairs);
     }
 }
 
@@ -181,10 +187,11 @@ fn upsample_forward_tex(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(w
 fn upsample_backward_tex(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let plane = wid.z;
     var s = site_at(lid.x, ub.ws);
+    let step = site_at(WALK_WG, ub.ws);
     for (var k = lid.x; k < ub.hs * ub.ws; k += WALK_WG) {
         let f = (plane * ub.hb + 2u * s.y) * ub.wb + 2u * s.x;
         let sum = pair_even(d_up_tex, f) + pair_even(d_up_tex, f + ub.wb);
         d_small[plane * ub.hs * ub.ws + k] = sum.x + sum.y;
-        s = site_next(s, ub.ws);
+        s = site_next(s, step, ub.ws);
     }
 }

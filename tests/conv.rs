@@ -338,7 +338,7 @@ fn pool_and_upsample_kernels_match_twins_and_finite_differences() {
             // Both read paths: the texture one (max_pool_argmax_tex, upsample_backward_tex)
             // reads pairs that straddle two texels where the width is odd, and walks each
             // plane in workgroups of the device's choice (0), of 64 (more than a plane's
-            // pixels here but at 28×28) and of 5 (no divisor of any row).
+            // pixels, except at 28×28: 14×14 = 196 windows) and of 5 (no divisor of any row).
             for (reads, row_wg) in [
                 (Reads::Storage, 0),
                 (Reads::Texture, 0),

@@ -166,7 +166,7 @@ pub const UNIFORM_STAGE_BYTES: u64 = 65536;
 
 impl Staging {
     /// A texture holding a copy of `texels` texels of `floats` floats (4 or 1) of `src`,
-    /// `2^logw` texels wide.
+    /// folded at `2^logw` texels a row (allocated 64 bytes wider: see below).
     fn texture(
         gpu: &Gpu,
         label: &str,

@@ -33,9 +33,11 @@ pub enum Bind {
     Input(usize),
     /// The 16-byte dummy for a binding the chosen variant does not read.
     Dummy,
-    /// A read-only texture `2^logw` texels wide holding a copy of input `input`'s buffer in
-    /// buffer order, `floats` (4: rgba32float, 1: r32float) floats per texel; the plan copies
-    /// it in before the dispatch (see `shaders/matmul_tex.wgsl`, `shaders/conv_tex.wgsl`).
+    /// A read-only texture holding a copy of input `input`'s buffer in buffer order, folded at
+    /// `2^logw` texels a row (allocated 64 bytes wider, a margin no kernel reads), `floats`
+    /// (4: rgba32float, 1: r32float) floats per texel; the plan copies it in before the
+    /// dispatch (see `shaders/tex_fns.wgsl`, `shaders/matmul_tex.wgsl`,
+    /// `shaders/conv_tex.wgsl`).
     Texture {
         input: usize,
         logw: u32,

@@ -171,7 +171,7 @@ fn flat_call(
 }
 
 /// `max_pool_argmax`: bindings (idx, x). `Reads::Texture` reads x from a texture copy
-/// (`max_pool_argmax_tex`, one workgroup of `row_wg` per plane: see [`walk`]).
+/// (`max_pool_argmax_tex`, one workgroup of `row_wg` per plane, see `shaders/pool_tex.wgsl`).
 pub fn argmax_call(p: &Planes, reads: Reads, row_wg: u32) -> KernelCall {
     let c = call(
         "max_pool_argmax",
