@@ -5,12 +5,14 @@
 //     C[M,N] = act( op(A)[M,K] · op(B)[K,N] + bias[N] ),   M, N, K multiples of 4
 //
 // Each invocation keeps SG_M = 16 rows × 4 columns of C (16 vec4 accumulators, as many as the
-// 8×8 block; `subgroup32` keeps 32, see SG_M below). The invocations of a subgroup sit side by side along N, so they all need the same
-// 16 rows of A: per four steps of K that is 16 vec4s, which lanes 0..7 fetch two each and
-// subgroupBroadcast hands to every lane (a register move on lavapipe, where it is one
-// SIMD register). B, different for every lane, costs 4 fetches. Per four K steps: 6 fetches
-// for 256 FMAs, against 16 in matmul_tex. Where fetches are the cost (lavapipe: each is a loop
-// over the lanes), that is the speed-up; the tuner measures whether it is one on a device.
+// 8×8 block; `subgroup32` keeps 32, see SG_M below). The invocations of a subgroup sit side
+// by side along N, so they all need the same 16 rows of A: per four steps of K that is 16
+// vec4s, which lanes 0..7 fetch two each and subgroupBroadcast hands to every lane (a
+// register move on lavapipe, where it is one SIMD register). B, different for every lane,
+// costs 4 fetches. Per four K steps: 6 fetches for 256 FMAs, against 16 in matmul_tex. Where
+// fetches are the cost (lavapipe: each is a loop over the lanes), that is the speed-up; the
+// tuner measures whether it is one on a device. matmul_tex_sg_pipe (`subgroup_pipe`, at the
+// end) is the same loop software-pipelined.
 
 // Rows of C per invocation: 16, or 32 (`subgroup32`: a second set of 16 accumulators and a
 // second panel of A, so each fetch of B serves twice the FMAs: per four K steps 8 fetches
@@ -70,19 +72,29 @@ fn sg_step_hi(c0: vec4<f32>, c1: vec4<f32>, c2: vec4<f32>, c3: vec4<f32>, b: vec
 // The 16 rows of A from row r0 for K steps kk..kk+3, as sg_step takes them: p[4s + q] holds
 // rows r0 + 4q .. r0 + 4q + 3 at k = kk + s. Lanes 0..7 fetch two vec4s each and every lane
 // receives all sixteen through subgroupBroadcast.
-fn a_panel(r0: u32, kk: u32, l: u32) -> array<vec4<f32>, 16> {
+// The two vec4s lane l fetches of the 16 rows of A from row r0 at K steps kk..kk+3 (lanes
+// 0..7 between them hold all sixteen; see a_spread).
+fn a_fetch(r0: u32, kk: u32, l: u32) -> array<vec4<f32>, 2> {
     let m = dims4.m;
-    var v0: vec4<f32>;
-    var v1: vec4<f32>;
     if TRANS_A {
         // A stored [K, M]: vector t = 4·s + j holds rows 4j..4j+3 at k = kk + s.
-        v0 = a4_at(((kk + l / 4u) * m + r0) / 4u + l % 4u);
-        v1 = a4_at(((kk + 2u + l / 4u) * m + r0) / 4u + l % 4u);
-    } else {
-        // A stored [M, K]: vector r holds row r at k = kk..kk+3.
-        v0 = a4_at((min(r0 + l, m - 1u) * dims4.k + kk) / 4u);
-        v1 = a4_at((min(r0 + 8u + l, m - 1u) * dims4.k + kk) / 4u);
+        return array<vec4<f32>, 2>(
+            a4_at(((kk + l / 4u) * m + r0) / 4u + l % 4u),
+            a4_at(((kk + 2u + l / 4u) * m + r0) / 4u + l % 4u),
+        );
     }
+    // A stored [M, K]: vector r holds row r at k = kk..kk+3.
+    return array<vec4<f32>, 2>(
+        a4_at((min(r0 + l, m - 1u) * dims4.k + kk) / 4u),
+        a4_at((min(r0 + 8u + l, m - 1u) * dims4.k + kk) / 4u),
+    );
+}
+
+// The 16 rows of A for four K steps as sg_step takes them (p[4s + q] holds rows 4q..4q+3 at
+// step s), from every lane's a_fetch through subgroupBroadcast.
+fn a_spread(v: array<vec4<f32>, 2>) -> array<vec4<f32>, 16> {
+    let v0 = v[0];
+    let v1 = v[1];
     let w0 = subgroupBroadcast(v0, 0u);
     let w1 = subgroupBroadcast(v0, 1u);
     let w2 = subgroupBroadcast(v0, 2u);
@@ -115,6 +127,29 @@ fn a_panel(r0: u32, kk: u32, l: u32) -> array<vec4<f32>, 16> {
     );
 }
 
+// B for the four K steps from kk: b_s = B(kk + s, col0..col0+3), columns past N clamped.
+fn b_fetch(kk: u32, col0: u32) -> array<vec4<f32>, 4> {
+    let n = dims4.n;
+    let k = dims4.k;
+    let last_col = n - 1u;
+    if TRANS_B {
+        // B stored [N, K]: p_c = B(kk..kk+3, col0 + c); transpose in registers.
+        let p0 = b4_at((min(col0, last_col) * k + kk) / 4u);
+        let p1 = b4_at((min(col0 + 1u, last_col) * k + kk) / 4u);
+        let p2 = b4_at((min(col0 + 2u, last_col) * k + kk) / 4u);
+        let p3 = b4_at((min(col0 + 3u, last_col) * k + kk) / 4u);
+        return array<vec4<f32>, 4>(
+            vec4<f32>(p0.x, p1.x, p2.x, p3.x),
+            vec4<f32>(p0.y, p1.y, p2.y, p3.y),
+            vec4<f32>(p0.z, p1.z, p2.z, p3.z),
+            vec4<f32>(p0.w, p1.w, p2.w, p3.w),
+        );
+    }
+    let base = (kk * n + min(col0, last_col)) / 4u;
+    let stride = n / 4u;
+    return array<vec4<f32>, 4>(b4_at(base), b4_at(base + stride), b4_at(base + 2u * stride), b4_at(base + 3u * stride));
+}
+
 fn sg_store(row: u32, col0: u32, v: vec4<f32>, bias: vec4<f32>) {
     if row >= dims4.m || col0 >= dims4.n {
         return;
@@ -122,54 +157,7 @@ fn sg_store(row: u32, col0: u32, v: vec4<f32>, bias: vec4<f32>) {
     c4[(row * dims4.n + col0) / 4u] = activate4(v + bias);
 }
 
-@compute @workgroup_size(WG)
-fn matmul_tex_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
-    let m = dims4.m;
-    let n = dims4.n;
-    let k = dims4.k;
-    let row0 = (wid.y * (WG / WG_COLS) + lid.x / WG_COLS) * SG_M;
-    let col0 = (wid.x * WG_COLS + lid.x % WG_COLS) * 4u;
-    // No early return: every lane takes part in the broadcasts. Columns past N read a
-    // clamped, valid address and are not stored.
-    let l = lane & 7u;
-    let last_col = n - 1u;
-    for (var kk = 0u; kk < k; kk += 4u) {
-        // B for the four K steps: b_s = B(kk + s, col0..col0+3).
-        var b0: vec4<f32>;
-        var b1: vec4<f32>;
-        var b2: vec4<f32>;
-        var b3: vec4<f32>;
-        if TRANS_B {
-            // B stored [N, K]: p_c = B(kk..kk+3, col0 + c); transpose in registers.
-            let p0 = b4_at((min(col0, last_col) * k + kk) / 4u);
-            let p1 = b4_at((min(col0 + 1u, last_col) * k + kk) / 4u);
-            let p2 = b4_at((min(col0 + 2u, last_col) * k + kk) / 4u);
-            let p3 = b4_at((min(col0 + 3u, last_col) * k + kk) / 4u);
-            b0 = vec4<f32>(p0.x, p1.x, p2.x, p3.x);
-            b1 = vec4<f32>(p0.y, p1.y, p2.y, p3.y);
-            b2 = vec4<f32>(p0.z, p1.z, p2.z, p3.z);
-            b3 = vec4<f32>(p0.w, p1.w, p2.w, p3.w);
-        } else {
-            let base = (kk * n + min(col0, last_col)) / 4u;
-            let stride = n / 4u;
-            b0 = b4_at(base);
-            b1 = b4_at(base + stride);
-            b2 = b4_at(base + 2u * stride);
-            b3 = b4_at(base + 3u * stride);
-        }
-        let p = a_panel(row0, kk, l);
-        sg_step(p[0], p[1], p[2], p[3], b0);
-        sg_step(p[4], p[5], p[6], p[7], b1);
-        sg_step(p[8], p[9], p[10], p[11], b2);
-        sg_step(p[12], p[13], p[14], p[15], b3);
-        if SG_M == 32u {
-            let q = a_panel(row0 + 16u, kk, l);
-            sg_step_hi(q[0], q[1], q[2], q[3], b0);
-            sg_step_hi(q[4], q[5], q[6], q[7], b1);
-            sg_step_hi(q[8], q[9], q[10], q[11], b2);
-            sg_step_hi(q[12], q[13], q[14], q[15], b3);
-        }
-    }
+fn sg_finish(row0: u32, col0: u32) {
     let bias = bias_at(col0);
     sg_store(row0, col0, acc0, bias);
     sg_store(row0 + 1u, col0, acc1, bias);
@@ -205,4 +193,74 @@ fn matmul_tex_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
         sg_store(row0 + 30u, col0, acc30, bias);
         sg_store(row0 + 31u, col0, acc31, bias);
     }
+}
+
+@compute @workgroup_size(WG)
+fn matmul_tex_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+    let k = dims4.k;
+    let row0 = (wid.y * (WG / WG_COLS) + lid.x / WG_COLS) * SG_M;
+    let col0 = (wid.x * WG_COLS + lid.x % WG_COLS) * 4u;
+    // No early return: every lane takes part in the broadcasts. Columns past N read a
+    // clamped, valid address and are not stored.
+    let l = lane & 7u;
+    for (var kk = 0u; kk < k; kk += 4u) {
+        let b = b_fetch(kk, col0);
+        let p = a_spread(a_fetch(row0, kk, l));
+        sg_step(p[0], p[1], p[2], p[3], b[0]);
+        sg_step(p[4], p[5], p[6], p[7], b[1]);
+        sg_step(p[8], p[9], p[10], p[11], b[2]);
+        sg_step(p[12], p[13], p[14], p[15], b[3]);
+        if SG_M == 32u {
+            let q = a_spread(a_fetch(row0 + 16u, kk, l));
+            sg_step_hi(q[0], q[1], q[2], q[3], b[0]);
+            sg_step_hi(q[4], q[5], q[6], q[7], b[1]);
+            sg_step_hi(q[8], q[9], q[10], q[11], b[2]);
+            sg_step_hi(q[12], q[13], q[14], q[15], b[3]);
+        }
+    }
+    sg_finish(row0, col0);
+}
+
+// matmul_tex_sg_pipe (`subgroup_pipe`): the same product, software-pipelined. Each iteration
+// fetches the next four K steps' A and B before it multiplies the current ones, so the
+// fetches' latency (L2 on a CPU device) overlaps the FMAs, for one more set of live values.
+// The last iteration fetches its own step again (a clamped, unused fetch).
+@compute @workgroup_size(WG)
+fn matmul_tex_sg_pipe(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+    let k = dims4.k;
+    let row0 = (wid.y * (WG / WG_COLS) + lid.x / WG_COLS) * SG_M;
+    let col0 = (wid.x * WG_COLS + lid.x % WG_COLS) * 4u;
+    // No early return: every lane takes part in the broadcasts. Columns past N read a
+    // clamped, valid address and are not stored.
+    let l = lane & 7u;
+    var b_next = b_fetch(0u, col0);
+    var a_next = a_fetch(row0, 0u, l);
+    var a2_next = a_next;
+    if SG_M == 32u {
+        a2_next = a_fetch(row0 + 16u, 0u, l);
+    }
+    for (var kk = 0u; kk < k; kk += 4u) {
+        let b = b_next;
+        let a = a_next;
+        let a2 = a2_next;
+        let kn = min(kk + 4u, k - 4u);
+        b_next = b_fetch(kn, col0);
+        a_next = a_fetch(row0, kn, l);
+        if SG_M == 32u {
+            a2_next = a_fetch(row0 + 16u, kn, l);
+        }
+        let p = a_spread(a);
+        sg_step(p[0], p[1], p[2], p[3], b[0]);
+        sg_step(p[4], p[5], p[6], p[7], b[1]);
+        sg_step(p[8], p[9], p[10], p[11], b[2]);
+        sg_step(p[12], p[13], p[14], p[15], b[3]);
+        if SG_M == 32u {
+            let q = a_spread(a2);
+            sg_step_hi(q[0], q[1], q[2], q[3], b[0]);
+            sg_step_hi(q[4], q[5], q[6], q[7], b[1]);
+            sg_step_hi(q[8], q[9], q[10], q[11], b[2]);
+            sg_step_hi(q[12], q[13], q[14], q[15], b[3]);
+        }
+    }
+    sg_finish(row0, col0);
 }

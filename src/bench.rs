@@ -338,7 +338,7 @@ pub fn bench_matmul(
             if s.trans_b { "[Bᵀ]" } else { "" }
         ),
         shape: format!("{label}{}×{}×{}", s.m, s.n, s.k),
-        variant: format!("{variant:?}").to_lowercase(),
+        variant: variant.name().to_string(),
         median_ms: t * 1e3,
         gflops,
         gbps: bytes / t / 1e9,
@@ -472,7 +472,7 @@ pub fn bench_conv(
             "{label}{}×{}×{}×{}→{} k{}s{}",
             geom.n, geom.c_in, geom.h, geom.w, geom.c_out, geom.kh, geom.stride
         ),
-        variant: format!("{variant:?}").to_lowercase(),
+        variant: variant.name().to_string(),
         median_ms: t * 1e3,
         gflops,
         gbps: d.call.bytes as f64 / t / 1e9,

@@ -141,6 +141,7 @@ fn the_tune_cache_is_written_reused_and_ignored_for_another_adapter() {
         Variant::Vec4 => "matmul_vec4",
         Variant::Texture => "matmul_tex",
         Variant::Subgroup | Variant::Subgroup32 => "matmul_tex_sg",
+        Variant::SubgroupPipe => "matmul_tex_sg_pipe",
         _ => "matmul",
     };
     assert_eq!(

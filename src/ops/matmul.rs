@@ -52,6 +52,9 @@ pub enum Variant {
     /// `Subgroup` with 32×4 outputs per invocation: each fetch of B serves twice the FMAs,
     /// for twice the accumulators.
     Subgroup32,
+    /// `Subgroup` software-pipelined (`matmul_tex_sg_pipe`): each step of the K loop fetches
+    /// the next step's A and B before multiplying the current ones.
+    SubgroupPipe,
     /// The engine's choice: the autotuner's pick for this device and shape class when it
     /// is on (see [`crate::tune`]), else `Vec4` when the shape allows it and `Blocked` if not.
     #[default]
@@ -60,11 +63,12 @@ pub enum Variant {
 
 /// The variants that compete in autotuning, fastest-first on no device in particular (the
 /// naive kernel is the reference and never competes).
-pub const TUNED: [Variant; 5] = [
+pub const TUNED: [Variant; 6] = [
     Variant::Vec4,
     Variant::Texture,
     Variant::Subgroup,
     Variant::Subgroup32,
+    Variant::SubgroupPipe,
     Variant::Blocked,
 ];
 
@@ -90,7 +94,7 @@ impl Variant {
     pub fn applies(self, s: &MatmulShape) -> bool {
         match self {
             Variant::Vec4 => s.vec4_aligned(),
-            Variant::Texture | Variant::Subgroup | Variant::Subgroup32 => {
+            Variant::Texture | Variant::Subgroup | Variant::Subgroup32 | Variant::SubgroupPipe => {
                 s.vec4_aligned() && tex_logw((s.m * s.k).max(s.k * s.n)).is_some()
             }
             _ => true,
@@ -110,7 +114,10 @@ impl Variant {
 
     /// Whether this is one of the subgroup kernels (`matmul_tex_sg`).
     pub fn is_subgroup(self) -> bool {
-        matches!(self, Variant::Subgroup | Variant::Subgroup32)
+        matches!(
+            self,
+            Variant::Subgroup | Variant::Subgroup32 | Variant::SubgroupPipe
+        )
     }
 
     /// The name `--variant` and the tune cache use.
@@ -122,18 +129,20 @@ impl Variant {
             Variant::Texture => "texture",
             Variant::Subgroup => "subgroup",
             Variant::Subgroup32 => "subgroup32",
+            Variant::SubgroupPipe => "subgroup_pipe",
             Variant::Auto => "auto",
         }
     }
 
     /// Every variant that names a kernel, reference first (`bench` rows, tests).
-    pub const ALL: [Variant; 6] = [
+    pub const ALL: [Variant; 7] = [
         Variant::Naive,
         Variant::Blocked,
         Variant::Vec4,
         Variant::Texture,
         Variant::Subgroup,
         Variant::Subgroup32,
+        Variant::SubgroupPipe,
     ];
 
     /// The variant called `name` (as [`Variant::name`] writes it).
@@ -274,10 +283,7 @@ pub fn call(
         variant.name()
     );
     let (mut a_bind, mut b_bind) = (Bind::Input(0), Bind::Input(1));
-    if matches!(
-        variant,
-        Variant::Texture | Variant::Subgroup | Variant::Subgroup32
-    ) {
+    if variant == Variant::Texture || variant.is_subgroup() {
         // A and B are read from rgba32float copies (see matmul_tex.wgsl).
         let logw = tex_logw((s.m * s.k).max(s.k * s.n)).expect("checked by applies");
         constants.push(("TEX_LOGW", logw as f64));
@@ -315,15 +321,23 @@ pub fn call(
             shader = Shader::MatmulTex;
             ("matmul_tex", block_grid(&s, &mut constants))
         }
-        Variant::Subgroup | Variant::Subgroup32 => {
-            let rows = if variant == Variant::Subgroup { 16 } else { 32 };
+        Variant::Subgroup | Variant::Subgroup32 | Variant::SubgroupPipe => {
+            let rows = if variant == Variant::Subgroup32 {
+                32
+            } else {
+                16
+            };
             let cols = sg_cols(s.m, s.n, subgroup, rows);
             constants.push(("WG", 64.0));
             constants.push(("WG_COLS", cols as f64));
             constants.push(("SG_M", rows as f64));
             shader = Shader::MatmulSg;
             (
-                "matmul_tex_sg",
+                if variant == Variant::SubgroupPipe {
+                    "matmul_tex_sg_pipe"
+                } else {
+                    "matmul_tex_sg"
+                },
                 [
                     (s.n as u32).div_ceil(cols * 4),
                     (s.m as u32).div_ceil(rows * (64 / cols)),
