@@ -32,6 +32,12 @@ struct Conv {
     pad_w: u32,
 }
 
+// The geometry, copied from the kernel's uniform (`cv` or `cg`) first thing in every body, before
+// any loop or branch: on lavapipe a uniform read inside a loop or branch is a loop over the
+// lanes every time (~2 ns), and the forward read the heights and widths in its inner loops;
+// outside them it is one scalar load.
+var<private> pc: Conv;
+
 const WG: u32 = 64u;
 const MAX_PX: u32 = 8u;
 const CB: u32 = 4u;
@@ -66,9 +72,9 @@ fn item(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
 fn weights4(ky: u32, kx: u32, ci0: u32, co0: u32, dci: u32, dco: u32) -> vec4<f32> {
     var v = vec4<f32>(0.0);
     for (var k = 0u; k < CH_LOADS; k++) {
-        let ci = min(ci0 + k * dci, cv.c_in - 1u);
-        let co = min(co0 + k * dco, cv.c_out - 1u);
-        v[k] = wgt_at(((ky * KW + kx) * cv.c_in + ci) * cv.c_out + co);
+        let ci = min(ci0 + k * dci, pc.c_in - 1u);
+        let co = min(co0 + k * dco, pc.c_out - 1u);
+        v[k] = wgt_at(((ky * KW + kx) * pc.c_in + ci) * pc.c_out + co);
     }
     return v;
 }
@@ -99,28 +105,29 @@ fn store_block(n: u32, c0: u32, c_total: u32, row: u32, x0: u32, hh: u32, ww: u3
 // weight load has a workgroup-uniform address (one load can serve the workgroup; on lavapipe
 // this measured no faster: there the per-invocation input loads are the cost).
 fn forward_body(gid: vec3<u32>, nwg: vec3<u32>, wid: vec3<u32>) {
+    pc = cv;
     var t = item(gid, nwg);
     let ox0 = (t % X_BLOCKS) * PX;
     t /= X_BLOCKS;
     let oy = t % ROWS;
     let n = t / ROWS;
     let co0 = wid.z * CB;
-    if n >= cv.n {
+    if n >= pc.n {
         return;
     }
     // The input columns this block reads: ix0 .. ix0 + SEG − 1.
     let seg_len = (PX - 1u) * STRIDE + KW;
-    let ix0 = i32(ox0 * STRIDE) - i32(cv.pad_w);
+    let ix0 = i32(ox0 * STRIDE) - i32(pc.pad_w);
     var acc: array<vec4<f32>, 8>;
-    for (var ci = 0u; ci < cv.c_in; ci++) {
-        let plane = (n * cv.c_in + ci) * cv.h;
+    for (var ci = 0u; ci < pc.c_in; ci++) {
+        let plane = (n * pc.c_in + ci) * pc.h;
         for (var ky = 0u; ky < KH; ky++) {
-            let iy = i32(oy * STRIDE + ky) - i32(cv.pad_h);
-            if iy < 0 || iy >= i32(cv.h) {
+            let iy = i32(oy * STRIDE + ky) - i32(pc.pad_h);
+            if iy < 0 || iy >= i32(pc.h) {
                 continue;
             }
-            let row = (plane + u32(iy)) * cv.w;
-            load_seg(row, ix0, seg_len, cv.w);
+            let row = (plane + u32(iy)) * pc.w;
+            load_seg(row, ix0, seg_len, pc.w);
             for (var kx = 0u; kx < KW; kx++) {
                 let wv = weights4(ky, kx, ci, co0, 0u, 1u);
                 for (var p = 0u; p < PX; p++) {
@@ -129,38 +136,39 @@ fn forward_body(gid: vec3<u32>, nwg: vec3<u32>, wid: vec3<u32>) {
             }
         }
     }
-    store_block(n, co0, cv.c_out, oy, ox0, cv.h_out, cv.w_out, acc);
+    store_block(n, co0, pc.c_out, oy, ox0, pc.h_out, pc.w_out, acc);
 }
 
 // One invocation: input-gradient pixels (iy, ix0..ix0+PX) of sample n, channels ci0..ci0+3
 // (the workgroup's z index, as above). `src` is dP: [N, Cout, Ho, Wo]; `out` is dx:
 // [N, Cin, H, W]. With HAS_BIAS / ACT this is the transposed convolution's forward.
 fn backward_input_body(gid: vec3<u32>, nwg: vec3<u32>, wid: vec3<u32>) {
+    pc = cv;
     var t = item(gid, nwg);
     let ix0 = (t % X_BLOCKS) * PX;
     t /= X_BLOCKS;
     let iy = t % ROWS;
     let n = t / ROWS;
     let ci0 = wid.z * CB;
-    if n >= cv.n {
+    if n >= pc.n {
         return;
     }
     let s = i32(STRIDE);
     // Stride 1: pixel p, tap kx reads output column ix0 + p + pw − kx = ox_lo + (p + KW − 1 − kx).
-    let ox_lo = i32(ix0 + cv.pad_w) - i32(KW - 1u);
+    let ox_lo = i32(ix0 + pc.pad_w) - i32(KW - 1u);
     let seg_len = PX + KW - 1u;
     var acc: array<vec4<f32>, 8>;
-    for (var co = 0u; co < cv.c_out; co++) {
-        let plane = (n * cv.c_out + co) * cv.h_out;
+    for (var co = 0u; co < pc.c_out; co++) {
+        let plane = (n * pc.c_out + co) * pc.h_out;
         for (var ky = 0u; ky < KH; ky++) {
             // oy·s − ph + ky = iy  ⇔  oy = (iy + ph − ky) / s, when that divides exactly.
-            let ty = i32(iy + cv.pad_h) - i32(ky);
-            if ty < 0 || ty % s != 0 || ty / s >= i32(cv.h_out) {
+            let ty = i32(iy + pc.pad_h) - i32(ky);
+            if ty < 0 || ty % s != 0 || ty / s >= i32(pc.h_out) {
                 continue;
             }
-            let row = (plane + u32(ty / s)) * cv.w_out;
+            let row = (plane + u32(ty / s)) * pc.w_out;
             if STRIDE == 1u {
-                load_seg(row, ox_lo, seg_len, cv.w_out);
+                load_seg(row, ox_lo, seg_len, pc.w_out);
                 for (var kx = 0u; kx < KW; kx++) {
                     let wv = weights4(ky, kx, ci0, co, 1u, 0u);
                     for (var p = 0u; p < PX; p++) {
@@ -171,8 +179,8 @@ fn backward_input_body(gid: vec3<u32>, nwg: vec3<u32>, wid: vec3<u32>) {
                 for (var kx = 0u; kx < KW; kx++) {
                     let wv = weights4(ky, kx, ci0, co, 1u, 0u);
                     for (var p = 0u; p < PX; p++) {
-                        let tx = i32(ix0 + p + cv.pad_w) - i32(kx);
-                        if tx >= 0 && tx % s == 0 && tx / s < i32(cv.w_out) {
+                        let tx = i32(ix0 + p + pc.pad_w) - i32(kx);
+                        if tx >= 0 && tx % s == 0 && tx / s < i32(pc.w_out) {
                             acc[p] += src_at(row + u32(tx / s)) * wv;
                         }
                     }
@@ -180,7 +188,7 @@ fn backward_input_body(gid: vec3<u32>, nwg: vec3<u32>, wid: vec3<u32>) {
             }
         }
     }
-    store_block(n, ci0, cv.c_in, iy, ix0, cv.h, cv.w, acc);
+    store_block(n, ci0, pc.c_in, iy, ix0, pc.h, pc.w, acc);
 }
 
 // Per-sample weight gradient: part[n, ((ky·KW + kx)·Cin + ci)·Cout + co] =
@@ -193,6 +201,7 @@ fn backward_input_body(gid: vec3<u32>, nwg: vec3<u32>, wid: vec3<u32>) {
 override CI_LOADS: u32 = 4u;
 
 fn weight_grad_body(gid: vec3<u32>, nwg: vec3<u32>) {
+    pc = cg;
     var t = gid.x + gid.y * nwg.x * WG;
     let co0 = (t % CO_BLOCKS) * CB;
     t /= CO_BLOCKS;
@@ -200,59 +209,59 @@ fn weight_grad_body(gid: vec3<u32>, nwg: vec3<u32>) {
     t /= CI_BLOCKS;
     let ky = t % KH;
     let n = t / KH;
-    if n >= cg.n {
+    if n >= pc.n {
         return;
     }
-    let hw = cg.h * cg.w;
-    let ohw = cg.h_out * cg.w_out;
+    let hw = pc.h * pc.w;
+    let ohw = pc.h_out * pc.w_out;
     var x_base: array<u32, 4>;
     for (var a = 0u; a < CI_LOADS; a++) {
-        x_base[a] = (n * cg.c_in + min(ci0 + a, cg.c_in - 1u)) * hw;
+        x_base[a] = (n * pc.c_in + min(ci0 + a, pc.c_in - 1u)) * hw;
     }
     var d_base: array<u32, 4>;
     for (var k = 0u; k < CH_LOADS; k++) {
-        d_base[k] = (n * cg.c_out + min(co0 + k, cg.c_out - 1u)) * ohw;
+        d_base[k] = (n * pc.c_out + min(co0 + k, pc.c_out - 1u)) * ohw;
     }
     // acc[kx·4 + a]: tap kx, input channel ci0 + a, over 4 output channels.
     var acc: array<vec4<f32>, 32>;
     // win[kx·4 + a] = x[ci0 + a, iy, ox·s − pw + kx] for the current ox.
     var win: array<f32, 32>;
-    for (var oy = 0u; oy < cg.h_out; oy++) {
-        let iy = i32(oy * STRIDE + ky) - i32(cg.pad_h);
-        if iy < 0 || iy >= i32(cg.h) {
+    for (var oy = 0u; oy < pc.h_out; oy++) {
+        let iy = i32(oy * STRIDE + ky) - i32(pc.pad_h);
+        if iy < 0 || iy >= i32(pc.h) {
             continue;
         }
-        let row = u32(iy) * cg.w;
+        let row = u32(iy) * pc.w;
         // Stride 1 slides the window: before the first pixel, slots 1..KW−1 hold columns
         // −pw .. KW − 2 − pw (slot 0 is shifted out before it is used).
         if STRIDE == 1u {
             for (var kx = 1u; kx < KW; kx++) {
-                let ix = i32(kx) - 1 - i32(cg.pad_w);
+                let ix = i32(kx) - 1 - i32(pc.pad_w);
                 for (var a = 0u; a < CI_LOADS; a++) {
-                    win[kx * 4u + a] = select(0.0, xin_at(x_base[a] + row + u32(clamp(ix, 0, i32(cg.w) - 1))), ix >= 0 && ix < i32(cg.w));
+                    win[kx * 4u + a] = select(0.0, xin_at(x_base[a] + row + u32(clamp(ix, 0, i32(pc.w) - 1))), ix >= 0 && ix < i32(pc.w));
                 }
             }
         }
-        for (var ox = 0u; ox < cg.w_out; ox++) {
+        for (var ox = 0u; ox < pc.w_out; ox++) {
             if STRIDE == 1u {
                 for (var kx = 0u; kx + 1u < KW; kx++) {
                     for (var a = 0u; a < CI_LOADS; a++) {
                         win[kx * 4u + a] = win[(kx + 1u) * 4u + a];
                     }
                 }
-                let ix = i32(ox + KW - 1u) - i32(cg.pad_w);
+                let ix = i32(ox + KW - 1u) - i32(pc.pad_w);
                 for (var a = 0u; a < CI_LOADS; a++) {
-                    win[(KW - 1u) * 4u + a] = select(0.0, xin_at(x_base[a] + row + u32(clamp(ix, 0, i32(cg.w) - 1))), ix >= 0 && ix < i32(cg.w));
+                    win[(KW - 1u) * 4u + a] = select(0.0, xin_at(x_base[a] + row + u32(clamp(ix, 0, i32(pc.w) - 1))), ix >= 0 && ix < i32(pc.w));
                 }
             } else {
                 for (var kx = 0u; kx < KW; kx++) {
-                    let ix = i32(ox * STRIDE + kx) - i32(cg.pad_w);
+                    let ix = i32(ox * STRIDE + kx) - i32(pc.pad_w);
                     for (var a = 0u; a < CI_LOADS; a++) {
-                        win[kx * 4u + a] = select(0.0, xin_at(x_base[a] + row + u32(clamp(ix, 0, i32(cg.w) - 1))), ix >= 0 && ix < i32(cg.w));
+                        win[kx * 4u + a] = select(0.0, xin_at(x_base[a] + row + u32(clamp(ix, 0, i32(pc.w) - 1))), ix >= 0 && ix < i32(pc.w));
                     }
                 }
             }
-            let di = oy * cg.w_out + ox;
+            let di = oy * pc.w_out + ox;
             var dv = vec4<f32>(0.0);
             for (var k = 0u; k < CH_LOADS; k++) {
                 dv[k] = dp_at(d_base[k] + di);
@@ -264,17 +273,17 @@ fn weight_grad_body(gid: vec3<u32>, nwg: vec3<u32>) {
             }
         }
     }
-    let n_w = KH * KW * cg.c_in * cg.c_out;
+    let n_w = KH * KW * pc.c_in * pc.c_out;
     for (var kx = 0u; kx < KW; kx++) {
         for (var a = 0u; a < CI_LOADS; a++) {
             let ci = ci0 + a;
-            if ci >= cg.c_in {
+            if ci >= pc.c_in {
                 break;
             }
             for (var k = 0u; k < CH_LOADS; k++) {
                 let co = co0 + k;
-                if co < cg.c_out {
-                    part[n * n_w + ((ky * KW + kx) * cg.c_in + ci) * cg.c_out + co] = acc[kx * 4u + a][k];
+                if co < pc.c_out {
+                    part[n * n_w + ((ky * KW + kx) * pc.c_in + ci) * pc.c_out + co] = acc[kx * 4u + a][k];
                 }
             }
         }

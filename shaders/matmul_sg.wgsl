@@ -75,7 +75,7 @@ fn sg_step_hi(c0: vec4<f32>, c1: vec4<f32>, c2: vec4<f32>, c3: vec4<f32>, b: vec
 // The two vec4s lane l fetches of the 16 rows of A from row r0 at K steps kk..kk+3 (lanes
 // 0..7 between them hold all sixteen; see a_spread).
 fn a_fetch(r0: u32, kk: u32, l: u32) -> array<vec4<f32>, 2> {
-    let m = dims4.m;
+    let m = dm;
     if TRANS_A {
         // A stored [K, M]: vector t = 4·s + j holds rows 4j..4j+3 at k = kk + s.
         return array<vec4<f32>, 2>(
@@ -85,8 +85,8 @@ fn a_fetch(r0: u32, kk: u32, l: u32) -> array<vec4<f32>, 2> {
     }
     // A stored [M, K]: vector r holds row r at k = kk..kk+3.
     return array<vec4<f32>, 2>(
-        a4_at((min(r0 + l, m - 1u) * dims4.k + kk) / 4u),
-        a4_at((min(r0 + 8u + l, m - 1u) * dims4.k + kk) / 4u),
+        a4_at((min(r0 + l, m - 1u) * dk + kk) / 4u),
+        a4_at((min(r0 + 8u + l, m - 1u) * dk + kk) / 4u),
     );
 }
 
@@ -129,8 +129,8 @@ fn a_spread(v: array<vec4<f32>, 2>) -> array<vec4<f32>, 16> {
 
 // B for the four K steps from kk: b_s = B(kk + s, col0..col0+3), columns past N clamped.
 fn b_fetch(kk: u32, col0: u32) -> array<vec4<f32>, 4> {
-    let n = dims4.n;
-    let k = dims4.k;
+    let n = dn;
+    let k = dk;
     let last_col = n - 1u;
     if TRANS_B {
         // B stored [N, K]: p_c = B(kk..kk+3, col0 + c); transpose in registers.
@@ -197,7 +197,8 @@ fn sg_finish(row0: u32, col0: u32) {
 
 @compute @workgroup_size(WG)
 fn matmul_tex_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
-    let k = dims4.k;
+    load_dims();
+    let k = dk;
     let row0 = (wid.y * (WG / WG_COLS) + lid.x / WG_COLS) * SG_M;
     let col0 = (wid.x * WG_COLS + lid.x % WG_COLS) * 4u;
     // No early return: every lane takes part in the broadcasts. Columns past N read a
@@ -227,7 +228,8 @@ fn matmul_tex_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
 // The last iteration fetches its own step again (a clamped, unused fetch).
 @compute @workgroup_size(WG)
 fn matmul_tex_sg_pipe(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
-    let k = dims4.k;
+    load_dims();
+    let k = dk;
     let row0 = (wid.y * (WG / WG_COLS) + lid.x / WG_COLS) * SG_M;
     let col0 = (wid.x * WG_COLS + lid.x % WG_COLS) * 4u;
     // No early return: every lane takes part in the broadcasts. Columns past N read a

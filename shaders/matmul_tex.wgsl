@@ -42,15 +42,34 @@ override WG: u32 = 64u;
 override WG_COLS: u32 = 64u;
 // TEX_LOGW, Tex4 and texel() come from tex_fns.wgsl, prepended.
 
+// The product's sizes and the fetches' last texels, read from the uniform once per
+// invocation (load_dims, the first thing every entry point here does) and kept in private
+// variables: on lavapipe a uniform read inside a loop is a loop over the lanes every time
+// (~2 ns; outside any loop or branch it is one scalar load), and LLVM does not hoist it.
+var<private> dm: u32;
+var<private> dn: u32;
+var<private> dk: u32;
+var<private> a_last: u32;
+var<private> b_last: u32;
+
+fn load_dims() {
+    dm = dims4.m;
+    dn = dims4.n;
+    dk = dims4.k;
+    a_last = dm * dk / 4u - 1u;
+    b_last = dk * dn / 4u - 1u;
+}
+
 fn a4_at(i: u32) -> vec4<f32> {
-    return texel(a_tex, min(i, dims4.m * dims4.k / 4u - 1u));
+    return texel(a_tex, min(i, a_last));
 }
 
 fn b4_at(i: u32) -> vec4<f32> {
-    return texel(b_tex, min(i, dims4.k * dims4.n / 4u - 1u));
+    return texel(b_tex, min(i, b_last));
 }
 
 @compute @workgroup_size(WG)
 fn matmul_tex(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    load_dims();
     block_8x8(wid, lid);
 }
