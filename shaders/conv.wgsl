@@ -63,6 +63,11 @@ fn wgt_at(i: u32) -> f32 {
     return wgt[i];
 }
 
+// The forward's weights w[ky, kx, ci, co0..co0+3] (conv_direct.wgsl's weights4).
+fn weights4_fwd(ky: u32, kx: u32, ci: u32, co0: u32) -> vec4<f32> {
+    return weights4(ky, kx, ci, co0, 0u, 1u);
+}
+
 fn xin_at(i: u32) -> f32 {
     return xin[i];
 }

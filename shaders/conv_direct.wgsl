@@ -67,6 +67,11 @@ fn item(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * WG;
 }
 
+// Whether Cout is a multiple of 4: the forward's four output channels from co0 (a multiple
+// of 4) are then one aligned quad of the weights (one texel where the front reads them from a
+// texture: conv_tex.wgsl's weights4_fwd).
+override WGT_QUADS: bool = false;
+
 // Four weights w[ky, kx, ci0 + k·dci, co0 + k·dco] (k = 0..3, one of dci/dco is 0), of which
 // only the first CH_LOADS are loaded.
 fn weights4(ky: u32, kx: u32, ci0: u32, co0: u32, dci: u32, dco: u32) -> vec4<f32> {
@@ -129,7 +134,7 @@ fn forward_body(gid: vec3<u32>, nwg: vec3<u32>, wid: vec3<u32>) {
             let row = (plane + u32(iy)) * pc.w;
             load_seg(row, ix0, seg_len, pc.w);
             for (var kx = 0u; kx < KW; kx++) {
-                let wv = weights4(ky, kx, ci, co0, 0u, 1u);
+                let wv = weights4_fwd(ky, kx, ci, co0);
                 for (var p = 0u; p < PX; p++) {
                     acc[p] += seg[p * STRIDE + kx] * wv;
                 }

@@ -15,6 +15,9 @@
 
 @group(0) @binding(1) var src_tex: Tex4;
 @group(0) @binding(2) var<uniform> wgt_u: array<vec4<f32>, 4096>;
+// The forward reads its weights from an rgba32float copy instead (same binding: no entry
+// point uses both).
+@group(0) @binding(2) var wgt_tex: Tex4;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<uniform> cv: Conv;
 
@@ -57,6 +60,23 @@ fn load_seg(row: u32, x0: i32, len: u32, width: u32) {
 
 fn wgt_at(i: u32) -> f32 {
     return wgt_u[i >> 2u][i & 3u];
+}
+
+// The forward's weights w[ky, kx, ci, co0..co0+3]: one texel of the weights' copy where Cout
+// is a multiple of 4, else four floats of it. Inside the kernel's loops a texel fetch is one
+// gather; a uniform read there is a loop over the lanes for each of a vec4's four values
+// (the input gradient, whose four weights lie Cout apart, keeps the uniform buffer: four
+// fetches measured slower than its reads).
+fn weights4_fwd(ky: u32, kx: u32, ci: u32, co0: u32) -> vec4<f32> {
+    let first = ((ky * KW + kx) * pc.c_in + ci) * pc.c_out;
+    if WGT_QUADS {
+        return texel(wgt_tex, (first + co0) / 4u);
+    }
+    var v = vec4<f32>(0.0);
+    for (var k = 0u; k < CH_LOADS; k++) {
+        v[k] = texel_f(wgt_tex, first + min(co0 + k, pc.c_out - 1u));
+    }
+    return v;
 }
 
 fn xin_at(i: u32) -> f32 {

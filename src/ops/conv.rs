@@ -302,6 +302,7 @@ fn call(entry: &'static str, g: &ConvGeom, items: usize, px: usize, loads: usize
             ("STRIDE", g.stride as f64),
             ("PX", px as f64),
             ("CH_LOADS", loads.min(BLOCK) as f64),
+            ("WGT_QUADS", g.c_out.is_multiple_of(BLOCK) as u8 as f64),
         ],
         bindings: vec![],
         params: g.words(),
@@ -381,22 +382,22 @@ fn vec4_rows(mut c: KernelCall, px: usize, width: usize) -> KernelCall {
 }
 
 /// `c` (a direct kernel with inputs 0 and 1 at bindings 1 and 2, of `lens` floats) reading
-/// those inputs as `conv_tex.wgsl`'s entry of the same name does: the forward's and input
-/// gradient's activations from rgba32float textures and their weights (input 1) from a 64 KiB
-/// uniform buffer; the weight gradient's two inputs from r32float textures. Unchanged when a
-/// tensor does not fit.
+/// those inputs as `conv_tex.wgsl`'s entry of the same name does: the forward's activations
+/// and weights from rgba32float textures; the input gradient's activations so and its weights
+/// (input 1) from a 64 KiB uniform buffer; the weight gradient's two inputs from r32float
+/// textures. Unchanged when a tensor does not fit.
 fn textured(mut c: KernelCall, lens: [usize; 2]) -> KernelCall {
-    let weights_uniform = c.entry != "conv2d_weight_grad";
+    let weights_uniform = c.entry == "conv2d_backward_input";
     let max_uniform = (crate::graph::plan::UNIFORM_STAGE_BYTES / 4) as usize;
     if weights_uniform && lens[1] > max_uniform {
         return c;
     }
-    // Forward / input gradient: the activations as rgba32float (4 floats a texel); weight
-    // gradient: both as r32float.
-    let (floats, texels) = if weights_uniform {
-        (4, lens[0].div_ceil(4))
-    } else {
-        (1, lens[0].max(lens[1]))
+    // Forward: activations and weights as rgba32float (4 floats a texel); input gradient: the
+    // activations so, the weights in a uniform buffer; weight gradient: both as r32float.
+    let (floats, texels) = match c.entry {
+        "conv2d_forward" => (4, lens[0].max(lens[1]).div_ceil(4)),
+        "conv2d_backward_input" => (4, lens[0].div_ceil(4)),
+        _ => (1, lens[0].max(lens[1])),
     };
     let Some(logw) = super::matmul::tex_logw_for(texels, 8) else {
         return c;
