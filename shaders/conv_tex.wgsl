@@ -3,15 +3,17 @@
 // storage-buffer loads: conv2d_forward_tex, conv2d_backward_input_tex, conv2d_weight_grad_tex.
 //
 // The plan copies the activations, as they lie, into textures folded at TEX_W = 2^TEX_LOGW
-// texels a row (tex_fns.wgsl): the forward's x and the input gradient's dP as rgba32float (`Tex4`: texel i holds
-// floats 4i..4i+3, so one fetch brings four neighbours of a row segment), the weight
-// gradient's x and dP as r32float (`Tex1`: texel i holds float i: its loads are single
-// values). The weights (at most 64 KiB in this variant) go into a 64 KiB uniform buffer. Why
-// (see tex_fns.wgsl): on lavapipe a storage load is a per-lane loop with a bounds check per
-// lane (~4.2 ns per value in `shaderprop bench --filter load_`), a read-only storage texture
-// load a gather (~0.6–0.8 ns a texel; a sampled one, the fallback, ~1.9 ns), and a uniform load
-// at a per-invocation address an unrolled gather from one small array (~0.5 ns). The outputs
-// are still written to storage buffers.
+// texels a row (tex_fns.wgsl): the forward's x and the input gradient's dP as rgba32float
+// (`Tex4`: texel i holds floats 4i..4i+3, so one fetch brings four neighbours of a row
+// segment), the weight gradient's x and dP as r32float (`Tex1`: texel i holds float i: its
+// loads are single values). The forward's weights are an rgba32float copy too (four output
+// channels a texel, weights4_fwd); the input gradient's (at most 64 KiB in this variant) go
+// into a 64 KiB uniform buffer. Why (see tex_fns.wgsl): on lavapipe a storage load is a
+// per-lane loop with a bounds check per lane (~4.2 ns per value in `shaderprop bench --filter
+// load_`), a read-only storage texture load a gather (~0.6–0.8 ns a texel; a sampled one, the
+// fallback, ~1.9 ns), and a uniform load at a per-invocation address an unrolled gather from
+// one small array (~0.5 ns) outside loops and branches, but a loop over the lanes inside them.
+// The outputs are still written to storage buffers.
 
 @group(0) @binding(1) var src_tex: Tex4;
 @group(0) @binding(2) var<uniform> wgt_u: array<vec4<f32>, 4096>;
