@@ -2,8 +2,8 @@
 // and conv_tex.wgsl (inputs from textures): the math and the blocking are described at the
 // top of conv.wgsl. The front file appended before this one defines the bindings `bias`,
 // `cv`, `part`, `cg` and the loads `src_at`, `wgt_at`, `xin_at`, `dp_at` (float i of the
-// respective input) and `load_seg` (a row segment of src into `seg`); nothing below reads an
-// input any other way. The output `out` and its `put_row` come from conv_store.wgsl (or
+// respective input), `weights4_fwd` (the forward's four weights of a tap) and `load_seg` (a
+// row segment of src into `seg`); nothing below reads an input any other way. The output `out` and its `put_row` come from conv_store.wgsl (or
 // conv_store4.wgsl), prepended to the front.
 
 // ACT, LEAKY_SLOPE and activate() come from act_fns.wgsl, prepended to this file.
@@ -32,10 +32,10 @@ struct Conv {
     pad_w: u32,
 }
 
-// The geometry, copied from the kernel's uniform (`cv` or `cg`) first thing in every body, before
-// any loop or branch: on lavapipe a uniform read inside a loop or branch is a loop over the
-// lanes every time (~2 ns), and the forward read the heights and widths in its inner loops;
-// outside them it is one scalar load.
+// The geometry, copied from the kernel's uniform (`cv` or `cg`) first thing in every body,
+// before any loop or branch: on lavapipe a uniform read inside a loop or branch is a loop over
+// the lanes every time (~2 ns), and the bodies read sizes in their inner loops; outside them
+// it is one scalar load.
 var<private> pc: Conv;
 
 const WG: u32 = 64u;
