@@ -195,31 +195,53 @@ fn sg_finish(row0: u32, col0: u32) {
     }
 }
 
+// Where an invocation's block of C starts, and its lane among the eight that fetch A.
+struct SgOrigin {
+    row0: u32,
+    col0: u32,
+    l: u32,
+}
+
+// No early return follows: every lane takes part in the broadcasts. Columns past N read a
+// clamped, valid address and are not stored.
+fn sg_origin(wid: vec3<u32>, lid: vec3<u32>, lane: u32) -> SgOrigin {
+    return SgOrigin(
+        (wid.y * (WG / WG_COLS) + lid.x / WG_COLS) * SG_M,
+        (wid.x * WG_COLS + lid.x % WG_COLS) * 4u,
+        lane & 7u,
+    );
+}
+
+// Four K steps of FMAs: the block += A's panel (a, and a2 for rows 16..31, as a_fetch
+// returned them) ⊗ B's four rows b.
+fn sg_quad(a: array<vec4<f32>, 2>, a2: array<vec4<f32>, 2>, b: array<vec4<f32>, 4>) {
+    let p = a_spread(a);
+    sg_step(p[0], p[1], p[2], p[3], b[0]);
+    sg_step(p[4], p[5], p[6], p[7], b[1]);
+    sg_step(p[8], p[9], p[10], p[11], b[2]);
+    sg_step(p[12], p[13], p[14], p[15], b[3]);
+    if SG_M == 32u {
+        let q = a_spread(a2);
+        sg_step_hi(q[0], q[1], q[2], q[3], b[0]);
+        sg_step_hi(q[4], q[5], q[6], q[7], b[1]);
+        sg_step_hi(q[8], q[9], q[10], q[11], b[2]);
+        sg_step_hi(q[12], q[13], q[14], q[15], b[3]);
+    }
+}
+
 @compute @workgroup_size(WG)
 fn matmul_tex_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
     load_dims();
-    let k = dk;
-    let row0 = (wid.y * (WG / WG_COLS) + lid.x / WG_COLS) * SG_M;
-    let col0 = (wid.x * WG_COLS + lid.x % WG_COLS) * 4u;
-    // No early return: every lane takes part in the broadcasts. Columns past N read a
-    // clamped, valid address and are not stored.
-    let l = lane & 7u;
-    for (var kk = 0u; kk < k; kk += 4u) {
-        let b = b_fetch(kk, col0);
-        let p = a_spread(a_fetch(row0, kk, l));
-        sg_step(p[0], p[1], p[2], p[3], b[0]);
-        sg_step(p[4], p[5], p[6], p[7], b[1]);
-        sg_step(p[8], p[9], p[10], p[11], b[2]);
-        sg_step(p[12], p[13], p[14], p[15], b[3]);
+    let o = sg_origin(wid, lid, lane);
+    for (var kk = 0u; kk < dk; kk += 4u) {
+        let a = a_fetch(o.row0, kk, o.l);
+        var a2 = a;
         if SG_M == 32u {
-            let q = a_spread(a_fetch(row0 + 16u, kk, l));
-            sg_step_hi(q[0], q[1], q[2], q[3], b[0]);
-            sg_step_hi(q[4], q[5], q[6], q[7], b[1]);
-            sg_step_hi(q[8], q[9], q[10], q[11], b[2]);
-            sg_step_hi(q[12], q[13], q[14], q[15], b[3]);
+            a2 = a_fetch(o.row0 + 16u, kk, o.l);
         }
+        sg_quad(a, a2, b_fetch(kk, o.col0));
     }
-    sg_finish(row0, col0);
+    sg_finish(o.row0, o.col0);
 }
 
 // matmul_tex_sg_pipe (`subgroup_pipe`): the same product, software-pipelined. Each iteration
@@ -229,40 +251,24 @@ fn matmul_tex_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
 @compute @workgroup_size(WG)
 fn matmul_tex_sg_pipe(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
     load_dims();
-    let k = dk;
-    let row0 = (wid.y * (WG / WG_COLS) + lid.x / WG_COLS) * SG_M;
-    let col0 = (wid.x * WG_COLS + lid.x % WG_COLS) * 4u;
-    // No early return: every lane takes part in the broadcasts. Columns past N read a
-    // clamped, valid address and are not stored.
-    let l = lane & 7u;
-    var b_next = b_fetch(0u, col0);
-    var a_next = a_fetch(row0, 0u, l);
+    let o = sg_origin(wid, lid, lane);
+    var b_next = b_fetch(0u, o.col0);
+    var a_next = a_fetch(o.row0, 0u, o.l);
     var a2_next = a_next;
     if SG_M == 32u {
-        a2_next = a_fetch(row0 + 16u, 0u, l);
+        a2_next = a_fetch(o.row0 + 16u, 0u, o.l);
     }
-    for (var kk = 0u; kk < k; kk += 4u) {
+    for (var kk = 0u; kk < dk; kk += 4u) {
         let b = b_next;
         let a = a_next;
         let a2 = a2_next;
-        let kn = min(kk + 4u, k - 4u);
-        b_next = b_fetch(kn, col0);
-        a_next = a_fetch(row0, kn, l);
+        let kn = min(kk + 4u, dk - 4u);
+        b_next = b_fetch(kn, o.col0);
+        a_next = a_fetch(o.row0, kn, o.l);
         if SG_M == 32u {
-            a2_next = a_fetch(row0 + 16u, kn, l);
+            a2_next = a_fetch(o.row0 + 16u, kn, o.l);
         }
-        let p = a_spread(a);
-        sg_step(p[0], p[1], p[2], p[3], b[0]);
-        sg_step(p[4], p[5], p[6], p[7], b[1]);
-        sg_step(p[8], p[9], p[10], p[11], b[2]);
-        sg_step(p[12], p[13], p[14], p[15], b[3]);
-        if SG_M == 32u {
-            let q = a_spread(a2);
-            sg_step_hi(q[0], q[1], q[2], q[3], b[0]);
-            sg_step_hi(q[4], q[5], q[6], q[7], b[1]);
-            sg_step_hi(q[8], q[9], q[10], q[11], b[2]);
-            sg_step_hi(q[12], q[13], q[14], q[15], b[3]);
-        }
+        sg_quad(a, a2, b);
     }
-    sg_finish(row0, col0);
+    sg_finish(o.row0, o.col0);
 }
