@@ -12,7 +12,8 @@
 // costs 4 fetches. Per four K steps: 6 fetches for 256 FMAs, against 16 in matmul_tex. Where
 // fetches are the cost (lavapipe: each is a loop over the lanes), that is the speed-up; the
 // tuner measures whether it is one on a device. matmul_tex_sg_pipe (`subgroup_pipe`, at the
-// end) is the same loop software-pipelined.
+// end) is the same loop software-pipelined, and matmul_tex_sg_strips (`subgroup_strips`) that
+// loop reading B from a copy cut into strips of 32 columns.
 
 // Rows of C per invocation: 16, or 32 (`subgroup32`: a second set of 16 accumulators and a
 // second panel of A, so each fetch of B serves twice the FMAs: per four K steps 8 fetches
@@ -269,6 +270,45 @@ fn matmul_tex_sg_pipe(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
             a2_next = a_fetch(o.row0 + 16u, kn, o.l);
         }
         sg_quad(a, a2, b);
+    }
+    sg_finish(o.row0, o.col0);
+}
+
+// matmul_tex_sg_strips (`subgroup_strips`): matmul_tex_sg_pipe (16 rows) with B, row-major
+// [K, N], staged as strips (Bind::Strips): layer s of the array texture holds columns
+// 32s..32s+31 of every row of B, 8 texels a row. An invocation's four columns lie in one strip,
+// so a subgroup walking down K reads its strip's rows one after another, 128 bytes each,
+// instead of one texture row of B per step of K: at N = 1024 that is a new 4 KiB page (and
+// often a TLB and cache miss on a CPU device) for every step (perf of `subgroup_pipe` at 1024²
+// on lavapipe: ~22 % of samples waited on B's loads). The copy costs one command per strip.
+@group(0) @binding(2) var b_strips: Tex4Strips;
+
+// b_fetch for B staged as strips: the same four rows of four columns, columns past N clamped.
+fn b_fetch_strips(kk: u32, col0: u32) -> array<vec4<f32>, 4> {
+    let c = min(col0, dn - 1u) / 4u;
+    let x = c % 8u;
+    let layer = c / 8u;
+    return array<vec4<f32>, 4>(
+        strip_texel(b_strips, x, kk, layer),
+        strip_texel(b_strips, x, kk + 1u, layer),
+        strip_texel(b_strips, x, kk + 2u, layer),
+        strip_texel(b_strips, x, kk + 3u, layer),
+    );
+}
+
+@compute @workgroup_size(WG)
+fn matmul_tex_sg_strips(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+    load_dims();
+    let o = sg_origin(wid, lid, lane);
+    var b_next = b_fetch_strips(0u, o.col0);
+    var a_next = a_fetch(o.row0, 0u, o.l);
+    for (var kk = 0u; kk < dk; kk += 4u) {
+        let b = b_next;
+        let a = a_next;
+        let kn = min(kk + 4u, dk - 4u);
+        b_next = b_fetch_strips(kn, o.col0);
+        a_next = a_fetch(o.row0, kn, o.l);
+        sg_quad(a, a, b);
     }
     sg_finish(o.row0, o.col0);
 }

@@ -25,6 +25,8 @@ override TEX_LOGW: u32 = 8u;
 
 alias Tex4 = texture_storage_2d<rgba32float, read>;
 alias Tex1 = texture_storage_2d<r32float, read>;
+// A matrix staged as strips (Bind::Strips): layer s holds texel columns s·w.. of every row.
+alias Tex4Strips = texture_storage_2d_array<rgba32float, read>;
 
 // Texel i (floats 4i..4i+3) of an rgba32float copy.
 fn texel(t: Tex4, i: u32) -> vec4<f32> {
@@ -41,4 +43,9 @@ fn texel_f(t: Tex4, i: u32) -> f32 {
 fn texel1(t: Tex1, i: u32) -> f32 {
     let w = 1u << TEX_LOGW;
     return textureLoad(t, vec2<u32>(i & (w - 1u), i >> TEX_LOGW)).x;
+}
+
+// Texel x of row y of strip `layer` of a matrix staged as strips.
+fn strip_texel(t: Tex4Strips, x: u32, y: u32, layer: u32) -> vec4<f32> {
+    return textureLoad(t, vec2<u32>(x, y), layer);
 }

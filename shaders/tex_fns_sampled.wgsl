@@ -6,6 +6,7 @@ override TEX_LOGW: u32 = 8u;
 
 alias Tex4 = texture_2d<f32>;
 alias Tex1 = texture_2d<f32>;
+alias Tex4Strips = texture_2d_array<f32>;
 
 fn texel(t: Tex4, i: u32) -> vec4<f32> {
     let w = 1u << TEX_LOGW;
@@ -20,4 +21,8 @@ fn texel_f(t: Tex4, i: u32) -> f32 {
 fn texel1(t: Tex1, i: u32) -> f32 {
     let w = 1u << TEX_LOGW;
     return textureLoad(t, vec2<u32>(i & (w - 1u), i >> TEX_LOGW), 0).x;
+}
+
+fn strip_texel(t: Tex4Strips, x: u32, y: u32, layer: u32) -> vec4<f32> {
+    return textureLoad(t, vec2<u32>(x, y), layer, 0);
 }

@@ -42,6 +42,11 @@ fn matmul_matches_twin_for_every_transpose_bias_activation_and_odd_shape() {
         // columns, the second workgroup row and the last column partial; 2 rows of 32.
         (132, 24, 16),
         (20, 200, 8),
+        // `subgroup_strips` (N a multiple of 64): one row, two strips; six strips with a
+        // partial block row; four strips under two block rows.
+        (4, 64, 8),
+        (36, 192, 12),
+        (132, 128, 20),
     ];
     for gpu in gpus() {
         let mut case = 0;

@@ -142,6 +142,7 @@ fn the_tune_cache_is_written_reused_and_ignored_for_another_adapter() {
         Variant::Texture => "matmul_tex",
         Variant::Subgroup | Variant::Subgroup32 => "matmul_tex_sg",
         Variant::SubgroupPipe => "matmul_tex_sg_pipe",
+        Variant::SubgroupStrips => "matmul_tex_sg_strips",
         _ => "matmul",
     };
     assert_eq!(

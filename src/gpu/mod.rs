@@ -395,9 +395,18 @@ impl Gpu {
         let tuned = self.tuned_choice(class, &format!("{}×{}×{}", s.m, s.n, s.k), || {
             crate::tune::time_candidates(self, *s)
         })?;
+        // A class's choice may not run at every shape of the class (`subgroup_strips` needs
+        // N a multiple of 64): then the same kernel with B as it lies.
+        let runnable = |v: Variant| {
+            let v = match v {
+                Variant::SubgroupStrips if !v.runs_on(self, s) => Variant::SubgroupPipe,
+                v => v,
+            };
+            (v.runs_on(self, s) && v != Variant::Auto).then_some(v)
+        };
         Ok(tuned
             .and_then(|name| Variant::from_name(&name))
-            .filter(|v| v.runs_on(self, s) && *v != Variant::Auto)
+            .and_then(runnable)
             .unwrap_or(Variant::Auto.resolve(s)))
     }
 

@@ -146,11 +146,27 @@ enum StagedInto {
     },
     /// The buffer's first `bytes` into a [`UNIFORM_STAGE_BYTES`] uniform buffer.
     Uniform { buffer: wgpu::Buffer, bytes: u64 },
+    /// A row-major matrix of 16-byte texels, `row_texels` wide, into the layers of an array
+    /// texture `strip` texels wide: layer s holds texel columns s·strip.. of every row
+    /// ([`Bind::Strips`]); one copy per layer.
+    Strips {
+        texture: wgpu::Texture,
+        row_texels: u32,
+        strip: u32,
+    },
 }
 
-/// A staged copy's identity: the tensor, and for a texture its texels, log2 width and floats
-/// per texel (None: a uniform buffer).
-type StageKey = (NodeId, Option<(u32, u32, u32)>);
+/// How a tensor is staged: a texture (its texels, log2 width and floats per texel), strips
+/// (texels a row, texels a strip) or a uniform buffer.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum StageAs {
+    Texture(u32, u32, u32),
+    Strips(u32, u32),
+    Uniform,
+}
+
+/// A staged copy's identity: the tensor and how it is staged.
+type StageKey = (NodeId, StageAs);
 
 /// What a dispatch binds for a staged input.
 #[derive(Clone)]
@@ -230,11 +246,53 @@ impl Staging {
         }
     }
 
+    /// A [`Bind::Strips`] copy of `src` (`texels` texels, rows of `row_texels`) into an array
+    /// texture of `row_texels / strip` layers, each `strip` texels wide.
+    fn strips(
+        gpu: &Gpu,
+        label: &str,
+        src: &wgpu::Buffer,
+        texels: u32,
+        row_texels: u32,
+        strip: u32,
+    ) -> Staging {
+        let texture = gpu.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some(label),
+            size: wgpu::Extent3d {
+                width: strip,
+                height: texels / row_texels,
+                depth_or_array_layers: row_texels / strip,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba32Float,
+            usage: gpu.texture_copy_usage(),
+            view_formats: &[],
+        });
+        Staging {
+            src: src.clone(),
+            src_label: label.to_string(),
+            dst: StagedInto::Strips {
+                texture,
+                row_texels,
+                strip,
+            },
+        }
+    }
+
     /// What is copied where, for `explain`.
     pub fn describe(&self) -> String {
         let kind = match &self.dst {
-            StagedInto::Texture { .. } => "texture",
-            StagedInto::Uniform { .. } => "uniform buffer",
+            StagedInto::Texture { .. } => "texture".to_string(),
+            StagedInto::Uniform { .. } => "uniform buffer".to_string(),
+            StagedInto::Strips {
+                row_texels, strip, ..
+            } => format!(
+                "texture of {} strips ({} columns each)",
+                row_texels / strip,
+                4 * strip
+            ),
         };
         format!("{} into a {} B {kind}", self.src_label, self.bytes())
     }
@@ -250,6 +308,10 @@ impl Staging {
                 let s = texture.size();
                 s.width as u64 * s.height as u64 * *texel_bytes as u64
             }
+            StagedInto::Strips { texture, .. } => {
+                let s = texture.size();
+                s.width as u64 * s.height as u64 * s.depth_or_array_layers as u64 * 16
+            }
             StagedInto::Uniform { .. } => UNIFORM_STAGE_BYTES,
         }
     }
@@ -260,6 +322,41 @@ impl Staging {
         let (texture, width, texels, texel_bytes) = match &self.dst {
             StagedInto::Uniform { buffer, bytes } => {
                 enc.copy_buffer_to_buffer(&self.src, 0, buffer, 0, *bytes);
+                return;
+            }
+            StagedInto::Strips {
+                texture,
+                row_texels,
+                strip,
+            } => {
+                let size = texture.size();
+                for layer in 0..size.depth_or_array_layers {
+                    enc.copy_buffer_to_texture(
+                        wgpu::TexelCopyBufferInfo {
+                            buffer: &self.src,
+                            layout: wgpu::TexelCopyBufferLayout {
+                                offset: layer as u64 * *strip as u64 * 16,
+                                bytes_per_row: Some(row_texels * 16),
+                                rows_per_image: None,
+                            },
+                        },
+                        wgpu::TexelCopyTextureInfo {
+                            texture,
+                            mip_level: 0,
+                            origin: wgpu::Origin3d {
+                                x: 0,
+                                y: 0,
+                                z: layer,
+                            },
+                            aspect: wgpu::TextureAspect::All,
+                        },
+                        wgpu::Extent3d {
+                            width: *strip,
+                            height: size.height,
+                            depth_or_array_layers: 1,
+                        },
+                    );
+                }
                 return;
             }
             StagedInto::Texture {
@@ -651,7 +748,7 @@ impl Plan {
             let mut shared = Vec::new();
             let mut staged_binds = Vec::new();
             for b in &call.bindings {
-                let (x, tex) = match *b {
+                let (x, how) = match *b {
                     Bind::Texture {
                         input,
                         logw,
@@ -659,12 +756,17 @@ impl Plan {
                     } => {
                         let x = n.inputs[input];
                         let texels = nodes[x].len().div_ceil(floats as usize) as u32;
-                        (x, Some((texels, logw, floats)))
+                        (x, StageAs::Texture(texels, logw, floats))
                     }
-                    Bind::Uniform { input } => (n.inputs[input], None),
+                    Bind::Strips {
+                        input,
+                        row_texels,
+                        strip,
+                    } => (n.inputs[input], StageAs::Strips(row_texels, strip)),
+                    Bind::Uniform { input } => (n.inputs[input], StageAs::Uniform),
                     _ => continue,
                 };
-                let key = (x, tex);
+                let key = (x, how);
                 if let Some((bound, by)) = staged.get(&key) {
                     staged_binds.push(bound.clone());
                     shared.push(format!("'{}' (copied for '{by}')", nodes[x].name));
@@ -672,16 +774,26 @@ impl Plan {
                 }
                 let src = buffers[x].as_ref().expect("input buffer");
                 let label = format!("'{}' (input of '{}')", nodes[x].name, n.name);
-                let copy = match tex {
-                    Some((texels, logw, floats)) => {
+                let copy = match how {
+                    StageAs::Texture(texels, logw, floats) => {
                         Staging::texture(gpu, &label, src, texels, logw, floats)
                     }
-                    None => Staging::uniform(gpu, &label, src, nodes[x].bytes()),
+                    StageAs::Strips(row_texels, strip) => {
+                        let texels = nodes[x].len().div_ceil(4) as u32;
+                        Staging::strips(gpu, &label, src, texels, row_texels, strip)
+                    }
+                    StageAs::Uniform => Staging::uniform(gpu, &label, src, nodes[x].bytes()),
                 };
                 texture_bytes += copy.bytes();
                 let bound = match &copy.dst {
                     StagedInto::Texture { texture, .. } => {
                         StagedBinding::View(texture.create_view(&Default::default()))
+                    }
+                    StagedInto::Strips { texture, .. } => {
+                        StagedBinding::View(texture.create_view(&wgpu::TextureViewDescriptor {
+                            dimension: Some(wgpu::TextureViewDimension::D2Array),
+                            ..Default::default()
+                        }))
                     }
                     StagedInto::Uniform { buffer, .. } => StagedBinding::Buffer(buffer.clone()),
                 };
@@ -705,7 +817,7 @@ impl Plan {
                         .expect("input buffer")
                         .as_entire_binding(),
                     Bind::Dummy => gpu.dummy().as_entire_binding(),
-                    Bind::Texture { .. } | Bind::Uniform { .. } => {
+                    Bind::Texture { .. } | Bind::Strips { .. } | Bind::Uniform { .. } => {
                         match staged_left.next().expect("a staged input") {
                             StagedBinding::View(v) => wgpu::BindingResource::TextureView(v),
                             StagedBinding::Buffer(b) => b.as_entire_binding(),

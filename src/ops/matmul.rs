@@ -55,6 +55,10 @@ pub enum Variant {
     /// `Subgroup` software-pipelined (`matmul_tex_sg_pipe`): each step of the K loop fetches
     /// the next step's A and B before multiplying the current ones.
     SubgroupPipe,
+    /// `SubgroupPipe` (16 rows) reading B from a copy cut into strips of 32 columns
+    /// (`matmul_tex_sg_strips`, [`Bind::Strips`]), so that walking down K reads consecutive
+    /// memory; B untransposed, N a multiple of 64 (the copy's row alignment) and at least 64.
+    SubgroupStrips,
     /// The engine's choice: the autotuner's pick for this device and shape class when it
     /// is on (see [`crate::tune`]), else `Vec4` when the shape allows it and `Blocked` if not.
     #[default]
@@ -63,14 +67,19 @@ pub enum Variant {
 
 /// The variants that compete in autotuning, fastest-first on no device in particular (the
 /// naive kernel is the reference and never competes).
-pub const TUNED: [Variant; 6] = [
+pub const TUNED: [Variant; 7] = [
     Variant::Vec4,
     Variant::Texture,
     Variant::Subgroup,
     Variant::Subgroup32,
     Variant::SubgroupPipe,
+    Variant::SubgroupStrips,
     Variant::Blocked,
 ];
+
+/// Texels (of 4 floats) a strip of B is wide in `subgroup_strips`: the 32 columns a subgroup
+/// of 8 invocations covers.
+pub const STRIP_TEXELS: u32 = 8;
 
 /// Height limit assumed for the texture variant's textures: WebGPU's guaranteed minimum of
 /// `max_texture_dimension_2d`, so a plan never depends on a device's larger limit.
@@ -97,6 +106,14 @@ impl Variant {
             Variant::Texture | Variant::Subgroup | Variant::Subgroup32 | Variant::SubgroupPipe => {
                 s.vec4_aligned() && tex_logw((s.m * s.k).max(s.k * s.n)).is_some()
             }
+            // One layer per strip, within WebGPU's guaranteed 256 layers and 8192 rows.
+            Variant::SubgroupStrips => {
+                Variant::SubgroupPipe.applies(s)
+                    && !s.trans_b
+                    && s.n.is_multiple_of(64)
+                    && s.n / (4 * STRIP_TEXELS as usize) <= 256
+                    && s.k <= TEX_MAX_DIM
+            }
             _ => true,
         }
     }
@@ -116,7 +133,10 @@ impl Variant {
     pub fn is_subgroup(self) -> bool {
         matches!(
             self,
-            Variant::Subgroup | Variant::Subgroup32 | Variant::SubgroupPipe
+            Variant::Subgroup
+                | Variant::Subgroup32
+                | Variant::SubgroupPipe
+                | Variant::SubgroupStrips
         )
     }
 
@@ -130,12 +150,13 @@ impl Variant {
             Variant::Subgroup => "subgroup",
             Variant::Subgroup32 => "subgroup32",
             Variant::SubgroupPipe => "subgroup_pipe",
+            Variant::SubgroupStrips => "subgroup_strips",
             Variant::Auto => "auto",
         }
     }
 
     /// Every variant that names a kernel, reference first (`bench` rows, tests).
-    pub const ALL: [Variant; 7] = [
+    pub const ALL: [Variant; 8] = [
         Variant::Naive,
         Variant::Blocked,
         Variant::Vec4,
@@ -143,6 +164,7 @@ impl Variant {
         Variant::Subgroup,
         Variant::Subgroup32,
         Variant::SubgroupPipe,
+        Variant::SubgroupStrips,
     ];
 
     /// The variant called `name` (as [`Variant::name`] writes it).
@@ -293,6 +315,13 @@ pub fn call(
             floats: 4,
         };
         (a_bind, b_bind) = (texture(0), texture(1));
+        if variant == Variant::SubgroupStrips {
+            b_bind = Bind::Strips {
+                input: 1,
+                row_texels: (s.n / 4) as u32,
+                strip: STRIP_TEXELS,
+            };
+        }
     }
     let mut shader = Shader::Matmul;
     let (entry, workgroups) = match variant {
@@ -321,7 +350,10 @@ pub fn call(
             shader = Shader::MatmulTex;
             ("matmul_tex", block_grid(&s, &mut constants))
         }
-        Variant::Subgroup | Variant::Subgroup32 | Variant::SubgroupPipe => {
+        Variant::Subgroup
+        | Variant::Subgroup32
+        | Variant::SubgroupPipe
+        | Variant::SubgroupStrips => {
             let rows = if variant == Variant::Subgroup32 {
                 32
             } else {
@@ -333,10 +365,10 @@ pub fn call(
             constants.push(("SG_M", rows as f64));
             shader = Shader::MatmulSg;
             (
-                if variant == Variant::SubgroupPipe {
-                    "matmul_tex_sg_pipe"
-                } else {
-                    "matmul_tex_sg"
+                match variant {
+                    Variant::SubgroupPipe => "matmul_tex_sg_pipe",
+                    Variant::SubgroupStrips => "matmul_tex_sg_strips",
+                    _ => "matmul_tex_sg",
                 },
                 [
                     (s.n as u32).div_ceil(cols * 4),

@@ -43,6 +43,17 @@ pub enum Bind {
         logw: u32,
         floats: u32,
     },
+    /// A read-only rgba32float 2D-array texture holding input `input`, a row-major matrix
+    /// `row_texels` texels (4 floats each) wide, cut into strips `strip` texels wide: layer s
+    /// holds texel columns s·strip .. s·strip + strip − 1 of every row, so a kernel walking
+    /// down a strip reads consecutive memory. The plan copies it in before the dispatch, one
+    /// command per strip (`row_texels` must be a multiple of 16: the copy's 256-byte row
+    /// alignment). See `matmul_tex_sg_strips` in `shaders/matmul_sg.wgsl`.
+    Strips {
+        input: usize,
+        row_texels: u32,
+        strip: u32,
+    },
     /// A 64 KiB uniform buffer holding a copy of input `input` (at most 64 KiB), which WGSL
     /// declares as `array<vec4<f32>, 4096>`; copied in before the dispatch. On lavapipe a
     /// uniform load at a per-invocation address is ~6× cheaper than a storage load.
