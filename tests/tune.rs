@@ -224,3 +224,43 @@ fn a_corrupt_cache_is_replaced_and_a_pinned_variant_beats_the_tuner() {
     assert_eq!(compile_and_check(&off), ["matmul_vec4", "matmul"]);
     assert_eq!(off.tunings_run(), 0);
 }
+
+#[test]
+fn a_class_choice_that_cannot_run_at_a_shape_falls_back_to_the_same_kernel_with_b_as_it_lies() {
+    // 16×64×8 and 16×48×8 share a shape class; `subgroup_strips` needs N a multiple of 64.
+    let strips = MatmulShape {
+        m: 16,
+        n: 64,
+        k: 8,
+        trans_a: false,
+        trans_b: false,
+    };
+    let narrow = MatmulShape { n: 48, ..strips };
+    assert_eq!(tune::shape_class(&strips), tune::shape_class(&narrow));
+    let path = cache_path("fallback");
+    let first = gpu();
+    assert!(
+        Variant::SubgroupStrips.runs_on(&first, &strips),
+        "the test device (lavapipe) runs the subgroup kernels"
+    );
+    assert!(!Variant::SubgroupStrips.runs_on(&first, &narrow));
+    first.enable_tuning(Some(path.clone()));
+    first.matmul_variant(&strips).unwrap();
+    assert_eq!(first.tunings_run(), 1);
+    let mut file = read(&path);
+    for class in file.devices.values_mut() {
+        class.get_mut(&tune::shape_class(&strips)).unwrap().variant = "subgroup_strips".into();
+    }
+    std::fs::write(&path, serde_json::to_string(&file).unwrap()).unwrap();
+    let second = gpu();
+    second.enable_tuning(Some(path));
+    assert_eq!(
+        second.matmul_variant(&strips).unwrap(),
+        Variant::SubgroupStrips
+    );
+    assert_eq!(
+        second.matmul_variant(&narrow).unwrap(),
+        Variant::SubgroupPipe
+    );
+    assert_eq!(second.tunings_run(), 0);
+}
