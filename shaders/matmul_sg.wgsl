@@ -282,12 +282,14 @@ fn matmul_tex_sg_pipe(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
 // often a TLB and cache miss on a CPU device) for every step (perf of `subgroup_pipe` at 1024²
 // on lavapipe: ~22 % of samples waited on B's loads). The copy costs one command per strip.
 @group(0) @binding(2) var b_strips: Tex4Strips;
+// Texels a strip is wide (matmul::STRIP_TEXELS): 8, the 32 columns of a subgroup of 8.
+override STRIP_W: u32 = 8u;
 
 // b_fetch for B staged as strips: the same four rows of four columns, columns past N clamped.
 fn b_fetch_strips(kk: u32, col0: u32) -> array<vec4<f32>, 4> {
     let c = min(col0, dn - 1u) / 4u;
-    let x = c % 8u;
-    let layer = c / 8u;
+    let x = c % STRIP_W;
+    let layer = c / STRIP_W;
     return array<vec4<f32>, 4>(
         strip_texel(b_strips, x, kk, layer),
         strip_texel(b_strips, x, kk + 1u, layer),
@@ -296,6 +298,8 @@ fn b_fetch_strips(kk: u32, col0: u32) -> array<vec4<f32>, 4> {
     );
 }
 
+// Its own loop rather than matmul_tex_sg_pipe's: B is bound as another texture type, and an
+// entry point may not use two variables at one binding.
 @compute @workgroup_size(WG)
 fn matmul_tex_sg_strips(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
     load_dims();

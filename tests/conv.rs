@@ -711,5 +711,43 @@ fn texture_fronts_fetch_as_storage_textures_on_vulkan_and_sampled_on_gl() {
                 .unwrap_or_else(|e| panic!("{} sampled {name}: {e}", gpu.info.backend));
             eprintln!("{} sampled {name}: {err:.2e}", gpu.info.backend);
         }
+
+        // B staged in strips (`subgroup_strips`, an array texture) through the sampled front,
+        // where subgroups run: lavapipe's Vulkan (GL has none).
+        let strips = shaderprop::ops::matmul::Variant::SubgroupStrips;
+        let shape = shaderprop::ops::matmul::MatmulShape {
+            m: 4,
+            n: 64,
+            k: 8,
+            trans_a: false,
+            trans_b: false,
+        };
+        let vulkan = gpu.info.backend == wgpu::Backend::Vulkan;
+        assert_eq!(strips.runs_on(&gpu, &shape), vulkan, "{}", gpu.info.name);
+        if vulkan {
+            let mut g = Graph::new();
+            let a = g.input("a", &[4, 8]);
+            let b = g.input("b", &[8, 64]);
+            let c = g.matmul("c", a, b, None, false, false, Act::Identity);
+            let feeds: HashMap<usize, Vec<f64>> = [a, b]
+                .iter()
+                .map(|&id| (id, randv(&mut rng, g.nodes[id].len(), -1.0, 1.0)))
+                .collect();
+            let opts = CompileOptions {
+                matmul: strips,
+                ..Default::default()
+            };
+            let plan = Plan::compile_with(&g, &gpu, &mut Resources::new(), &[c], opts).unwrap();
+            assert_eq!(plan.dispatches[0].call.entry, "matmul_tex_sg_strips");
+            for (&id, v) in &feeds {
+                plan.write_f32(&gpu, id, &f32s(v));
+            }
+            plan.run(&gpu, StepUniform::single(4, 0));
+            let want = evaluate(&g, &feeds, StepUniform::single(4, 0));
+            let got = plan.read(&gpu, &g, c).unwrap();
+            let err = compare(&got, &want[c], 1e-5, 1e-4)
+                .unwrap_or_else(|e| panic!("sampled strips matmul: {e}"));
+            eprintln!("sampled strips matmul: {err:.2e}");
+        }
     }
 }

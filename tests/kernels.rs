@@ -43,10 +43,12 @@ fn matmul_matches_twin_for_every_transpose_bias_activation_and_odd_shape() {
         (132, 24, 16),
         (20, 200, 8),
         // `subgroup_strips` (N a multiple of 64): one row, two strips; six strips with a
-        // partial block row; four strips under two block rows.
+        // partial block row; four strips under two workgroup rows (the second partial); six
+        // strips in one workgroup 256 columns wide (columns past N clamped, not stored).
         (4, 64, 8),
         (36, 192, 12),
         (132, 128, 20),
+        (4, 192, 8),
     ];
     for gpu in gpus() {
         let mut case = 0;

@@ -78,7 +78,9 @@ pub const TUNED: [Variant; 7] = [
 ];
 
 /// Texels (of 4 floats) a strip of B is wide in `subgroup_strips`: the 32 columns a subgroup
-/// of 8 invocations covers.
+/// of 8 invocations covers (`STRIP_W` in `matmul_sg.wgsl`). [`Variant::applies`] asks N to be
+/// a multiple of 64 for the copies (rows of N·4 bytes, a multiple of the 256-byte alignment)
+/// and at most 256 strips (WebGPU's guaranteed array layers).
 pub const STRIP_TEXELS: u32 = 8;
 
 /// Height limit assumed for the texture variant's textures: WebGPU's guaranteed minimum of
@@ -110,6 +112,7 @@ impl Variant {
             Variant::SubgroupStrips => {
                 Variant::SubgroupPipe.applies(s)
                     && !s.trans_b
+                    && s.n >= 64
                     && s.n.is_multiple_of(64)
                     && s.n / (4 * STRIP_TEXELS as usize) <= 256
                     && s.k <= TEX_MAX_DIM
@@ -301,7 +304,7 @@ pub fn call(
     let variant = variant.resolve(&s);
     assert!(
         variant.applies(&s),
-        "matmul variant {} cannot compute {s:?} (M, N, K must be multiples of 4)",
+        "matmul variant {} cannot compute {s:?} (see Variant::applies)",
         variant.name()
     );
     let (mut a_bind, mut b_bind) = (Bind::Input(0), Bind::Input(1));
@@ -321,6 +324,7 @@ pub fn call(
                 row_texels: (s.n / 4) as u32,
                 strip: STRIP_TEXELS,
             };
+            constants.push(("STRIP_W", STRIP_TEXELS as f64));
         }
     }
     let mut shader = Shader::Matmul;
