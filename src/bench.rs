@@ -215,16 +215,7 @@ pub fn bench_load(
                 height: (TABLE / 4096) as u32,
                 depth_or_array_layers: 1,
             };
-            let texture = gpu.device.create_texture(&wgpu::TextureDescriptor {
-                label: Some("load table"),
-                size,
-                mip_level_count: 1,
-                sample_count: 1,
-                dimension: wgpu::TextureDimension::D2,
-                format: wgpu::TextureFormat::Rgba32Float,
-                usage: gpu.texture_copy_usage(),
-                view_formats: &[],
-            });
+            let texture = gpu.copy_texture("load table", size, wgpu::TextureFormat::Rgba32Float);
             gpu.queue.write_texture(
                 texture.as_image_copy(),
                 bytemuck::cast_slice(&table),

@@ -365,9 +365,29 @@ impl Gpu {
         self.pipelines.borrow_mut().clear();
     }
 
+    /// A 2D (or 2D-array) texture of one mip level that the texture fronts read, filled by
+    /// copies: the usages they need (storage-texture access where they fetch that way).
+    pub fn copy_texture(
+        &self,
+        label: &str,
+        size: wgpu::Extent3d,
+        format: wgpu::TextureFormat,
+    ) -> wgpu::Texture {
+        self.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some(label),
+            size,
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format,
+            usage: self.texture_copy_usage(),
+            view_formats: &[],
+        })
+    }
+
     /// The usages of a texture copy the texture fronts read: storage-texture access where
     /// they fetch that way.
-    pub fn texture_copy_usage(&self) -> wgpu::TextureUsages {
+    fn texture_copy_usage(&self) -> wgpu::TextureUsages {
         let usage = wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST;
         match self.tex_fetch.get() {
             TexFetch::Storage => usage | wgpu::TextureUsages::STORAGE_BINDING,

@@ -202,24 +202,19 @@ impl Staging {
         } else {
             width
         };
-        let texture = gpu.device.create_texture(&wgpu::TextureDescriptor {
-            label: Some(label),
-            size: wgpu::Extent3d {
+        let texture = gpu.copy_texture(
+            label,
+            wgpu::Extent3d {
                 width: allocated,
                 height: texels.div_ceil(width).max(1),
                 depth_or_array_layers: 1,
             },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: if floats == 4 {
+            if floats == 4 {
                 wgpu::TextureFormat::Rgba32Float
             } else {
                 wgpu::TextureFormat::R32Float
             },
-            usage: gpu.texture_copy_usage(),
-            view_formats: &[],
-        });
+        );
         Staging {
             src: src.clone(),
             src_label: label.to_string(),
@@ -256,20 +251,15 @@ impl Staging {
         row_texels: u32,
         strip: u32,
     ) -> Staging {
-        let texture = gpu.device.create_texture(&wgpu::TextureDescriptor {
-            label: Some(label),
-            size: wgpu::Extent3d {
+        let texture = gpu.copy_texture(
+            label,
+            wgpu::Extent3d {
                 width: strip,
                 height: texels / row_texels,
                 depth_or_array_layers: row_texels / strip,
             },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: wgpu::TextureFormat::Rgba32Float,
-            usage: gpu.texture_copy_usage(),
-            view_formats: &[],
-        });
+            wgpu::TextureFormat::Rgba32Float,
+        );
         Staging {
             src: src.clone(),
             src_label: label.to_string(),
