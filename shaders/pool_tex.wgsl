@@ -27,6 +27,11 @@
 // 14-pixel rows (~20 % on lavapipe at the conv AE's planes).
 override WALK_WG: u32 = 64u;
 
+// The entry point's uniform (pa, pba, uf or ub), copied first thing: every read below is
+// inside a walk's loop, where on lavapipe a uniform read is a loop over the lanes each time
+// (see conv_direct.wgsl's `pc`); a private copy is read like a register.
+var<private> pp: Planes;
+
 struct Site {
     x: u32,
     y: u32,
@@ -74,10 +79,10 @@ struct WindowMax {
 
 // The first maximum of pooling window (oy, ox) of plane `plane` (in range), as argmax_at.
 fn window_max(plane: u32, oy: u32, ox: u32) -> WindowMax {
-    let n = pa.planes * pa.hb * pa.wb;
+    let n = pp.planes * pp.hb * pp.wb;
     let ix = 2u * ox;
-    let has_right = ix + 1u < pa.wb;
-    var best = (plane * pa.hb + 2u * oy) * pa.wb + ix;
+    let has_right = ix + 1u < pp.wb;
+    var best = (plane * pp.hb + 2u * oy) * pp.wb + ix;
     let top = pair_at(x_tex, best, n);
     var best_v = top.x;
     // Strictly greater: the first maximum wins ties.
@@ -85,8 +90,8 @@ fn window_max(plane: u32, oy: u32, ox: u32) -> WindowMax {
         best_v = top.y;
         best = best + 1u;
     }
-    if 2u * oy + 1u < pa.hb {
-        let i = (plane * pa.hb + 2u * oy + 1u) * pa.wb + ix;
+    if 2u * oy + 1u < pp.hb {
+        let i = (plane * pp.hb + 2u * oy + 1u) * pp.wb + ix;
         let bottom = pair_at(x_tex, i, n);
         if bottom.x > best_v {
             best_v = bottom.x;
@@ -102,24 +107,26 @@ fn window_max(plane: u32, oy: u32, ox: u32) -> WindowMax {
 
 @compute @workgroup_size(WALK_WG)
 fn max_pool_argmax_tex(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    pp = pa;
     let plane = wid.z;
-    var s = site_at(lid.x, pa.ws);
-    let step = site_at(WALK_WG, pa.ws);
-    for (var k = lid.x; k < pa.hs * pa.ws; k += WALK_WG) {
-        idx_out[plane * pa.hs * pa.ws + k] = window_max(plane, s.y, s.x).index;
-        s = site_next(s, step, pa.ws);
+    var s = site_at(lid.x, pp.ws);
+    let step = site_at(WALK_WG, pp.ws);
+    for (var k = lid.x; k < pp.hs * pp.ws; k += WALK_WG) {
+        idx_out[plane * pp.hs * pp.ws + k] = window_max(plane, s.y, s.x).index;
+        s = site_next(s, step, pp.ws);
     }
 }
 
 // max_pool_forward_tex: bindings (pooled, x as a texture, pa): the argmax input is not read.
 @compute @workgroup_size(WALK_WG)
 fn max_pool_forward_tex(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    pp = pa;
     let plane = wid.z;
-    var s = site_at(lid.x, pa.ws);
-    let step = site_at(WALK_WG, pa.ws);
-    for (var k = lid.x; k < pa.hs * pa.ws; k += WALK_WG) {
-        pooled[plane * pa.hs * pa.ws + k] = window_max(plane, s.y, s.x).value;
-        s = site_next(s, step, pa.ws);
+    var s = site_at(lid.x, pp.ws);
+    let step = site_at(WALK_WG, pp.ws);
+    for (var k = lid.x; k < pp.hs * pp.ws; k += WALK_WG) {
+        pooled[plane * pp.hs * pp.ws + k] = window_max(plane, s.y, s.x).value;
+        s = site_next(s, step, pp.ws);
     }
 }
 
@@ -131,26 +138,27 @@ fn max_pool_forward_tex(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(w
 
 // Window (oy, ox) of plane `plane`.
 fn pool_backward_window(plane: u32, oy: u32, ox: u32) {
-    let o = (plane * pba.hs + oy) * pba.ws + ox;
+    let o = (plane * pp.hs + oy) * pp.ws + ox;
     let g = activate_grad_from_output(texel_f(pooled_tex, o)) * texel_f(dy_tex, o);
     let winner = bidx[o];
     for (var dy = 0u; dy < 2u; dy++) {
         let iy = 2u * oy + dy;
-        if iy >= pba.hb {
+        if iy >= pp.hb {
             break;
         }
-        let i = (plane * pba.hb + iy) * pba.wb + 2u * ox;
+        let i = (plane * pp.hb + iy) * pp.wb + 2u * ox;
         d_x2[i / 2u] = vec2<f32>(select(0.0, g, i == winner), select(0.0, g, i + 1u == winner));
     }
 }
 
 @compute @workgroup_size(WALK_WG)
 fn max_pool_backward_act_tex(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    var s = site_at(lid.x, pba.ws);
-    let step = site_at(WALK_WG, pba.ws);
-    for (var k = lid.x; k < pba.hs * pba.ws; k += WALK_WG) {
+    pp = pba;
+    var s = site_at(lid.x, pp.ws);
+    let step = site_at(WALK_WG, pp.ws);
+    for (var k = lid.x; k < pp.hs * pp.ws; k += WALK_WG) {
         pool_backward_window(wid.z, s.y, s.x);
-        s = site_next(s, step, pba.ws);
+        s = site_next(s, step, pp.ws);
     }
 }
 
@@ -161,21 +169,22 @@ fn max_pool_backward_act_tex(@builtin(local_invocation_id) lid: vec3<u32>, @buil
 
 // Small pixels 2q, 2q + 1 of row i of plane `plane`.
 fn upsample_pair(plane: u32, i: u32, q: u32) {
-    let v = pair_even(small_tex, (plane * uf.hs + i) * uf.ws + 2u * q);
+    let v = pair_even(small_tex, (plane * pp.hs + i) * pp.ws + 2u * q);
     let quad = vec4<f32>(v.x, v.x, v.y, v.y);
     // Quad index of big (2i, 4q): big rows are wb = 2·ws floats, ws / 2 quads.
-    let top = (plane * uf.hb + 2u * i) * (uf.ws / 2u) + q;
+    let top = (plane * pp.hb + 2u * i) * (pp.ws / 2u) + q;
     up4[top] = quad;
-    up4[top + uf.ws / 2u] = quad;
+    up4[top + pp.ws / 2u] = quad;
 }
 
 // Sites: ws / 2 pairs a row.
 @compute @workgroup_size(WALK_WG)
 fn upsample_forward_tex(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    let pairs = uf.ws / 2u;
+    pp = uf;
+    let pairs = pp.ws / 2u;
     var s = site_at(lid.x, pairs);
     let step = site_at(WALK_WG, pairs);
-    for (var k = lid.x; k < uf.hs * pairs; k += WALK_WG) {
+    for (var k = lid.x; k < pp.hs * pairs; k += WALK_WG) {
         upsample_pair(wid.z, s.y, s.x);
         s = site_next(s, step, pairs);
     }
@@ -185,13 +194,14 @@ fn upsample_forward_tex(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(w
 
 @compute @workgroup_size(WALK_WG)
 fn upsample_backward_tex(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    pp = ub;
     let plane = wid.z;
-    var s = site_at(lid.x, ub.ws);
-    let step = site_at(WALK_WG, ub.ws);
-    for (var k = lid.x; k < ub.hs * ub.ws; k += WALK_WG) {
-        let f = (plane * ub.hb + 2u * s.y) * ub.wb + 2u * s.x;
-        let sum = pair_even(d_up_tex, f) + pair_even(d_up_tex, f + ub.wb);
-        d_small[plane * ub.hs * ub.ws + k] = sum.x + sum.y;
-        s = site_next(s, step, ub.ws);
+    var s = site_at(lid.x, pp.ws);
+    let step = site_at(WALK_WG, pp.ws);
+    for (var k = lid.x; k < pp.hs * pp.ws; k += WALK_WG) {
+        let f = (plane * pp.hb + 2u * s.y) * pp.wb + 2u * s.x;
+        let sum = pair_even(d_up_tex, f) + pair_even(d_up_tex, f + pp.wb);
+        d_small[plane * pp.hs * pp.ws + k] = sum.x + sum.y;
+        s = site_next(s, step, pp.ws);
     }
 }
