@@ -2,15 +2,18 @@
 // conv_direct.wgsl) with their two inputs read through texture fetches instead of
 // storage-buffer loads: conv2d_forward_tex, conv2d_backward_input_tex, conv2d_weight_grad_tex.
 //
-// The plan copies the activations, as they lie, into textures folded at TEX_W = 2^TEX_LOGW
-// texels a row (tex_fns.wgsl): the forward's x and the input gradient's dP as rgba32float
-// (`Tex4`: texel i holds floats 4i..4i+3, so one fetch brings four neighbours of a row
-// segment), the weight gradient's x and dP as r32float (`Tex1`: texel i holds float i: its
-// loads are single values). The forward's weights are an rgba32float copy too (four output
-// channels a texel, weights4_fwd); the input gradient's (at most 64 KiB in this variant) go
-// into a 64 KiB uniform buffer. Why (see tex_fns.wgsl): on lavapipe a storage load is a
-// per-lane loop with a bounds check per lane (~4.2 ns per value in `shaderprop bench --filter
-// load_`), a read-only storage texture load a gather (~0.6–0.8 ns a texel; a sampled one, the
+// The plan copies the activations, as they lie, into rgba32float textures folded at TEX_W =
+// 2^TEX_LOGW texels a row (tex_fns.wgsl; `Tex4`: texel i holds floats 4i..4i+3, so one fetch
+// brings four neighbours of a row segment): the forward's x, the input gradient's dP and the
+// weight gradient's x and dP. The weight gradient reads single values (`texel_f`: the texel
+// and one of its lanes) from the same copies the other kernels read, so a tensor read by a
+// convolution and by a weight gradient is copied once a step, not once per format (it once
+// read r32float copies of its own: ~20 MB more copied a conv step, and no faster kernels).
+// The forward's weights are an rgba32float copy too (four output channels a texel,
+// weights4_fwd); the input gradient's (at most 64 KiB in this variant) go into a 64 KiB
+// uniform buffer. Why (see tex_fns.wgsl): on lavapipe a storage load is a per-lane loop
+// with a bounds check per lane (~4.2 ns per value in `shaderprop bench --filter load_`), a
+// read-only storage texture load a gather (~0.6–0.8 ns a texel; a sampled one, the
 // fallback, ~1.9 ns), and a uniform load at a per-invocation address an unrolled gather from
 // one small array (~0.5 ns) outside loops and branches, but a loop over the lanes inside them.
 // The outputs are still written to storage buffers.
@@ -24,11 +27,11 @@
 @group(0) @binding(4) var<uniform> cv: Conv;
 
 @group(0) @binding(0) var<storage, read_write> part: array<f32>;
-@group(0) @binding(1) var xin_tex: Tex1;
-@group(0) @binding(2) var dp_tex: Tex1;
+@group(0) @binding(1) var xin_tex: Tex4;
+@group(0) @binding(2) var dp_tex: Tex4;
 @group(0) @binding(3) var<uniform> cg: Conv;
 
-// TEX_LOGW, Tex4, Tex1, texel(), texel_f() and texel1() come from tex_fns.wgsl, prepended.
+// TEX_LOGW, Tex4, texel() and texel_f() come from tex_fns.wgsl, prepended.
 
 // Float s (0..7) of the eight floats a, b.
 fn pick8(a: vec4<f32>, b: vec4<f32>, s: u32) -> f32 {
@@ -82,11 +85,11 @@ fn weights4_fwd(ky: u32, kx: u32, ci: u32, co0: u32) -> vec4<f32> {
 }
 
 fn xin_at(i: u32) -> f32 {
-    return texel1(xin_tex, i);
+    return texel_f(xin_tex, i);
 }
 
 fn dp_at(i: u32) -> f32 {
-    return texel1(dp_tex, i);
+    return texel_f(dp_tex, i);
 }
 
 @compute @workgroup_size(64)

@@ -4,8 +4,7 @@
 // The plan copies a tensor, as it lies in its buffer, into a texture folded at TEX_W =
 // 2^TEX_LOGW texels a row (copy_buffer_to_texture, one memcpy-like command before the
 // dispatch): texel (i mod TEX_W, i / TEX_W) holds floats 4i..4i+3 of the buffer (rgba32float,
-// `Tex4`), or float i (r32float, `Tex1`: the conv weight gradient's inputs). Only the load
-// path changes, not the layout. The texture is allocated 64 bytes wider than TEX_W (a margin
+// `Tex4`). Only the load path changes, not the layout. The texture is allocated 64 bytes wider than TEX_W (a margin
 // no kernel reads), so its rows do not lie a power of two apart: at 2^k-byte rows a kernel
 // walking down a column (a matmul's B at 1024 columns) hits one set of a CPU's L1 cache.
 //
@@ -16,15 +15,14 @@
 // storage texture has one level: its load is the address arithmetic and the gather
 // (~0.6–0.8 ns a texel of four values). README's `bench --filter load_` measures all three.
 //
-// This file binds the textures as read-only storage textures. Adapters whose rgba32float or
-// r32float lack read-only storage access (some GL drivers) get tex_fns_sampled.wgsl instead:
+// This file binds the textures as read-only storage textures. Adapters whose rgba32float
+// lacks read-only storage access (some GL drivers) get tex_fns_sampled.wgsl instead:
 // the same names over sampled textures (src/gpu/mod.rs picks, `Gpu::tex_fetch`).
 
 // log2 of the textures' width in texels (chosen by the Rust side so the height fits).
 override TEX_LOGW: u32 = 8u;
 
 alias Tex4 = texture_storage_2d<rgba32float, read>;
-alias Tex1 = texture_storage_2d<r32float, read>;
 // A matrix staged as strips (Bind::Strips): layer s holds texel columns s·w.. of every row.
 alias Tex4Strips = texture_storage_2d_array<rgba32float, read>;
 
@@ -37,12 +35,6 @@ fn texel(t: Tex4, i: u32) -> vec4<f32> {
 // Float i of an rgba32float copy: texel i / 4, lane i mod 4.
 fn texel_f(t: Tex4, i: u32) -> f32 {
     return texel(t, i >> 2u)[i & 3u];
-}
-
-// Float i of an r32float copy.
-fn texel1(t: Tex1, i: u32) -> f32 {
-    let w = 1u << TEX_LOGW;
-    return textureLoad(t, vec2<u32>(i & (w - 1u), i >> TEX_LOGW)).x;
 }
 
 // Texel x of row y of strip `layer` of a matrix staged as strips.

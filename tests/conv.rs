@@ -642,8 +642,8 @@ fn conv_recipe_gradients_at_full_size_match_the_cpu_twin() {
 /// The texture fronts read their copies as read-only storage textures on lavapipe (Vulkan)
 /// and as sampled textures on llvmpipe (GL: GLSL takes no image as a function parameter), so
 /// the twin tests, which run on both backends, check both fetch paths. The sampled fallback
-/// also runs where storage reads exist: a matmul, a convolution, its weight gradient (the
-/// r32float `Tex1` path) and an activation gradient through texture fronts, against the CPU
+/// also runs where storage reads exist: a matmul, a convolution, its weight gradient (single
+/// values, `texel_f`) and an activation gradient through texture fronts, against the CPU
 /// evaluator.
 #[test]
 fn texture_fronts_fetch_as_storage_textures_on_vulkan_and_sampled_on_gl() {

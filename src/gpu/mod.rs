@@ -131,24 +131,22 @@ pub fn describe_adapter(info: &wgpu::AdapterInfo) -> String {
     )
 }
 
-/// [`TexFetch::Storage`] when `adapter` can bind rgba32float and r32float textures as read-only
-/// storage textures (Vulkan, Metal and DX12 adapters can), else [`TexFetch::Sampled`]. GL
+/// [`TexFetch::Storage`] when `adapter` can bind rgba32float textures as read-only storage
+/// textures (Vulkan, Metal and DX12 adapters can), else [`TexFetch::Sampled`]. GL
 /// adapters get Sampled even when they have the formats: `texel()` takes its texture as a
 /// parameter, and GLSL does not allow an image (a storage texture) as a function parameter.
 fn storage_texture_reads(adapter: &wgpu::Adapter) -> TexFetch {
     if adapter.get_info().backend == wgpu::Backend::Gl {
         return TexFetch::Sampled;
     }
-    let readable = |f: wgpu::TextureFormat| {
-        let features = adapter.get_texture_format_features(f);
-        features
-            .allowed_usages
-            .contains(wgpu::TextureUsages::STORAGE_BINDING)
-            && features
-                .flags
-                .contains(wgpu::TextureFormatFeatureFlags::STORAGE_READ_ONLY)
-    };
-    if readable(wgpu::TextureFormat::Rgba32Float) && readable(wgpu::TextureFormat::R32Float) {
+    let features = adapter.get_texture_format_features(wgpu::TextureFormat::Rgba32Float);
+    let readable = features
+        .allowed_usages
+        .contains(wgpu::TextureUsages::STORAGE_BINDING)
+        && features
+            .flags
+            .contains(wgpu::TextureFormatFeatureFlags::STORAGE_READ_ONLY);
+    if readable {
         TexFetch::Storage
     } else {
         TexFetch::Sampled

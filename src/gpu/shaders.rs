@@ -44,7 +44,7 @@ const TEX_FNS_SAMPLED: &str = include_str!("../../shaders/tex_fns_sampled.wgsl")
 
 /// How the texture fronts fetch from their texture copies: as read-only storage textures
 /// (`tex_fns.wgsl`: no mip level to resolve, ~3× cheaper a fetch on lavapipe) or, where the
-/// adapter's rgba32float / r32float formats lack read-only storage access, as sampled textures
+/// adapter's rgba32float format lacks read-only storage access, as sampled textures
 /// (`tex_fns_sampled.wgsl`). Same names, same layout, same results.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum TexFetch {
@@ -54,7 +54,7 @@ pub enum TexFetch {
 }
 
 impl TexFetch {
-    /// The WGSL prelude defining `Tex4`, `Tex1`, `texel` and `texel1`.
+    /// The WGSL prelude defining `Tex4`, `Tex4Strips`, `texel`, `texel_f` and `strip_texel`.
     fn prelude(self) -> &'static str {
         match self {
             TexFetch::Storage => TEX_FNS,

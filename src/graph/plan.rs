@@ -136,13 +136,12 @@ pub struct Staging {
 }
 
 enum StagedInto {
-    /// The buffer's first `texels` texels (16 or 4 bytes each) into a texture `width` texels
-    /// wide, in buffer order (row r holds texels r·width ..).
+    /// The buffer's first `texels` texels (16 bytes each) into an rgba32float texture
+    /// `width` texels wide, in buffer order (row r holds texels r·width ..).
     Texture {
         texture: wgpu::Texture,
         width: u32,
         texels: u32,
-        texel_bytes: u32,
     },
     /// The buffer's first `bytes` into a [`UNIFORM_STAGE_BYTES`] uniform buffer.
     Uniform { buffer: wgpu::Buffer, bytes: u64 },
@@ -156,11 +155,11 @@ enum StagedInto {
     },
 }
 
-/// How a tensor is staged: a texture (its texels, log2 width and floats per texel), strips
-/// (texels a row, texels a strip) or a uniform buffer.
+/// How a tensor is staged: a texture (its texels and log2 width), strips (texels a row,
+/// texels a strip) or a uniform buffer.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum StageAs {
-    Texture(u32, u32, u32),
+    Texture(u32, u32),
     Strips(u32, u32),
     Uniform,
 }
@@ -181,22 +180,15 @@ enum StagedBinding {
 pub const UNIFORM_STAGE_BYTES: u64 = 65536;
 
 impl Staging {
-    /// A texture holding a copy of `texels` texels of `floats` floats (4 or 1) of `src`,
-    /// folded at `2^logw` texels a row (allocated 64 bytes wider: see below).
-    fn texture(
-        gpu: &Gpu,
-        label: &str,
-        src: &wgpu::Buffer,
-        texels: u32,
-        logw: u32,
-        floats: u32,
-    ) -> Staging {
+    /// An rgba32float texture holding a copy of the first `texels` texels (4 floats each) of
+    /// `src`, folded at `2^logw` texels a row (allocated 64 bytes wider: see below).
+    fn texture(gpu: &Gpu, label: &str, src: &wgpu::Buffer, texels: u32, logw: u32) -> Staging {
         let width = 1u32 << logw;
         // Allocated 64 bytes wider than the fold (kernels never read the margin): rows of
         // 2^logw texels would lie a power of two apart, and a kernel walking down a column
         // of a matrix whose row is one texture row (B at 1024 columns: 4 KiB) would hit one
         // L1 set of a CPU device with every load.
-        let pad = 64 / (4 * floats);
+        let pad = 64 / 16;
         let allocated = if width + pad <= crate::ops::matmul::TEX_MAX_DIM as u32 {
             width + pad
         } else {
@@ -209,11 +201,7 @@ impl Staging {
                 height: texels.div_ceil(width).max(1),
                 depth_or_array_layers: 1,
             },
-            if floats == 4 {
-                wgpu::TextureFormat::Rgba32Float
-            } else {
-                wgpu::TextureFormat::R32Float
-            },
+            wgpu::TextureFormat::Rgba32Float,
         );
         Staging {
             src: src.clone(),
@@ -222,7 +210,6 @@ impl Staging {
                 texture,
                 width,
                 texels,
-                texel_bytes: 4 * floats,
             },
         }
     }
@@ -290,13 +277,9 @@ impl Staging {
     /// Bytes of the texture or uniform buffer.
     pub fn bytes(&self) -> u64 {
         match &self.dst {
-            StagedInto::Texture {
-                texture,
-                texel_bytes,
-                ..
-            } => {
+            StagedInto::Texture { texture, .. } => {
                 let s = texture.size();
-                s.width as u64 * s.height as u64 * *texel_bytes as u64
+                s.width as u64 * s.height as u64 * 16
             }
             StagedInto::Strips { texture, .. } => {
                 let s = texture.size();
@@ -309,7 +292,7 @@ impl Staging {
     /// Records the copy (a texture: the whole rows in one command, the partial last row in
     /// another).
     fn record(&self, enc: &mut wgpu::CommandEncoder) {
-        let (texture, width, texels, texel_bytes) = match &self.dst {
+        let (texture, width, texels) = match &self.dst {
             StagedInto::Uniform { buffer, bytes } => {
                 enc.copy_buffer_to_buffer(&self.src, 0, buffer, 0, *bytes);
                 return;
@@ -353,8 +336,7 @@ impl Staging {
                 texture,
                 width,
                 texels,
-                texel_bytes,
-            } => (texture, *width, *texels, *texel_bytes),
+            } => (texture, *width, *texels),
         };
         let rows = texels / width;
         let rest = texels % width;
@@ -364,7 +346,7 @@ impl Staging {
                     buffer: &self.src,
                     layout: wgpu::TexelCopyBufferLayout {
                         offset,
-                        bytes_per_row: Some(width * texel_bytes),
+                        bytes_per_row: Some(width * 16),
                         rows_per_image: None,
                     },
                 },
@@ -385,12 +367,7 @@ impl Staging {
             copy(0, 0, width, rows);
         }
         if rest > 0 {
-            copy(
-                rows as u64 * width as u64 * texel_bytes as u64,
-                rows,
-                rest,
-                1,
-            );
+            copy(rows as u64 * width as u64 * 16, rows, rest, 1);
         }
     }
 }
@@ -739,14 +716,10 @@ impl Plan {
             let mut staged_binds = Vec::new();
             for b in &call.bindings {
                 let (x, how) = match *b {
-                    Bind::Texture {
-                        input,
-                        logw,
-                        floats,
-                    } => {
+                    Bind::Texture { input, logw } => {
                         let x = n.inputs[input];
-                        let texels = nodes[x].len().div_ceil(floats as usize) as u32;
-                        (x, StageAs::Texture(texels, logw, floats))
+                        let texels = nodes[x].len().div_ceil(4) as u32;
+                        (x, StageAs::Texture(texels, logw))
                     }
                     Bind::Strips {
                         input,
@@ -765,8 +738,8 @@ impl Plan {
                 let src = buffers[x].as_ref().expect("input buffer");
                 let label = format!("'{}' (input of '{}')", nodes[x].name, n.name);
                 let copy = match how {
-                    StageAs::Texture(texels, logw, floats) => {
-                        Staging::texture(gpu, &label, src, texels, logw, floats)
+                    StageAs::Texture(texels, logw) => {
+                        Staging::texture(gpu, &label, src, texels, logw)
                     }
                     StageAs::Strips(row_texels, strip) => {
                         let texels = nodes[x].len().div_ceil(4) as u32;

@@ -382,23 +382,22 @@ fn vec4_rows(mut c: KernelCall, px: usize, width: usize) -> KernelCall {
 }
 
 /// `c` (a direct kernel with inputs 0 and 1 at bindings 1 and 2, of `lens` floats) reading
-/// those inputs as `conv_tex.wgsl`'s entry of the same name does: the forward's activations
-/// and weights from rgba32float textures; the input gradient's activations so and its weights
-/// (input 1) from a 64 KiB uniform buffer; the weight gradient's two inputs from r32float
-/// textures. Unchanged when a tensor does not fit.
+/// those inputs as `conv_tex.wgsl`'s entry of the same name does: from rgba32float texture
+/// copies, except the input gradient's weights (input 1), which go into a 64 KiB uniform
+/// buffer. Unchanged when a tensor does not fit.
 fn textured(mut c: KernelCall, lens: [usize; 2]) -> KernelCall {
     let weights_uniform = c.entry == "conv2d_backward_input";
     let max_uniform = (crate::graph::plan::UNIFORM_STAGE_BYTES / 4) as usize;
     if weights_uniform && lens[1] > max_uniform {
         return c;
     }
-    // Forward: activations and weights as rgba32float (4 floats a texel); input gradient: the
-    // activations so, the weights in a uniform buffer; weight gradient: both as r32float.
-    let (floats, texels) = match c.entry {
-        "conv2d_forward" => (4, lens[0].max(lens[1]).div_ceil(4)),
-        "conv2d_backward_input" => (4, lens[0].div_ceil(4)),
-        _ => (1, lens[0].max(lens[1])),
-    };
+    // Texels of the larger texture (the input gradient's weights are not one).
+    let texels = if weights_uniform {
+        lens[0]
+    } else {
+        lens[0].max(lens[1])
+    }
+    .div_ceil(4);
     let Some(logw) = super::matmul::tex_logw_for(texels, 8) else {
         return c;
     };
@@ -414,11 +413,7 @@ fn textured(mut c: KernelCall, lens: [usize; 2]) -> KernelCall {
         c.bindings[input + 1] = if input == 1 && weights_uniform {
             Bind::Uniform { input }
         } else {
-            Bind::Texture {
-                input,
-                logw,
-                floats,
-            }
+            Bind::Texture { input, logw }
         };
     }
     c

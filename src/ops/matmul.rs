@@ -312,11 +312,7 @@ pub fn call(
         // A and B are read from rgba32float copies (see matmul_tex.wgsl).
         let logw = tex_logw((s.m * s.k).max(s.k * s.n)).expect("checked by applies");
         constants.push(("TEX_LOGW", logw as f64));
-        let texture = |input| Bind::Texture {
-            input,
-            logw,
-            floats: 4,
-        };
+        let texture = |input| Bind::Texture { input, logw };
         (a_bind, b_bind) = (texture(0), texture(1));
         if variant == Variant::SubgroupStrips {
             b_bind = Bind::Strips {

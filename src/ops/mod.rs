@@ -33,16 +33,11 @@ pub enum Bind {
     Input(usize),
     /// The 16-byte dummy for a binding the chosen variant does not read.
     Dummy,
-    /// A read-only texture holding a copy of input `input`'s buffer in buffer order, folded at
-    /// `2^logw` texels a row (allocated 64 bytes wider, a margin no kernel reads), `floats`
-    /// (4: rgba32float, 1: r32float) floats per texel; the plan copies it in before the
-    /// dispatch (see `shaders/tex_fns.wgsl`, `shaders/matmul_tex.wgsl`,
-    /// `shaders/conv_tex.wgsl`).
-    Texture {
-        input: usize,
-        logw: u32,
-        floats: u32,
-    },
+    /// A read-only rgba32float texture holding a copy of input `input`'s buffer in buffer
+    /// order (texel i: floats 4i..4i+3), folded at `2^logw` texels a row (allocated 64 bytes
+    /// wider, a margin no kernel reads); the plan copies it in before the dispatch (see
+    /// `shaders/tex_fns.wgsl`, `shaders/matmul_tex.wgsl`, `shaders/conv_tex.wgsl`).
+    Texture { input: usize, logw: u32 },
     /// A read-only rgba32float 2D-array texture holding input `input`, a row-major matrix
     /// `row_texels` texels (4 floats each) wide, cut into strips `strip` texels wide: layer s
     /// holds texel columns s·strip .. s·strip + strip − 1 of every row, so a kernel walking
@@ -121,11 +116,7 @@ pub(crate) fn texture_form(
     t.workgroups = workgroups;
     t.constants.push(("TEX_LOGW", logw as f64));
     for &i in inputs {
-        t.bindings[i + 1] = Bind::Texture {
-            input: i,
-            logw,
-            floats: 4,
-        };
+        t.bindings[i + 1] = Bind::Texture { input: i, logw };
     }
     t
 }

@@ -95,11 +95,7 @@ pub fn call(opt: Optimizer, n: usize, reads: Reads) -> KernelCall {
         Some(l) if reads == Reads::Texture && n.is_multiple_of(4) => l,
         _ => return c,
     };
-    let tex = |input| Bind::Texture {
-        input,
-        logw,
-        floats: 4,
-    };
+    let tex = |input| Bind::Texture { input, logw };
     let (entry, bindings) = match opt {
         // param, m, v written; then grad, param, m, v read.
         Optimizer::Adam { .. } => (
