@@ -627,14 +627,18 @@ fn keep(filter: Option<&str>, fields: &[&str]) -> bool {
     })
 }
 
-/// Times every dispatch of one training step of `cfg` at `batch` on its own: where a
-/// step's time goes.
+/// Times every dispatch of one training step of `cfg` at `batch` on its own (where a
+/// step's time goes), then the whole step recorded as training records it: the rows, and the
+/// whole step's median seconds. The two differ both ways: a row pays for every texture copy
+/// its dispatch reads, which the step shares between dispatches, and the step adds what runs
+/// between dispatches (pass breaks, binding, hand-offs to the driver's threads). What a
+/// step's wall time adds to the whole step is outside the command stream (`bench train`).
 pub fn profile_train_step(
     gpu: &Gpu,
     ceil: &Ceilings,
     cfg: &crate::models::ModelConfig,
     batch: usize,
-) -> Result<Vec<BenchRow>> {
+) -> Result<(Vec<BenchRow>, f64)> {
     let split = crate::data::load(&crate::data::DatasetSpec::Digits, None)?;
     let trainer = crate::train::Trainer::new(
         gpu,
@@ -662,7 +666,9 @@ pub fn profile_train_step(
             pct_of_ceiling: 100.0 * (gflops / ceil.fma_gflops).max(gbps / ceil.bandwidth_gbps),
         });
     }
-    Ok(rows)
+    let all = 0..trainer.plan.dispatches.len();
+    let whole = time_pass(gpu, 3, 3, &|enc, _| trainer.plan.record(enc, all.clone()))?;
+    Ok((rows, whole))
 }
 
 /// Prints the table.
@@ -837,18 +843,20 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         if !keep(args.filter.as_deref(), &[name]) {
             continue;
         }
-        let step = profile_train_step(&gpu, &ceil, &cfg, batch)?;
+        let (step, whole) = profile_train_step(&gpu, &ceil, &cfg, batch)?;
         let total: f64 = step.iter().map(|r| r.median_ms).sum();
         rows.extend(step);
-        rows.push(BenchRow {
-            kernel: "(sum)".into(),
+        let summary = |kernel: &str, median_ms: f64| BenchRow {
+            kernel: kernel.into(),
             shape: format!("{name}: {}, batch {batch}", cfg.describe()),
             variant: "-".into(),
-            median_ms: total,
+            median_ms,
             gflops: 0.0,
             gbps: 0.0,
             pct_of_ceiling: f64::NAN,
-        });
+        };
+        rows.push(summary("(sum)", total));
+        rows.push(summary("(whole step)", whole * 1e3));
     }
     print_table(&gpu, &rows);
     if let Some(path) = &args.json {
