@@ -76,6 +76,15 @@ fn dp_at(i: u32) -> f32 {
     return d_p[i];
 }
 
+// Floats 4q..4q+3 of x and of dP (conv_direct.wgsl's WG_QUADS weight gradient).
+fn xin_quad(q: u32) -> vec4<f32> {
+    return vec4<f32>(xin[4u * q], xin[4u * q + 1u], xin[4u * q + 2u], xin[4u * q + 3u]);
+}
+
+fn dp_quad(q: u32) -> vec4<f32> {
+    return vec4<f32>(d_p[4u * q], d_p[4u * q + 1u], d_p[4u * q + 2u], d_p[4u * q + 3u]);
+}
+
 fn load_seg(row: u32, x0: i32, len: u32, width: u32) {
     for (var j = 0u; j < len; j++) {
         let ix = x0 + i32(j);

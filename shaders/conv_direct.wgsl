@@ -196,6 +196,170 @@ fn backward_input_body(gid: vec3<u32>, nwg: vec3<u32>, wid: vec3<u32>) {
     store_block(n, ci0, pc.c_in, iy, ix0, pc.h, pc.w, acc);
 }
 
+// The weight gradient four output pixels at a time (WG_QUADS), for 3×3 kernels of stride 1
+// padded by 1 (so H_out = H, W_out = W) on rows a multiple of 4 long: every row of x and of
+// dP is then whole texels, and each step along a row reads one texel of x per input
+// channel and one of dP per output channel (the front's `xin_quad`, `dp_quad`) for 4·4·3·4 =
+// 192 multiply-adds, where weight_grad_body reads one float of each per pixel (48). Same
+// invocations, same blocks, same sums (per pixel, then over the row), same output.
+//
+// For pixels ox = 4q .. 4q + 3 the three taps read input columns 4q − 1 .. 4q + 4: the last
+// float of the previous texel (`p`), the texel itself (`c`) and the first float of the next
+// (`nx`); columns −1 and W are the zero padding. Tap kx's contribution to the (ci, co) sum
+// is the dot product of input columns 4q − 1 + kx .. 4q + 2 + kx with the dP texel.
+override WG_QUADS: bool = false;
+
+struct TapSums {
+    k0: vec4<f32>,
+    k1: vec4<f32>,
+    k2: vec4<f32>,
+}
+
+// One input channel's three taps against the four output channels' dP texels d0..d3:
+// component k of tap kx's sum is Σ_j x[4q − 1 + kx + j]·dP_k[4q + j].
+fn quad_taps(p: f32, c: vec4<f32>, nx: f32, d0: vec4<f32>, d1: vec4<f32>, d2: vec4<f32>, d3: vec4<f32>) -> TapSums {
+    let w0 = vec4<f32>(p, c.x, c.y, c.z);
+    let w2 = vec4<f32>(c.y, c.z, c.w, nx);
+    return TapSums(
+        vec4<f32>(dot(w0, d0), dot(w0, d1), dot(w0, d2), dot(w0, d3)),
+        vec4<f32>(dot(c, d0), dot(c, d1), dot(c, d2), dot(c, d3)),
+        vec4<f32>(dot(w2, d0), dot(w2, d1), dot(w2, d2), dot(w2, d3)),
+    );
+}
+
+// Writes the sums of tap (ky, kx) for input channel ci and output channels co0.. (those
+// that exist).
+fn put_taps(n: u32, ky: u32, kx: u32, ci: u32, co0: u32, v: vec4<f32>) {
+    if ci >= pc.c_in {
+        return;
+    }
+    let n_w = 9u * pc.c_in * pc.c_out;
+    for (var k = 0u; k < CH_LOADS; k++) {
+        if co0 + k < pc.c_out {
+            part[n * n_w + ((ky * 3u + kx) * pc.c_in + ci) * pc.c_out + co0 + k] = v[k];
+        }
+    }
+}
+
+// The texel q of input channel ci0 + a's row `row` (zero past the row's end or for channels
+// this block does not have).
+fn x_texel(base: array<u32, 4>, a: u32, q: u32) -> vec4<f32> {
+    return select(vec4<f32>(0.0), xin_quad(base[a] + q), a < CI_LOADS);
+}
+
+fn weight_grad_quads(gid: vec3<u32>, nwg: vec3<u32>) {
+    pc = cg;
+    var t = gid.x + gid.y * nwg.x * WG;
+    let co0 = (t % CO_BLOCKS) * CB;
+    t /= CO_BLOCKS;
+    let ci0 = (t % CI_BLOCKS) * CB;
+    t /= CI_BLOCKS;
+    let ky = t % 3u;
+    let n = t / 3u;
+    if n >= pc.n {
+        return;
+    }
+    // Texels a row and a plane (rows and planes of x and dP are whole texels).
+    let qw = pc.w / 4u;
+    let plane = pc.h * qw;
+    var xb: array<u32, 4>;
+    for (var a = 0u; a < 4u; a++) {
+        xb[a] = (n * pc.c_in + min(ci0 + a, pc.c_in - 1u)) * plane;
+    }
+    var db: array<u32, 4>;
+    for (var k = 0u; k < 4u; k++) {
+        db[k] = (n * pc.c_out + min(co0 + k, pc.c_out - 1u)) * plane;
+    }
+    // s{kx}{a}: tap kx, input channel ci0 + a, over the four output channels.
+    var s00 = vec4<f32>(0.0);
+    var s01 = vec4<f32>(0.0);
+    var s02 = vec4<f32>(0.0);
+    var s03 = vec4<f32>(0.0);
+    var s10 = vec4<f32>(0.0);
+    var s11 = vec4<f32>(0.0);
+    var s12 = vec4<f32>(0.0);
+    var s13 = vec4<f32>(0.0);
+    var s20 = vec4<f32>(0.0);
+    var s21 = vec4<f32>(0.0);
+    var s22 = vec4<f32>(0.0);
+    var s23 = vec4<f32>(0.0);
+    for (var oy = 0u; oy < pc.h; oy++) {
+        let iy = i32(oy + ky) - 1;
+        if iy < 0 || iy >= i32(pc.h) {
+            continue;
+        }
+        var xr: array<u32, 4>;
+        for (var a = 0u; a < 4u; a++) {
+            xr[a] = xb[a] + u32(iy) * qw;
+        }
+        let dr = oy * qw;
+        // Column −1 (padding) and the row's first texel, per input channel.
+        var p0 = 0.0;
+        var p1 = 0.0;
+        var p2 = 0.0;
+        var p3 = 0.0;
+        var c0 = x_texel(xr, 0u, 0u);
+        var c1 = x_texel(xr, 1u, 0u);
+        var c2 = x_texel(xr, 2u, 0u);
+        var c3 = x_texel(xr, 3u, 0u);
+        for (var q = 0u; q < qw; q++) {
+            // Past the last texel the next column is the padding.
+            let more = q + 1u < qw;
+            let qn = min(q + 1u, qw - 1u);
+            let n0 = select(vec4<f32>(0.0), x_texel(xr, 0u, qn), more);
+            let n1 = select(vec4<f32>(0.0), x_texel(xr, 1u, qn), more);
+            let n2 = select(vec4<f32>(0.0), x_texel(xr, 2u, qn), more);
+            let n3 = select(vec4<f32>(0.0), x_texel(xr, 3u, qn), more);
+            let d0 = dp_quad(db[0] + dr + q);
+            let d1 = select(vec4<f32>(0.0), dp_quad(db[1] + dr + q), CH_LOADS > 1u);
+            let d2 = select(vec4<f32>(0.0), dp_quad(db[2] + dr + q), CH_LOADS > 2u);
+            let d3 = select(vec4<f32>(0.0), dp_quad(db[3] + dr + q), CH_LOADS > 3u);
+            let t0 = quad_taps(p0, c0, n0.x, d0, d1, d2, d3);
+            s00 += t0.k0;
+            s10 += t0.k1;
+            s20 += t0.k2;
+            if CI_LOADS > 1u {
+                let t1 = quad_taps(p1, c1, n1.x, d0, d1, d2, d3);
+                s01 += t1.k0;
+                s11 += t1.k1;
+                s21 += t1.k2;
+            }
+            if CI_LOADS > 2u {
+                let t2 = quad_taps(p2, c2, n2.x, d0, d1, d2, d3);
+                s02 += t2.k0;
+                s12 += t2.k1;
+                s22 += t2.k2;
+            }
+            if CI_LOADS > 3u {
+                let t3 = quad_taps(p3, c3, n3.x, d0, d1, d2, d3);
+                s03 += t3.k0;
+                s13 += t3.k1;
+                s23 += t3.k2;
+            }
+            p0 = c0.w;
+            p1 = c1.w;
+            p2 = c2.w;
+            p3 = c3.w;
+            c0 = n0;
+            c1 = n1;
+            c2 = n2;
+            c3 = n3;
+        }
+    }
+    put_taps(n, ky, 0u, ci0, co0, s00);
+    put_taps(n, ky, 1u, ci0, co0, s10);
+    put_taps(n, ky, 2u, ci0, co0, s20);
+    put_taps(n, ky, 0u, ci0 + 1u, co0, s01);
+    put_taps(n, ky, 1u, ci0 + 1u, co0, s11);
+    put_taps(n, ky, 2u, ci0 + 1u, co0, s21);
+    put_taps(n, ky, 0u, ci0 + 2u, co0, s02);
+    put_taps(n, ky, 1u, ci0 + 2u, co0, s12);
+    put_taps(n, ky, 2u, ci0 + 2u, co0, s22);
+    put_taps(n, ky, 0u, ci0 + 3u, co0, s03);
+    put_taps(n, ky, 1u, ci0 + 3u, co0, s13);
+    put_taps(n, ky, 2u, ci0 + 3u, co0, s23);
+}
+
 // Per-sample weight gradient: part[n, ((ky·KW + kx)·Cin + ci)·Cout + co] =
 //     Σ_{oy,ox} dP[n,co,oy,ox] · x[n, ci, oy·s − ph + ky, ox·s − pw + kx].
 // One invocation: one kernel row ky of sample n, all KW taps, a 4 × 4 block of (ci, co)
@@ -206,6 +370,10 @@ fn backward_input_body(gid: vec3<u32>, nwg: vec3<u32>, wid: vec3<u32>) {
 override CI_LOADS: u32 = 4u;
 
 fn weight_grad_body(gid: vec3<u32>, nwg: vec3<u32>) {
+    if WG_QUADS {
+        weight_grad_quads(gid, nwg);
+        return;
+    }
     pc = cg;
     var t = gid.x + gid.y * nwg.x * WG;
     let co0 = (t % CO_BLOCKS) * CB;

@@ -92,6 +92,15 @@ fn dp_at(i: u32) -> f32 {
     return texel_f(dp_tex, i);
 }
 
+// Floats 4q..4q+3 of x and of dP: one texel each (conv_direct.wgsl's WG_QUADS).
+fn xin_quad(q: u32) -> vec4<f32> {
+    return texel(xin_tex, q);
+}
+
+fn dp_quad(q: u32) -> vec4<f32> {
+    return texel(dp_tex, q);
+}
+
 @compute @workgroup_size(64)
 fn conv2d_forward_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     forward_body(gid, nwg, wid);

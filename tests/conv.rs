@@ -33,7 +33,7 @@ fn geometries() -> Vec<ConvGeom> {
         (usize, usize),
         usize,
         Padding,
-    ); 11] = [
+    ); 14] = [
         (1, 1, (5, 7), 1, (3, 3), 1, Padding::Same),
         (2, 3, (9, 6), 5, (3, 3), 1, Padding::Valid),
         (1, 4, (7, 7), 6, (3, 3), 2, Padding::Same),
@@ -48,6 +48,13 @@ fn geometries() -> Vec<ConvGeom> {
         // of 10) as pairs (conv_store2.wgsl), its second block 2 pixels.
         (2, 3, (6, 12), 4, (3, 3), 1, Padding::Same),
         (2, 2, (5, 10), 3, (3, 3), 1, Padding::Valid),
+        // Rows a multiple of 4 under a padded 3×3 kernel: the texture weight gradient walks
+        // them a texel at a time (WG_QUADS), here with 16 input channels and one output
+        // (batch of one, three rows), one input and 16 outputs, and part-full channel blocks
+        // on rows of one texel.
+        (1, 16, (3, 8), 1, (3, 3), 1, Padding::Same),
+        (2, 1, (5, 12), 16, (3, 3), 1, Padding::Same),
+        (2, 6, (4, 4), 5, (3, 3), 1, Padding::Same),
     ];
     cases
         .iter()
@@ -89,7 +96,9 @@ fn conv_geometry_follows_keras_padding_rules() {
 #[test]
 fn conv_kernels_match_their_twins_on_fresh_inputs() {
     let mut rng = fresh();
+    let (mut quad_cases, mut adapters) = (0, 0);
     for gpu in gpus() {
+        adapters += 1;
         for (case, geom) in geometries().into_iter().enumerate() {
             let act = [Act::Relu, Act::Identity, Act::Sigmoid, Act::Tanh][case % 4];
             // Extremes: one case with large magnitudes.
@@ -148,6 +157,10 @@ fn conv_kernels_match_their_twins_on_fresh_inputs() {
                 (true, _, 0) => Shader::ConvTexV2,
                 _ => Shader::ConvTex,
             };
+            let wgrad = conv::weight_grad_call(&geom, conv::Variant::Texture);
+            if wgrad.constants.contains(&("WG_QUADS", 1.0)) {
+                quad_cases += 1;
+            }
             let fwd = conv::forward_call(&geom, true, act, conv::Variant::Texture);
             let bwd = conv::backward_input_call(&geom, false, act, conv::Variant::Texture);
             assert_eq!(fwd.shader, store(geom.w_out), "{geom:?}");
@@ -188,6 +201,9 @@ fn conv_kernels_match_their_twins_on_fresh_inputs() {
             }
         }
     }
+    // The four-pixel weight gradient ran (texture variant, per adapter) on the four cases
+    // whose rows allow it.
+    assert_eq!(quad_cases, 4 * adapters, "WG_QUADS cases");
 }
 
 /// Central differences of L(v) = Σ r ⊙ f(v) with respect to v.

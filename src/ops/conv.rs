@@ -549,6 +549,18 @@ pub fn weight_grad_call(g: &ConvGeom, variant: Variant) -> KernelCall {
             c,
             [g.n * g.c_in * g.h * g.w, g.n * g.c_out * g.h_out * g.w_out],
         );
+        if c.shader == Shader::ConvTex && quad_rows(g) {
+            c.constants.push(("WG_QUADS", 1.0));
+        }
     }
     c
+}
+
+/// Whether the texture weight gradient can walk `g`'s rows four pixels a texel
+/// (`WG_QUADS` in conv_direct.wgsl): a 3×3 kernel of stride 1 padded by 1 (output rows as
+/// long as the input's) on rows a multiple of 4 long.
+fn quad_rows(g: &ConvGeom) -> bool {
+    (g.kh, g.kw, g.stride, g.pad_h, g.pad_w) == (3, 3, 1, 1, 1)
+        && (g.h_out, g.w_out) == (g.h, g.w)
+        && g.w.is_multiple_of(4)
 }
