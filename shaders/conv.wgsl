@@ -76,7 +76,9 @@ fn dp_at(i: u32) -> f32 {
     return d_p[i];
 }
 
-// Floats 4q..4q+3 of x and of dP (conv_direct.wgsl's WG_QUADS weight gradient).
+// Floats 4q..4q+3 of x and of dP (conv_direct.wgsl's WG_QUADS weight gradient): the shared
+// body calls them, so this front defines them, but the plan sets WG_QUADS only for the
+// texture front, where one is a single fetch.
 fn xin_quad(q: u32) -> vec4<f32> {
     return vec4<f32>(xin[4u * q], xin[4u * q + 1u], xin[4u * q + 2u], xin[4u * q + 3u]);
 }

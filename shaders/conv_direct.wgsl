@@ -2,9 +2,11 @@
 // and conv_tex.wgsl (inputs from textures): the math and the blocking are described at the
 // top of conv.wgsl. The front file appended before this one defines the bindings `bias`,
 // `cv`, `part`, `cg` and the loads `src_at`, `wgt_at`, `xin_at`, `dp_at` (float i of the
-// respective input), `weights4_fwd` (the forward's four weights of a tap) and `load_seg` (a
-// row segment of src into `seg`); nothing below reads an input any other way. The output `out` and its `put_row` come from conv_store.wgsl (or
-// conv_store4.wgsl), prepended to the front.
+// respective input), `weights4_fwd` (the forward's four weights of a tap), `load_seg` (a
+// row segment of src into `seg`) and `xin_quad`, `dp_quad` (floats 4q..4q+3 of x and dP, for
+// the WG_QUADS weight gradient); nothing below reads an input any other way. The output
+// `out` and its `put_row` come from conv_store.wgsl (or conv_store4.wgsl), prepended to the
+// front.
 
 // ACT, LEAKY_SLOPE and activate() come from act_fns.wgsl, prepended to this file.
 override HAS_BIAS: bool = false;
@@ -201,7 +203,8 @@ fn backward_input_body(gid: vec3<u32>, nwg: vec3<u32>, wid: vec3<u32>) {
 // dP is then whole texels, and each step along a row reads one texel of x per input
 // channel and one of dP per output channel (the front's `xin_quad`, `dp_quad`) for 4·4·3·4 =
 // 192 multiply-adds, where weight_grad_body reads one float of each per pixel (48). Same
-// invocations, same blocks, same sums (per pixel, then over the row), same output.
+// invocations, blocks and output, up to rounding: four pixels' products are added together
+// (`dot`) before they join the running sum, which weight_grad_body adds one pixel at a time.
 //
 // For pixels ox = 4q .. 4q + 3 the three taps read input columns 4q − 1 .. 4q + 4: the last
 // float of the previous texel (`p`), the texel itself (`c`) and the first float of the next

@@ -6,9 +6,11 @@
 // 2^TEX_LOGW texels a row (tex_fns.wgsl; `Tex4`: texel i holds floats 4i..4i+3, so one fetch
 // brings four neighbours of a row segment): the forward's x, the input gradient's dP and the
 // weight gradient's x and dP. The weight gradient reads single values (`texel_f`: the texel
-// and one of its lanes) from the same copies the other kernels read, so a tensor read by a
-// convolution and by a weight gradient is copied once a step, not once per format (it once
-// read r32float copies of its own: ~20 MB more copied a conv step, and no faster kernels).
+// and one of its lanes), or whole texels where its rows allow (WG_QUADS, conv_direct.wgsl),
+// from the same copies the other kernels read, so a tensor read by a convolution and by a
+// weight gradient is copied once a step where both fold it at the same width (the conv AE's
+// do), not once per format (it once read r32float copies of its own: ~20 MB more copied a
+// conv step, and no faster kernels).
 // The forward's weights are an rgba32float copy too (four output channels a texel,
 // weights4_fwd); the input gradient's (at most 64 KiB in this variant) go into a 64 KiB
 // uniform buffer. Why (see tex_fns.wgsl): on lavapipe a storage load is a per-lane loop

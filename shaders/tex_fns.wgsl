@@ -4,9 +4,10 @@
 // The plan copies a tensor, as it lies in its buffer, into a texture folded at TEX_W =
 // 2^TEX_LOGW texels a row (copy_buffer_to_texture, one memcpy-like command before the
 // dispatch): texel (i mod TEX_W, i / TEX_W) holds floats 4i..4i+3 of the buffer (rgba32float,
-// `Tex4`). Only the load path changes, not the layout. The texture is allocated 64 bytes wider than TEX_W (a margin
-// no kernel reads), so its rows do not lie a power of two apart: at 2^k-byte rows a kernel
-// walking down a column (a matmul's B at 1024 columns) hits one set of a CPU's L1 cache.
+// `Tex4`). Only the load path changes, not the layout. The texture is allocated 64 bytes
+// wider than TEX_W (a margin no kernel reads), so its rows do not lie a power of two apart:
+// at 2^k-byte rows a kernel walking down a column (a matmul's B at 1024 columns) hits one
+// set of a CPU's L1 cache.
 //
 // Why: on Mesa's lavapipe a storage-buffer load is a loop over the SIMD lanes, each looking
 // up the buffer, bounds-checking and loading one scalar (~4.2 ns a value). A sampled texel

@@ -9,9 +9,9 @@
 //!    can compute the shape on this device);
 //! 2. with tuning on (the CLI's default; `--no-tune` turns it off), the cached choice for the
 //!    shape's class on this device, or, the first time, the fastest of [`matmul::TUNED`] /
-//!    [`conv::TUNED`] / [`Reads::TUNED`] timed at that exact shape (a warm-up run each, then
-//!    three rounds taking turns; each candidate's fastest run counts), written to the cache
-//!    at once;
+//!    [`conv::TUNED`] / [`Reads::TUNED`] timed at that exact shape (a warm-up timing each,
+//!    then three rounds taking turns; each candidate's fastest timing counts), written to the
+//!    cache at once;
 //! 3. the fixed rule: matmul `vec4` when M, N, K are multiples of 4, else `blocked`; conv
 //!    `direct`; streaming kernels read storage buffers.
 //!
@@ -190,8 +190,9 @@ fn write(p: &Path, f: &CacheFile) -> Result<()> {
 /// Rounds of [`time_interleaved`] after the warm-up.
 const ROUNDS: usize = 3;
 
-/// Times compiled single-kernel plans against each other: a warm-up run of each, then
-/// [`ROUNDS`] rounds in which every candidate still in the race runs once, in turn. A
+/// Times compiled single-kernel plans against each other: a warm-up timing of each, then
+/// [`ROUNDS`] rounds in which every candidate still in the race is timed once, in turn (a
+/// timing is [`time_pass`] with one sample: an untimed run, then a timed one). A
 /// candidate's time is its fastest run: the work is the same every run, so a machine's noise
 /// (other tenants, clock changes) only adds to it, and taking turns keeps a slow spell from
 /// landing on one candidate alone (timed one after another, the same kernel's time moved 1.5×

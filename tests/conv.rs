@@ -33,7 +33,7 @@ fn geometries() -> Vec<ConvGeom> {
         (usize, usize),
         usize,
         Padding,
-    ); 14] = [
+    ); 15] = [
         (1, 1, (5, 7), 1, (3, 3), 1, Padding::Same),
         (2, 3, (9, 6), 5, (3, 3), 1, Padding::Valid),
         (1, 4, (7, 7), 6, (3, 3), 2, Padding::Same),
@@ -55,6 +55,8 @@ fn geometries() -> Vec<ConvGeom> {
         (1, 16, (3, 8), 1, (3, 3), 1, Padding::Same),
         (2, 1, (5, 12), 16, (3, 3), 1, Padding::Same),
         (2, 6, (4, 4), 5, (3, 3), 1, Padding::Same),
+        // The same walk on a one-row image padded explicitly, three output channels.
+        (1, 5, (1, 8), 3, (3, 3), 1, Padding::Explicit(1, 1)),
     ];
     cases
         .iter()
@@ -201,9 +203,9 @@ fn conv_kernels_match_their_twins_on_fresh_inputs() {
             }
         }
     }
-    // The four-pixel weight gradient ran (texture variant, per adapter) on the four cases
-    // whose rows allow it.
-    assert_eq!(quad_cases, 4 * adapters, "WG_QUADS cases");
+    // The texture variant's weight gradient takes the four-pixel walk on the five cases
+    // whose rows allow it (so the twin comparisons above ran it on every adapter).
+    assert_eq!(quad_cases, 5 * adapters, "WG_QUADS cases");
 }
 
 /// Central differences of L(v) = Σ r ⊙ f(v) with respect to v.
