@@ -661,8 +661,8 @@ fn conv_recipe_gradients_at_full_size_match_the_cpu_twin() {
 /// and as sampled textures on llvmpipe (GL: GLSL takes no image as a function parameter), so
 /// the twin tests, which run on both backends, check both fetch paths. The sampled fallback
 /// also runs where storage reads exist: a matmul, a convolution, its weight gradient (single
-/// values, `texel_f`) and an activation gradient through texture fronts, against the CPU
-/// evaluator.
+/// values, `texel_f`, on rows of 7; whole texels, `WG_QUADS`, on rows of 8) and an
+/// activation gradient through texture fronts, against the CPU evaluator.
 #[test]
 fn texture_fronts_fetch_as_storage_textures_on_vulkan_and_sampled_on_gl() {
     use shaderprop::gpu::TexFetch;
@@ -697,7 +697,17 @@ fn texture_fronts_fetch_as_storage_textures_on_vulkan_and_sampled_on_gl() {
             geom.out_shape().to_vec(),
             DType::F32,
         );
-        let feeds: HashMap<usize, Vec<f64>> = [a, b, x, w, dy]
+        let quads = ConvGeom::new(2, 3, (5, 8), 4, (3, 3), 1, Padding::Same);
+        let xq = g.input("xq", &quads.in_shape());
+        let dyq = g.input("dyq", &quads.out_shape());
+        let dwq = g.push(
+            "dwq",
+            Op::ConvWeightGrad { geom: quads },
+            vec![xq, dyq],
+            vec![quads.n, quads.weight_len()],
+            DType::F32,
+        );
+        let feeds: HashMap<usize, Vec<f64>> = [a, b, x, w, dy, xq, dyq]
             .iter()
             .map(|&id| (id, randv(&mut rng, g.nodes[id].len(), -1.0, 1.0)))
             .collect();
@@ -708,11 +718,22 @@ fn texture_fronts_fetch_as_storage_textures_on_vulkan_and_sampled_on_gl() {
             ..Default::default()
         };
         let mut res = Resources::new();
-        let plan = Plan::compile_with(&g, &gpu, &mut res, &[c, y, dw, dpre], opts).unwrap();
+        let plan = Plan::compile_with(&g, &gpu, &mut res, &[c, y, dw, dpre, dwq], opts).unwrap();
         let entries: Vec<&str> = plan.dispatches.iter().map(|d| d.call.entry).collect();
         for e in ["matmul_tex", "conv2d_forward_tex", "conv2d_weight_grad_tex"] {
             assert!(entries.contains(&e), "{e} not in {entries:?}");
         }
+        let walks: Vec<bool> = plan
+            .dispatches
+            .iter()
+            .filter(|d| d.call.entry == "conv2d_weight_grad_tex")
+            .map(|d| d.call.constants.contains(&("WG_QUADS", 1.0)))
+            .collect();
+        assert_eq!(
+            walks,
+            [false, true],
+            "per-pixel walk for dw, four-pixel for dwq"
+        );
         for (&id, v) in &feeds {
             plan.write_f32(&gpu, id, &f32s(v));
         }
@@ -723,6 +744,7 @@ fn texture_fronts_fetch_as_storage_textures_on_vulkan_and_sampled_on_gl() {
             (y, "conv"),
             (dw, "weight grad"),
             (dpre, "tanh'"),
+            (dwq, "weight grad, four pixels a step"),
         ] {
             let got = plan.read(&gpu, &g, id).unwrap();
             let err = compare(&got, &want[id], 1e-5, 1e-4)
