@@ -12,7 +12,9 @@
 //   max_pool_forward_tex:   the same walk, storing the maximum itself: the pooled value
 //                           without reading the argmax back (the same float x[argmax]).
 //   max_pool_backward_act_tex: max_pool_backward_act for even widths: dy and the pooled
-//                           values from textures, each window row one vec2 store.
+//                           values from textures, each window row one vec2 store;
+//                           `_tex2` where widths are a multiple of 4: two windows an
+//                           invocation, each row of the pair one vec4 store.
 //   upsample_forward_tex:   two small pixels per invocation (even small widths): one pair
 //                           fetch, each of the two big rows one vec4 store.
 //   upsample_backward_tex:  the 2×2 block's two pairs (big rows have even length, so a pair
@@ -159,6 +161,47 @@ fn max_pool_backward_act_tex(@builtin(local_invocation_id) lid: vec3<u32>, @buil
     for (var k = lid.x; k < pp.hs * pp.ws; k += WALK_WG) {
         pool_backward_window(wid.z, s.y, s.x);
         s = site_next(s, step, pp.ws);
+    }
+}
+
+// max_pool_backward_act_tex2: the same for pooled rows of even length (full-resolution rows
+// a multiple of 4): two neighbouring windows an invocation, so their dy and pooled values
+// are one texel fetch each, their argmaxes one vec2 load, and each full-resolution row of
+// the pair one vec4 store (against two fetches, two loads and four vec2 stores).
+@group(0) @binding(0) var<storage, read_write> d_x4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> bidx2: array<vec2<u32>>;
+
+// Windows (oy, 2k) and (oy, 2k + 1) of plane `plane`.
+fn pool_backward_pair(plane: u32, oy: u32, k: u32) {
+    let o = (plane * pp.hs + oy) * pp.ws + 2u * k;
+    let y = pair_even(pooled_tex, o);
+    let d = pair_even(dy_tex, o);
+    let g = vec2<f32>(activate_grad_from_output(y.x) * d.x, activate_grad_from_output(y.y) * d.y);
+    let winner = bidx2[o / 2u];
+    for (var dy = 0u; dy < 2u; dy++) {
+        let iy = 2u * oy + dy;
+        if iy >= pp.hb {
+            break;
+        }
+        let i = (plane * pp.hb + iy) * pp.wb + 4u * k;
+        d_x4[i / 4u] = vec4<f32>(
+            select(0.0, g.x, i == winner.x),
+            select(0.0, g.x, i + 1u == winner.x),
+            select(0.0, g.y, i + 2u == winner.y),
+            select(0.0, g.y, i + 3u == winner.y),
+        );
+    }
+}
+
+@compute @workgroup_size(WALK_WG)
+fn max_pool_backward_act_tex2(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    pp = pba;
+    let pairs = pp.ws / 2u;
+    var s = site_at(lid.x, pairs);
+    let step = site_at(WALK_WG, pairs);
+    for (var k = lid.x; k < pp.hs * pairs; k += WALK_WG) {
+        pool_backward_pair(wid.z, s.y, s.x);
+        s = site_next(s, step, pairs);
     }
 }
 

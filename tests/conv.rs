@@ -374,12 +374,13 @@ fn pool_and_upsample_kernels_match_twins_and_finite_differences() {
                 let count = |suffix: &str| {
                     plan.dispatches
                         .iter()
-                        .filter(|d| d.call.entry.ends_with(suffix))
+                        .filter(|d| d.call.entry.contains(suffix))
                         .count()
                 };
                 // Grid forms: argmax, both backwards, both upsamplings (the pool's forward is
                 // flat). Texture forms: argmax, forward, upsample backward, and where the
-                // width is even the fused backward and the upsampling.
+                // width is even the fused backward (two windows an invocation, `_tex2`, where
+                // it is a multiple of 4) and the upsampling.
                 let flat = planes > shaderprop::ops::MAX_GRID_LAYERS;
                 let even = w % 2 == 0;
                 let (tex, grid) = match (flat, reads) {
@@ -390,6 +391,8 @@ fn pool_and_upsample_kernels_match_twins_and_finite_differences() {
                 };
                 assert_eq!(count("_tex"), tex, "{planes} planes, {reads:?}");
                 assert_eq!(count("_grid"), grid, "{planes} planes, {reads:?}");
+                let pairs = !flat && reads == Reads::Texture && w % 4 == 0;
+                assert_eq!(count("_tex2"), pairs as usize, "{planes} planes, {reads:?}");
                 plan.write_f32(&gpu, xn, &f32s(&x));
                 plan.write_f32(&gpu, dpn, &f32s(&dy_pool));
                 plan.write_f32(&gpu, dun, &f32s(&dy_up));

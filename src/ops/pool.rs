@@ -266,7 +266,12 @@ pub fn backward_call(p: &Planes, act: Act, reads: Reads, row_wg: u32) -> KernelC
     );
     c.constants = act.constants();
     let applies = p.planes <= super::MAX_GRID_LAYERS && p.big.1.is_multiple_of(2);
-    let entry = "max_pool_backward_act_tex";
+    // Two windows an invocation where full-resolution rows are a multiple of 4 long.
+    let entry = if p.big.1.is_multiple_of(4) {
+        "max_pool_backward_act_tex2"
+    } else {
+        "max_pool_backward_act_tex"
+    };
     let t = texture_form(c, reads, applies, entry, walk(p), &[1, 2], p.small_len());
     walking(t, row_wg)
 }
