@@ -244,8 +244,8 @@ fn put_taps(n: u32, ky: u32, kx: u32, ci: u32, co0: u32, v: vec4<f32>) {
     }
 }
 
-// The texel q of input channel ci0 + a's row `row` (zero past the row's end or for channels
-// this block does not have).
+// Texel q of the row of input channel ci0 + a that starts at texel base[a] (zero for channels
+// this block does not have; past the row's end the caller selects zero).
 fn x_texel(base: array<u32, 4>, a: u32, q: u32) -> vec4<f32> {
     return select(vec4<f32>(0.0), xin_quad(base[a] + q), a < CI_LOADS);
 }

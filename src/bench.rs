@@ -215,7 +215,7 @@ pub fn bench_load(
                 height: (TABLE / 4096) as u32,
                 depth_or_array_layers: 1,
             };
-            let texture = gpu.copy_texture("load table", size, wgpu::TextureFormat::Rgba32Float);
+            let texture = gpu.copy_texture("load table", size);
             gpu.queue.write_texture(
                 texture.as_image_copy(),
                 bytemuck::cast_slice(&table),

@@ -363,21 +363,17 @@ impl Gpu {
         self.pipelines.borrow_mut().clear();
     }
 
-    /// A 2D (or 2D-array) texture of one mip level that the texture fronts read, filled by
-    /// copies: the usages they need (storage-texture access where they fetch that way).
-    pub fn copy_texture(
-        &self,
-        label: &str,
-        size: wgpu::Extent3d,
-        format: wgpu::TextureFormat,
-    ) -> wgpu::Texture {
+    /// A 2D (or 2D-array) rgba32float texture of one mip level that the texture fronts read,
+    /// filled by copies: the usages they need (storage-texture access where they fetch that
+    /// way). rgba32float is the one format they read (`tex_fns.wgsl`).
+    pub fn copy_texture(&self, label: &str, size: wgpu::Extent3d) -> wgpu::Texture {
         self.device.create_texture(&wgpu::TextureDescriptor {
             label: Some(label),
             size,
             mip_level_count: 1,
             sample_count: 1,
             dimension: wgpu::TextureDimension::D2,
-            format,
+            format: wgpu::TextureFormat::Rgba32Float,
             usage: self.texture_copy_usage(),
             view_formats: &[],
         })

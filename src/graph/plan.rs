@@ -201,7 +201,6 @@ impl Staging {
                 height: texels.div_ceil(width).max(1),
                 depth_or_array_layers: 1,
             },
-            wgpu::TextureFormat::Rgba32Float,
         );
         Staging {
             src: src.clone(),
@@ -245,7 +244,6 @@ impl Staging {
                 height: texels / row_texels,
                 depth_or_array_layers: row_texels / strip,
             },
-            wgpu::TextureFormat::Rgba32Float,
         );
         Staging {
             src: src.clone(),
