@@ -58,6 +58,7 @@ pub mod cli;
 pub mod data;
 pub mod explain;
 pub mod fsio;
+pub mod fuzzing;
 pub mod generate;
 pub mod gpu;
 pub mod gradcheck;

@@ -3,9 +3,9 @@
 //! flipped, set to 0x00/0xff, inserted, deleted, slices duplicated, truncated, extended) and
 //! must return Ok or a non-empty error — never panic, hang or allocate without bound.
 //!
-//! Not `cargo fuzz` (not installable on the project's offline machines), but the same
-//! contract: `SHADERPROP_MUTATIONS=N` sets the inputs per parser (default 3,000 in CI; the
-//! closing note of the faults issue reports a long run).
+//! A cheap stand-in for the `cargo fuzz` targets in `fuzz/` (README "Fuzzing") that runs in
+//! every `cargo test`, with the same contract: `SHADERPROP_MUTATIONS=N` sets the inputs per
+//! parser (default 3,000).
 
 use shaderprop::rng::Rng;
 use std::panic::{catch_unwind, AssertUnwindSafe};

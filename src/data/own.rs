@@ -282,7 +282,13 @@ pub fn load_csv(file: &Path, opts: &LoadOptions) -> Result<Split, DataError> {
         path: file.to_path_buf(),
         source: e,
     })?;
-    let all = parse_csv(&text, &what)?;
+    csv_split(&text, &what, opts)
+}
+
+/// What [`load_csv`] does after reading the file: parse `text` (named `what` in errors),
+/// split it and standardise both sets. The CSV fuzz target (`fuzz/`) drives this.
+pub fn csv_split(text: &str, what: &str, opts: &LoadOptions) -> Result<Split, DataError> {
+    let all = parse_csv(text, what)?;
     let base = format!("csv:{what}");
     let mut s = split(&all, &base)?;
     let d = all.cols;
@@ -302,7 +308,15 @@ pub fn load_csv(file: &Path, opts: &LoadOptions) -> Result<Split, DataError> {
         None => column_stats(s.train.values.as_deref().unwrap_or(&[]), d),
     };
     for set in [&mut s.train, &mut s.val] {
-        standardise(set.values.as_mut().expect("CSV sets hold values"), &stats);
+        standardise(set.values.as_mut().expect("CSV sets hold values"), &stats).map_err(|c| {
+            own(
+                what,
+                format!(
+                    "feature column {}: a value lies so many standard deviations (of the training rows) from their mean that float32 cannot hold it",
+                    c + 1
+                ),
+            )
+        })?;
     }
     s.stats = Some(stats);
     Ok(s)
@@ -333,13 +347,20 @@ pub fn column_stats(v: &[f32], d: usize) -> ColumnStats {
     }
 }
 
-fn standardise(v: &mut [f32], st: &ColumnStats) {
+/// Standardises `v` in place; on a value whose standard score float32 cannot hold, the
+/// (0-based) column it is in.
+fn standardise(v: &mut [f32], st: &ColumnStats) -> Result<(), usize> {
     let d = st.mean.len();
     for row in v.chunks_mut(d) {
-        for ((x, m), s) in row.iter_mut().zip(&st.mean).zip(&st.std) {
-            *x = (*x - m) / s;
+        for (c, ((x, m), s)) in row.iter_mut().zip(&st.mean).zip(&st.std).enumerate() {
+            // In float64: x − mean of two values near ±3.4e38 overflows float32.
+            *x = ((*x as f64 - *m as f64) / *s as f64) as f32;
+            if !x.is_finite() {
+                return Err(c);
+            }
         }
     }
+    Ok(())
 }
 
 /// Parses CSV text (see the module docs) into an unstandardised set of `values`.
@@ -388,6 +409,18 @@ pub fn parse_csv(text: &str, what: &str) -> Result<Dataset, DataError> {
                 return Err(own(
                     what,
                     format!("line {}, column {}: `{x}` is not finite", i + 1, c + 1),
+                ));
+            }
+            // Features are float32 on the GPU: a larger finite number would become infinity
+            // there (found by the CSV fuzz target).
+            if Some(c) != label_col && !(v as f32).is_finite() {
+                return Err(own(
+                    what,
+                    format!(
+                        "line {}, column {}: `{x}` is beyond float32's range (±3.4e38)",
+                        i + 1,
+                        c + 1
+                    ),
                 ));
             }
             if Some(c) == label_col {
@@ -465,10 +498,39 @@ mod tests {
         assert!((st.std[0] - (8.0f32 / 3.0).sqrt()).abs() < 1e-6);
         assert_eq!(st.std[1], 1.0);
         let mut w = v.to_vec();
-        standardise(&mut w, &st);
+        standardise(&mut w, &st).unwrap();
         let m: f32 = w.chunks(2).map(|r| r[0]).sum::<f32>() / 3.0;
         assert!(m.abs() < 1e-6);
         assert!(w.chunks(2).all(|r| r[1] == 0.0));
+    }
+
+    /// Found by the CSV fuzz target: finite decimals beyond float32, and standard scores
+    /// float32 cannot hold, became infinities and NaNs in the training data. (A standard
+    /// deviation of float32 values never passes float32's largest: it is at most half
+    /// their range.)
+    #[test]
+    fn csv_values_float32_cannot_hold_are_refused_naming_where() {
+        let err = |text: &str| {
+            csv_split(text, "t.csv", &LoadOptions::default())
+                .expect_err("refused")
+                .to_string()
+        };
+        let e = err("a,b\n1,2\n3,1e39\n");
+        assert!(
+            e.contains("line 3, column 2") && e.contains("beyond float32"),
+            "{e}"
+        );
+        // Training rows 0, 1e-11, 0 (standard deviation ~5e-12; the last row validates):
+        // 3e38 lies ~6e49 of their deviations from their mean.
+        let e = err("0\n1e-11\n0\n3e38\n");
+        assert!(
+            e.contains("feature column 1") && e.contains("standard deviations"),
+            "{e}"
+        );
+        // The label column may hold anything parse_csv's label rule allows; 1e39 there is a
+        // label error, not a range one.
+        let e = err("x,label\n1,1e39\n2,0\n");
+        assert!(e.contains("label"), "{e}");
     }
 
     fn scratch(tag: &str) -> PathBuf {

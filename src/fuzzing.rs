@@ -1,0 +1,59 @@
+//! What the `cargo fuzz` targets in `fuzz/` check, one function per parser of outside files,
+//! so that `tests/fuzz.rs` runs every seed and every saved crash through exactly what the
+//! fuzzer ran.
+//!
+//! Each returns the parser's verdict (`Err` with its message for a refused input) and
+//! panics where a property fails: the parser panicked, or accepted an input and returned
+//! something the rest of the program cannot rely on.
+
+use std::path::Path;
+
+/// The IDX reader ([`crate::data::idx::parse_idx`], raw or gzip) on arbitrary bytes: an
+/// accepted array's dimensions account for every value.
+pub fn idx(data: &[u8]) -> Result<(), String> {
+    let a = crate::data::idx::parse_idx(data, "fuzz.idx").map_err(|e| e.to_string())?;
+    assert_eq!(
+        a.dims.iter().product::<usize>(),
+        a.data.len(),
+        "dimensions {:?} but {} values",
+        a.dims,
+        a.data.len()
+    );
+    Ok(())
+}
+
+/// The CSV loader after the file is read ([`crate::data::own::csv_split`]: parse, split,
+/// standardise) on arbitrary bytes; `load_csv` refuses text that is not UTF-8 before
+/// parsing, and so does this. Every standardised value of an accepted file is finite.
+pub fn csv(data: &[u8]) -> Result<(), String> {
+    let text = std::str::from_utf8(data).map_err(|e| format!("not UTF-8: {e}"))?;
+    let opts = crate::data::own::LoadOptions::default();
+    let s = crate::data::own::csv_split(text, "fuzz.csv", &opts).map_err(|e| e.to_string())?;
+    for set in [&s.train, &s.val] {
+        let v = set.values.as_deref().expect("CSV sets hold values");
+        assert_eq!(v.len(), set.n * set.cols, "rows × columns ≠ values");
+        assert!(
+            v.iter().all(|x| x.is_finite()),
+            "a non-finite standardised value"
+        );
+    }
+    Ok(())
+}
+
+/// The checkpoint loader ([`crate::checkpoint::parse`]: safetensors, then shaderprop's
+/// metadata, model config and tensors) on arbitrary bytes: an accepted checkpoint's tensors
+/// hold as many values as their shapes say.
+pub fn checkpoint(data: &[u8]) -> Result<(), String> {
+    let ck = crate::checkpoint::parse(data, Path::new("fuzz.safetensors"))
+        .map_err(|e| format!("{e:#}"))?;
+    for (name, t) in &ck.tensors {
+        assert_eq!(
+            t.shape.iter().product::<usize>(),
+            t.data.len(),
+            "tensor {name}: shape {:?} but {} values",
+            t.shape,
+            t.data.len()
+        );
+    }
+    Ok(())
+}
