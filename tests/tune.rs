@@ -264,3 +264,33 @@ fn a_class_choice_that_cannot_run_at_a_shape_falls_back_to_the_same_kernel_with_
     );
     assert_eq!(second.tunings_run(), 0);
 }
+
+/// The bench times rows read against each other in turns, not one after another: the
+/// warm-up sample of each, then rounds of one sample each (each sample `reps` recordings).
+#[test]
+fn bench_samples_compared_workloads_in_turns() {
+    let gpu = gpu();
+    let log = std::cell::RefCell::new(Vec::new());
+    let records: Vec<_> = (0..3usize)
+        .map(|i| {
+            let log = &log;
+            move |_: &mut wgpu::CommandEncoder, r: u32| log.borrow_mut().push((i, r))
+        })
+        .collect();
+    let reps = [2u32, 1, 3];
+    let work: Vec<(u32, shaderprop::bench::Record)> = reps
+        .iter()
+        .zip(&records)
+        .map(|(&n, r)| (n, r as shaderprop::bench::Record))
+        .collect();
+    let times = shaderprop::bench::time_in_turns(&gpu, 4, &work).unwrap();
+    assert_eq!(times.len(), 3);
+    assert!(times.iter().all(|t| t.is_finite() && *t > 0.0), "{times:?}");
+    let one_round: Vec<(usize, u32)> = reps
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &n)| (0..n).map(move |r| (i, r)))
+        .collect();
+    // Warm-up round + 4 timed rounds, each in the workloads' order.
+    assert_eq!(*log.borrow(), one_round.repeat(5));
+}
