@@ -335,11 +335,18 @@ fn rotating_plans(
 }
 
 /// A row ready to be timed: rotating copies of a one-node plan, the repetitions a sample
-/// takes, and how its median seconds per repetition become the row.
+/// takes, and what its row says besides the time.
 pub struct Prepared {
     plans: Vec<Plan>,
     reps: u32,
-    row: Box<dyn Fn(f64) -> BenchRow>,
+    kernel: String,
+    shape: String,
+    variant: String,
+    flops: f64,
+    bytes: f64,
+    /// Measured against the FMA ceiling alone (matmuls, convolutions); streaming kernels
+    /// against the larger of their FMA and bandwidth shares.
+    compute_bound: bool,
 }
 
 impl Prepared {
@@ -348,11 +355,30 @@ impl Prepared {
         let p = &self.plans[r as usize % self.plans.len()];
         p.record(enc, 0..p.dispatches.len())
     }
+
+    /// The table row for a median of `t` seconds per repetition.
+    fn row(&self, t: f64, ceil: &Ceilings) -> BenchRow {
+        let (gflops, gbps) = (self.flops / t / 1e9, self.bytes / t / 1e9);
+        let share = if self.compute_bound {
+            gflops / ceil.fma_gflops
+        } else {
+            (gflops / ceil.fma_gflops).max(gbps / ceil.bandwidth_gbps)
+        };
+        BenchRow {
+            kernel: self.kernel.clone(),
+            shape: self.shape.clone(),
+            variant: self.variant.clone(),
+            median_ms: t * 1e3,
+            gflops,
+            gbps,
+            pct_of_ceiling: 100.0 * share,
+        }
+    }
 }
 
 /// Times `rows` (the variants of one shape) against each other in turns
 /// ([`time_in_turns`], three samples each) and returns their table rows.
-pub fn time_rows(gpu: &Gpu, rows: &[Prepared]) -> Result<Vec<BenchRow>> {
+pub fn time_rows(gpu: &Gpu, rows: &[Prepared], ceil: &Ceilings) -> Result<Vec<BenchRow>> {
     let records: Vec<_> = rows
         .iter()
         .map(|p| move |enc: &mut wgpu::CommandEncoder, r| p.record(enc, r))
@@ -363,7 +389,11 @@ pub fn time_rows(gpu: &Gpu, rows: &[Prepared]) -> Result<Vec<BenchRow>> {
         .map(|(p, r)| (p.reps, r as Record))
         .collect();
     let times = time_in_turns(gpu, 3, &work)?;
-    Ok(rows.iter().zip(times).map(|(p, t)| (p.row)(t)).collect())
+    Ok(rows
+        .iter()
+        .zip(times)
+        .map(|(p, t)| p.row(t, ceil))
+        .collect())
 }
 
 /// One matmul shape in one variant, ready to time (graph of a single node, fresh random
@@ -374,7 +404,6 @@ pub fn prepare_matmul(
     bias: bool,
     act: Act,
     variant: Variant,
-    ceil: &Ceilings,
     label: &str,
 ) -> Result<Prepared> {
     let mut g = Graph::new();
@@ -390,26 +419,19 @@ pub fn prepare_matmul(
     let reps = ((2e9 / flops) as u32).clamp(1, 50);
     let plans = rotating_plans(gpu, &g, &[a, b, bi], c, opts, reps)?;
     let bytes = plans[0].dispatches[0].call.bytes as f64;
-    let (ceil, label) = (*ceil, label.to_string());
     Ok(Prepared {
         plans,
         reps,
-        row: Box::new(move |t| {
-            let gflops = flops / t / 1e9;
-            BenchRow {
-                kernel: format!(
-                    "matmul{}{}",
-                    if s.trans_a { "[Aᵀ]" } else { "" },
-                    if s.trans_b { "[Bᵀ]" } else { "" }
-                ),
-                shape: format!("{label}{}×{}×{}", s.m, s.n, s.k),
-                variant: variant.name().to_string(),
-                median_ms: t * 1e3,
-                gflops,
-                gbps: bytes / t / 1e9,
-                pct_of_ceiling: 100.0 * gflops / ceil.fma_gflops,
-            }
-        }),
+        kernel: format!(
+            "matmul{}{}",
+            if s.trans_a { "[Aᵀ]" } else { "" },
+            if s.trans_b { "[Bᵀ]" } else { "" }
+        ),
+        shape: format!("{label}{}×{}×{}", s.m, s.n, s.k),
+        variant: variant.name().to_string(),
+        flops,
+        bytes,
+        compute_bound: true,
     })
 }
 
@@ -512,7 +534,6 @@ pub fn prepare_conv(
     geom: crate::ops::conv::ConvGeom,
     which: &str,
     variant: crate::ops::conv::Variant,
-    ceil: &Ceilings,
     label: &str,
 ) -> Result<Prepared> {
     let kernel = match which {
@@ -529,26 +550,18 @@ pub fn prepare_conv(
     let plans = rotating_plans(gpu, &g, &inputs, out, opts, reps)?;
     let d = &plans[0].dispatches[0];
     let (flops, bytes) = (d.call.flops as f64, d.call.bytes as f64);
-    let (ceil, which) = (*ceil, which.to_string());
-    let shape = format!(
-        "{label}{}×{}×{}×{}→{} k{}s{}",
-        geom.n, geom.c_in, geom.h, geom.w, geom.c_out, geom.kh, geom.stride
-    );
     Ok(Prepared {
         plans,
         reps,
-        row: Box::new(move |t| {
-            let gflops = flops / t / 1e9;
-            BenchRow {
-                kernel: format!("conv2d_{which}"),
-                shape: shape.clone(),
-                variant: variant.name().to_string(),
-                median_ms: t * 1e3,
-                gflops,
-                gbps: bytes / t / 1e9,
-                pct_of_ceiling: 100.0 * gflops / ceil.fma_gflops,
-            }
-        }),
+        kernel: format!("conv2d_{which}"),
+        shape: format!(
+            "{label}{}×{}×{}×{}→{} k{}s{}",
+            geom.n, geom.c_in, geom.h, geom.w, geom.c_out, geom.kh, geom.stride
+        ),
+        variant: variant.name().to_string(),
+        flops,
+        bytes,
+        compute_bound: true,
     })
 }
 
@@ -559,7 +572,6 @@ pub fn prepare_stream(
     g: &Graph,
     id: crate::graph::NodeId,
     reads: crate::ops::Reads,
-    ceil: &Ceilings,
     label: &str,
 ) -> Result<Prepared> {
     let (one, inputs, out) = crate::tune::one_node_graph(g, id);
@@ -571,29 +583,21 @@ pub fn prepare_stream(
     let reps = ((256e6 / bytes.max(1) as f64) as u32).clamp(1, 20);
     let plans = rotating_plans(gpu, &one, &inputs, out, opts, reps)?;
     let d = &plans[0].dispatches[0];
-    let (flops, bytes, entry) = (d.call.flops as f64, d.call.bytes as f64, d.call.entry);
+    let (flops, bytes, kernel) = (d.call.flops as f64, d.call.bytes as f64, d.call.entry);
     let dims = one
         .shape(inputs[0])
         .iter()
         .map(|d| d.to_string())
         .collect::<Vec<_>>();
-    let shape = format!("{label}{} {}", g.nodes[id].name, dims.join("×"));
-    let ceil = *ceil;
     Ok(Prepared {
         plans,
         reps,
-        row: Box::new(move |t| {
-            let (gflops, gbps) = (flops / t / 1e9, bytes / t / 1e9);
-            BenchRow {
-                kernel: entry.to_string(),
-                shape: shape.clone(),
-                variant: reads.name().into(),
-                median_ms: t * 1e3,
-                gflops,
-                gbps,
-                pct_of_ceiling: 100.0 * (gflops / ceil.fma_gflops).max(gbps / ceil.bandwidth_gbps),
-            }
-        }),
+        kernel: kernel.to_string(),
+        shape: format!("{label}{} {}", g.nodes[id].name, dims.join("×")),
+        variant: reads.name().into(),
+        flops,
+        bytes,
+        compute_bound: false,
     })
 }
 
@@ -672,10 +676,10 @@ pub fn table(gpu: &Gpu, quick: bool, filter: Option<&str>) -> Result<(Ceilings, 
         let mut group = Vec::new();
         for variant in Variant::ALL {
             if variant.runs_on(gpu, &s) && keep(filter, &["matmul", &label, variant.name()]) {
-                group.push(prepare_matmul(gpu, s, bias, act, variant, &ceil, &label)?);
+                group.push(prepare_matmul(gpu, s, bias, act, variant, &label)?);
             }
         }
-        rows.extend(time_rows(gpu, &group)?);
+        rows.extend(time_rows(gpu, &group, &ceil)?);
     }
     for (label, geom) in conv_shapes(quick) {
         for which in ["forward", "backward_input", "weight_grad"] {
@@ -687,10 +691,10 @@ pub fn table(gpu: &Gpu, quick: bool, filter: Option<&str>) -> Result<(Ceilings, 
                 ConvVariant::Texture,
             ] {
                 if keep(filter, &[&name, &label, variant.name()]) {
-                    group.push(prepare_conv(gpu, geom, which, variant, &ceil, &label)?);
+                    group.push(prepare_conv(gpu, geom, which, variant, &label)?);
                 }
             }
-            rows.extend(time_rows(gpu, &group)?);
+            rows.extend(time_rows(gpu, &group, &ceil)?);
         }
     }
     for (label, g, id) in stream_nodes(quick) {
@@ -698,10 +702,10 @@ pub fn table(gpu: &Gpu, quick: bool, filter: Option<&str>) -> Result<(Ceilings, 
         let mut group = Vec::new();
         for reads in crate::ops::Reads::TUNED {
             if keep(filter, &[storage, &label, &g.nodes[id].name, reads.name()]) {
-                group.push(prepare_stream(gpu, &g, id, reads, &ceil, &label)?);
+                group.push(prepare_stream(gpu, &g, id, reads, &label)?);
             }
         }
-        rows.extend(time_rows(gpu, &group)?);
+        rows.extend(time_rows(gpu, &group, &ceil)?);
     }
     Ok((ceil, rows))
 }
