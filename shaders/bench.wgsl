@@ -55,7 +55,7 @@ fn fma_rate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 // table is bound as a storage buffer, a 64 KiB uniform buffer, or an rgba32float texture
 // (1024 × 4 texels, one texel fetch per value, of which one float is used), sampled
 // (load_texture) or as a read-only storage texture (load_storage_texture: no mip level). On
-// lavapipe the paths differ by up to 8× (README "Benchmarks"); on a GPU they mostly do not.
+// lavapipe the paths differ by up to 8× (BENCHMARKS.md); on a GPU they mostly do not.
 const LOAD_ITERS: u32 = 256u;
 
 @group(0) @binding(0) var<storage, read_write> load_out: array<f32>;

@@ -14,7 +14,7 @@
 // load is the same for every invocation of a workgroup (one scalar load, not one per lane),
 // and each invocation moves four values at a time: one u32 of four bytes (or four floats) in,
 // one vec4 out, and no integer division. On lavapipe that is ~5× fewer memory operations than
-// one value per invocation (README "Benchmarks"). The workgroup walks its row WALK_WG quads at
+// one value per invocation (BENCHMARKS.md). The workgroup walks its row WALK_WG quads at
 // a time: 64 on GPUs (and where the adapter reports no subgroup size, e.g. GL); on CPU devices
 // one subgroup (one SIMD register), which runs the whole row as one loop instead of a chunked
 // batch of invocations per 64 quads (~1.7× faster at 784-value rows on lavapipe).

@@ -10,7 +10,7 @@
 // lane on lavapipe); it walks the row WALK_WG texels at a time (64 on GPUs, one subgroup on
 // CPU devices: see gather.wgsl), and the four gradients of a texel leave in one vec4 store.
 // On lavapipe these read ~8× fewer times than loss.wgsl; the copies into textures cost about
-// one memcpy of each input (README "Benchmarks").
+// one memcpy of each input (BENCHMARKS.md).
 
 @group(0) @binding(1) var pred_tex: Tex4;
 @group(0) @binding(2) var target_tex: Tex4;

@@ -12,7 +12,7 @@
 // lanes, each lane looking up the buffer, bounds-checking and loading one scalar; a texel
 // load (`texel()` of tex_fns.wgsl: a read-only storage texture where the adapter has them)
 // is a vectorised gather of 16-byte texels. At 512³ the same block ran 5.1× faster from
-// sampled textures (README's run of `shaderprop bench --filter matmul`: 147.6 → 29.1 ms,
+// sampled textures (BENCHMARKS.md's run of `shaderprop bench --filter matmul`: 147.6 → 29.1 ms,
 // `texture` beside `vec4`). On GPUs a texture read goes through the texture cache and
 // costs about what a buffer load does; the autotuner decides per device.
 

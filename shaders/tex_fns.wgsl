@@ -14,7 +14,7 @@
 // fetch (texture_2d + textureLoad with a mip level) is a vectorised gather, but it works out
 // each lane's mip-level size, row stride and offset first (~1.9 ns a texel). A read-only
 // storage texture has one level: its load is the address arithmetic and the gather
-// (~0.6–0.8 ns a texel of four values). README's `bench --filter load_` measures all three.
+// (~0.6–0.8 ns a texel of four values). `bench --filter load_` measures all three (BENCHMARKS.md).
 //
 // This file binds the textures as read-only storage textures. Adapters whose rgba32float
 // lacks read-only storage access (some GL drivers) get tex_fns_sampled.wgsl instead:

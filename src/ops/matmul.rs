@@ -263,7 +263,7 @@ pub fn forward_ref(
 /// Why few: a workgroup's subgroups run one after another on lavapipe, each over all of K.
 /// With 64 columns a row (the earlier rule) they shared 16 rows of A but each streamed its
 /// own columns of B (1 MiB of B per workgroup at 1024²); with 8 they share B's columns, and
-/// 1024² ran ~1.5× faster (README "Benchmarks").
+/// 1024² ran ~1.5× faster (BENCHMARKS.md).
 pub fn sg_cols(m: usize, n: usize, subgroup: u32, rows: u32) -> u32 {
     let for_n = (n as u32).div_ceil(4).next_power_of_two().clamp(8, 64);
     let block_rows = (m as u32).div_ceil(rows).next_power_of_two().min(8);
