@@ -129,7 +129,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Times `record` `reps` times per sample: one untimed sample (warm-up), then the median
-/// seconds per rep of `samples` samples (see [`Timer`] for the clock).
+/// seconds per rep of `samples` samples (GPU timestamps around the reps where the adapter
+/// has them, else the synchronised wall clock).
 pub fn time_pass(gpu: &Gpu, reps: u32, samples: usize, record: Record) -> Result<f64> {
     let timer = Timer::new(gpu);
     timer.sample(gpu, reps, record)?;
