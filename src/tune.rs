@@ -207,16 +207,22 @@ fn time_interleaved(gpu: &Gpu, plans: &[(&'static str, Plan)]) -> Result<Vec<(&'
     for (_, plan) in plans {
         best.push(run(plan)?);
     }
-    let fastest_warm = best.iter().copied().fold(f64::INFINITY, f64::min);
-    let racing: Vec<usize> = (0..plans.len())
-        .filter(|&i| best[i] <= 0.05 && best[i] <= 3.0 * fastest_warm)
-        .collect();
+    let racing = still_racing(&best);
     for _ in 0..ROUNDS {
         for &i in &racing {
             best[i] = best[i].min(run(&plans[i].1)?);
         }
     }
     Ok(plans.iter().map(|(name, _)| *name).zip(best).collect())
+}
+
+/// The candidates (indices) that race on after their warm-up timings `warm` (seconds):
+/// those within 50 ms and within 3× the fastest warm-up.
+fn still_racing(warm: &[f64]) -> Vec<usize> {
+    let fastest = warm.iter().copied().fold(f64::INFINITY, f64::min);
+    (0..warm.len())
+        .filter(|&i| warm[i] <= 0.05 && warm[i] <= 3.0 * fastest)
+        .collect()
 }
 
 /// The entry naming the fastest of `timed` (name, seconds).
@@ -419,4 +425,18 @@ pub fn time_reads_candidates(gpu: &Gpu, g: &Graph, id: NodeId) -> Result<Entry> 
         plans.push((r.name(), plan));
     }
     fastest(reads_class(g, id).1, time_interleaved(gpu, &plans)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::still_racing;
+
+    #[test]
+    fn candidates_over_50_ms_or_3x_the_fastest_warm_up_leave_the_race() {
+        // 1 ms fastest: 2.9 ms races, 3.1 ms does not; 60 ms never does.
+        assert_eq!(still_racing(&[0.0029, 0.001, 0.0031, 0.06]), vec![0, 1]);
+        // All slow but close: only the 50 ms cap applies.
+        assert_eq!(still_racing(&[0.04, 0.05, 0.051]), vec![0, 1]);
+        assert_eq!(still_racing(&[0.002]), vec![0]);
+    }
 }
