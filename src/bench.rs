@@ -132,6 +132,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// seconds per rep of `samples` samples (GPU timestamps around the reps where the adapter
 /// has them, else the synchronised wall clock).
 pub fn time_pass(gpu: &Gpu, reps: u32, samples: usize, record: Record) -> Result<f64> {
+    assert!(samples > 0, "a median needs at least one sample");
     let timer = Timer::new(gpu);
     timer.sample(gpu, reps, record)?;
     let times = (0..samples)
@@ -148,6 +149,10 @@ pub fn time_pass(gpu: &Gpu, reps: u32, samples: usize, record: Record) -> Result
 /// turns, every workload's samples span the same stretch of time. `work` holds (reps per
 /// sample, recording) pairs; the result is seconds per rep, in their order.
 pub fn time_in_turns(gpu: &Gpu, samples: usize, work: &[(u32, Record)]) -> Result<Vec<f64>> {
+    assert!(samples > 0, "a median needs at least one sample");
+    if work.is_empty() {
+        return Ok(Vec::new());
+    }
     let timer = Timer::new(gpu);
     for &(reps, record) in work {
         timer.sample(gpu, reps, record)?;
@@ -378,7 +383,10 @@ impl Prepared {
 }
 
 /// Times `rows` (the variants of one shape) against each other in turns
-/// ([`time_in_turns`], three samples each) and returns their table rows.
+/// ([`time_in_turns`], three samples each) and returns their table rows. Every row's
+/// rotating copies are alive together while the group is timed: at the dense model's small
+/// shapes that is a few hundred MiB (50 copies of each variant's inputs, output and
+/// textures), dropped before the next shape.
 pub fn time_rows(gpu: &Gpu, rows: &[Prepared], ceil: &Ceilings) -> Result<Vec<BenchRow>> {
     let records: Vec<_> = rows
         .iter()
@@ -721,8 +729,8 @@ fn keep(filter: Option<&str>, fields: &[&str]) -> bool {
 }
 
 /// Times every dispatch of one training step of `cfg` at `batch` on its own (where a
-/// step's time goes), then the whole step recorded as training records it: the rows, and the
-/// whole step's median seconds. The two differ both ways: a row pays for every texture copy
+/// step's time goes) and the whole step recorded as training records it, all in turns
+/// ([`time_in_turns`]): the rows, and the whole step's median seconds. The two differ both ways: a row pays for every texture copy
 /// its dispatch reads, which the step shares between dispatches, and the step adds what runs
 /// between dispatches (pass breaks, binding, hand-offs to the driver's threads). What a
 /// step's wall time adds to the whole step is outside the command stream (`bench train`).
