@@ -112,6 +112,22 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     let config: ModelConfig =
         serde_json::from_str(meta.get("model").map(String::as_str).unwrap_or(""))
             .with_context(|| format!("{}: model metadata unreadable", path.display()))?;
+    if let Some(st) = &config.data_stats {
+        // What CSV data is standardised with: one finite mean and one finite, positive
+        // standard deviation per input column (found missing by review of the fuzz checks).
+        let ok = st.mean.len() == config.input_dim
+            && st.std.len() == config.input_dim
+            && st.mean.iter().all(|m| m.is_finite())
+            && st.std.iter().all(|s| s.is_finite() && *s > 0.0);
+        if !ok {
+            bail!(
+                "{}: the data statistics in its model metadata are damaged (need {} finite means and {} finite, positive standard deviations)",
+                path.display(),
+                config.input_dim,
+                config.input_dim
+            );
+        }
+    }
     let mut tensors = HashMap::new();
     for (name, view) in st.tensors() {
         if view.dtype() != safetensors::Dtype::F32 {

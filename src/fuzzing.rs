@@ -42,10 +42,16 @@ pub fn csv(data: &[u8]) -> Result<(), String> {
 
 /// The checkpoint loader ([`crate::checkpoint::parse`]: safetensors, then shaderprop's
 /// metadata, model config and tensors) on arbitrary bytes: an accepted checkpoint's tensors
-/// hold as many values as their shapes say.
+/// hold as many values as their shapes say, and its data statistics (CSV models) can
+/// standardise: one finite mean and one finite, positive deviation per input column.
 pub fn checkpoint(data: &[u8]) -> Result<(), String> {
     let ck = crate::checkpoint::parse(data, Path::new("fuzz.safetensors"))
         .map_err(|e| format!("{e:#}"))?;
+    if let Some(st) = &ck.config.data_stats {
+        assert!(st.mean.len() == ck.config.input_dim && st.std.len() == ck.config.input_dim);
+        assert!(st.mean.iter().chain(&st.std).all(|v| v.is_finite()));
+        assert!(st.std.iter().all(|s| *s > 0.0), "a zero standard deviation");
+    }
     for (name, t) in &ck.tensors {
         assert_eq!(
             t.shape.iter().product::<usize>(),

@@ -308,15 +308,17 @@ pub fn csv_split(text: &str, what: &str, opts: &LoadOptions) -> Result<Split, Da
         None => column_stats(s.train.values.as_deref().unwrap_or(&[]), d),
     };
     for set in [&mut s.train, &mut s.val] {
-        standardise(set.values.as_mut().expect("CSV sets hold values"), &stats).map_err(|c| {
-            own(
-                what,
-                format!(
-                    "feature column {}: a value lies so many standard deviations (of the training rows) from their mean that float32 cannot hold it",
-                    c + 1
-                ),
-            )
-        })?;
+        standardise(set.values.as_mut().expect("CSV sets hold values"), &stats).map_err(
+            |(c, x)| {
+                own(
+                    what,
+                    format!(
+                        "the value {x:e} in feature column {} (counting the columns that are not the label) lies so many standard deviations of the training rows from their mean that float32 cannot hold it",
+                        c + 1
+                    ),
+                )
+            },
+        )?;
     }
     s.stats = Some(stats);
     Ok(s)
@@ -348,16 +350,17 @@ pub fn column_stats(v: &[f32], d: usize) -> ColumnStats {
 }
 
 /// Standardises `v` in place; on a value whose standard score float32 cannot hold, the
-/// (0-based) column it is in.
-fn standardise(v: &mut [f32], st: &ColumnStats) -> Result<(), usize> {
+/// (0-based) feature column it is in and the value.
+fn standardise(v: &mut [f32], st: &ColumnStats) -> Result<(), (usize, f32)> {
     let d = st.mean.len();
     for row in v.chunks_mut(d) {
         for (c, ((x, m), s)) in row.iter_mut().zip(&st.mean).zip(&st.std).enumerate() {
             // In float64: x − mean of two values near ±3.4e38 overflows float32.
-            *x = ((*x as f64 - *m as f64) / *s as f64) as f32;
-            if !x.is_finite() {
-                return Err(c);
+            let z = ((*x as f64 - *m as f64) / *s as f64) as f32;
+            if !z.is_finite() {
+                return Err((c, *x));
             }
+            *x = z;
         }
     }
     Ok(())
