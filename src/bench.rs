@@ -783,6 +783,19 @@ pub fn profile_train_step(
     Ok((rows, times[n]))
 }
 
+/// A warning when the device's ceilings moved by more than 15 % between the start and the
+/// end of a run: its rows' % of ceiling are then approximate.
+pub fn drift_note(start: &Ceilings, end: &Ceilings) -> Option<String> {
+    let moved = |a: f64, b: f64| (a / b).max(b / a) > 1.15;
+    (moved(start.fma_gflops, end.fma_gflops) || moved(start.bandwidth_gbps, end.bandwidth_gbps))
+        .then(|| {
+            "note: the device's speed drifted during the run (the ceilings moved more than 15 %): \
+             read % ceil as approximate; rows of one shape were sampled in turns and compare \
+             fairly"
+                .to_string()
+        })
+}
+
 /// Prints the table.
 pub fn print_table(gpu: &Gpu, rows: &[BenchRow]) {
     println!("device: {}", crate::gpu::describe_adapter(&gpu.info));
@@ -971,13 +984,42 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         rows.push(summary("(whole step)", whole * 1e3));
     }
     print_table(&gpu, &rows);
+    // The ceilings again: a row's % of ceiling compares it with a measurement made minutes
+    // earlier, which a shared machine's drift can bend (one shape's variants, sampled in
+    // turns, compare fairly with each other whatever it does).
+    let end = ceilings(&gpu, args.quick)?;
+    println!(
+        "ceilings at the end   {:.2} GB/s, {:.2} GFLOP/s (start: {:.2}, {:.2})",
+        end.bandwidth_gbps, end.fma_gflops, ceil.bandwidth_gbps, ceil.fma_gflops
+    );
+    if let Some(note) = drift_note(&ceil, &end) {
+        println!("{note}");
+    }
     if let Some(path) = &args.json {
         let doc = serde_json::json!({
             "device": crate::gpu::describe_adapter(&gpu.info),
             "ceilings": ceil,
+            "ceilings_at_end": end,
             "rows": rows,
         });
         crate::fsio::write_atomic(path, serde_json::to_string_pretty(&doc)?.as_bytes())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{drift_note, Ceilings};
+
+    #[test]
+    fn a_drift_of_more_than_15_percent_in_either_ceiling_is_flagged() {
+        let c = |bandwidth_gbps, fma_gflops| Ceilings {
+            bandwidth_gbps,
+            fma_gflops,
+        };
+        assert!(drift_note(&c(4.0, 30.0), &c(4.4, 26.5)).is_none());
+        assert!(drift_note(&c(4.0, 30.0), &c(4.0, 25.0)).is_some());
+        assert!(drift_note(&c(4.0, 30.0), &c(4.0, 35.0)).is_some());
+        assert!(drift_note(&c(4.0, 30.0), &c(3.3, 30.0)).is_some());
+    }
 }

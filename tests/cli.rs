@@ -295,6 +295,10 @@ fn bench_quick_prints_a_full_table_with_finite_positive_rates() {
     );
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    // The ceilings are measured again at the end, so drift during the run shows.
+    assert!(stdout.contains("ceilings at the end"), "{stdout}");
+    let end = doc["ceilings_at_end"]["fma_gflops"].as_f64().unwrap();
+    assert!(end.is_finite() && end > 0.0, "bad end ceiling {end}");
     let rows = doc["rows"].as_array().unwrap();
     let matmuls: Vec<_> = rows
         .iter()
