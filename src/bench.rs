@@ -224,48 +224,51 @@ fn dispatch(
     pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
 }
 
-/// What a scattered 4-byte load costs through `entry` (`load_storage`, `load_uniform`,
-/// `load_texture` or `load_storage_texture` of `shaders/bench.wgsl`): GB/s of values loaded,
-/// and that as a share of the copy ceiling.
-pub fn bench_load(
-    gpu: &Gpu,
+/// Scattered loads of `shaders/bench.wgsl` per invocation, and the table they read.
+const LOAD_ITERS: u64 = 256;
+const LOAD_TABLE: usize = 16384;
+
+/// One `load_*` workload ready to time: its pipeline and bind group, and what they bind.
+struct LoadBench {
     entry: &'static str,
-    ceil: &Ceilings,
-    quick: bool,
-) -> Result<BenchRow> {
-    const TABLE: usize = 16384;
-    const ITERS: u64 = 256;
-    let n: u32 = if quick { 1 << 12 } else { 1 << 16 };
-    let table: Vec<f32> = (0..TABLE).map(|i| (i % 17) as f32).collect();
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    /// The output buffer and the table's buffer or texture, kept alive while timed.
+    _keep: (wgpu::Buffer, Option<wgpu::Buffer>, Option<wgpu::Texture>),
+}
+
+/// Builds the `entry` workload (`load_storage`, `load_uniform`, `load_texture` or
+/// `load_storage_texture` of `shaders/bench.wgsl`) over `n` invocations.
+fn prepare_load(gpu: &Gpu, entry: &'static str, n: u32) -> LoadBench {
+    let table: Vec<f32> = (0..LOAD_TABLE).map(|i| (i % 17) as f32).collect();
     let out = gpu.storage("load out", n as u64 * 4);
     let pipeline = gpu.pipeline(Shader::Bench, entry, &[]);
-    let storage;
-    let uniform;
-    let view;
-    let resource = match entry {
+    let (mut buffer, mut texture, mut view) = (None, None, None);
+    let binding = match entry {
         "load_storage" => {
-            storage = gpu.storage_f32("load table", &table);
-            (1, storage.as_entire_binding())
+            buffer = Some(gpu.storage_f32("load table", &table));
+            1
         }
         "load_uniform" => {
-            uniform = gpu.buffer(
+            let uniform = gpu.buffer(
                 "load table",
-                (TABLE * 4) as u64,
+                (LOAD_TABLE * 4) as u64,
                 wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             );
             gpu.queue
                 .write_buffer(&uniform, 0, bytemuck::cast_slice(&table));
-            (2, uniform.as_entire_binding())
+            buffer = Some(uniform);
+            2
         }
         _ => {
             let size = wgpu::Extent3d {
                 width: 1024,
-                height: (TABLE / 4096) as u32,
+                height: (LOAD_TABLE / 4096) as u32,
                 depth_or_array_layers: 1,
             };
-            let texture = gpu.copy_texture("load table", size);
+            let t = gpu.copy_texture("load table", size);
             gpu.queue.write_texture(
-                texture.as_image_copy(),
+                t.as_image_copy(),
                 bytemuck::cast_slice(&table),
                 wgpu::TexelCopyBufferLayout {
                     offset: 0,
@@ -274,14 +277,19 @@ pub fn bench_load(
                 },
                 size,
             );
-            view = texture.create_view(&Default::default());
-            let binding = if entry == "load_storage_texture" {
+            view = Some(t.create_view(&Default::default()));
+            texture = Some(t);
+            if entry == "load_storage_texture" {
                 4
             } else {
                 3
-            };
-            (binding, wgpu::BindingResource::TextureView(&view))
+            }
         }
+    };
+    let resource = match (&buffer, &view) {
+        (Some(b), _) => b.as_entire_binding(),
+        (None, Some(v)) => wgpu::BindingResource::TextureView(v),
+        (None, None) => unreachable!("every entry binds a table"),
     };
     let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
         label: Some(entry),
@@ -291,25 +299,53 @@ pub fn bench_load(
                 binding: 0,
                 resource: out.as_entire_binding(),
             },
-            wgpu::BindGroupEntry {
-                binding: resource.0,
-                resource: resource.1,
-            },
+            wgpu::BindGroupEntry { binding, resource },
         ],
     });
-    let t = time_pass(gpu, 3, 3, &|enc, _| {
-        dispatch(enc, &pipeline, &bind_group, [n / 64, 1, 1])
-    })?;
-    let gbps = (n as u64 * ITERS * 4) as f64 / t / 1e9;
-    Ok(BenchRow {
-        kernel: entry.into(),
-        shape: format!("{ITERS} scattered loads × {n}"),
-        variant: "-".into(),
-        median_ms: t * 1e3,
-        gflops: 0.0,
-        gbps,
-        pct_of_ceiling: 100.0 * gbps / ceil.bandwidth_gbps,
-    })
+    LoadBench {
+        entry,
+        pipeline,
+        bind_group,
+        _keep: (out, buffer, texture),
+    }
+}
+
+/// What a scattered 4-byte load costs through each of `entries` (sampled in turns): GB/s of
+/// values loaded, and that as a share of the copy ceiling.
+fn bench_loads(
+    gpu: &Gpu,
+    entries: &[&'static str],
+    ceil: &Ceilings,
+    quick: bool,
+) -> Result<Vec<BenchRow>> {
+    let n: u32 = if quick { 1 << 12 } else { 1 << 16 };
+    let loads: Vec<LoadBench> = entries.iter().map(|&e| prepare_load(gpu, e, n)).collect();
+    let records: Vec<_> = loads
+        .iter()
+        .map(|l| {
+            move |enc: &mut wgpu::CommandEncoder, _| {
+                dispatch(enc, &l.pipeline, &l.bind_group, [n / 64, 1, 1])
+            }
+        })
+        .collect();
+    let work: Vec<(u32, Record)> = records.iter().map(|r| (3, r as Record)).collect();
+    let times = time_in_turns(gpu, 3, &work)?;
+    Ok(loads
+        .iter()
+        .zip(times)
+        .map(|(l, t)| {
+            let gbps = (n as u64 * LOAD_ITERS * 4) as f64 / t / 1e9;
+            BenchRow {
+                kernel: l.entry.into(),
+                shape: format!("{LOAD_ITERS} scattered loads × {n}"),
+                variant: "-".into(),
+                median_ms: t * 1e3,
+                gflops: 0.0,
+                gbps,
+                pct_of_ceiling: 100.0 * gbps / ceil.bandwidth_gbps,
+            }
+        })
+        .collect())
 }
 
 /// Bytes of inputs the kernel benchmarks rotate through: more than a CPU's or GPU's last-level
@@ -668,18 +704,18 @@ pub fn table(gpu: &Gpu, quick: bool, filter: Option<&str>) -> Result<(Ceilings, 
             pct_of_ceiling: 100.0,
         },
     ];
-    for entry in [
+    // The storage-texture row where the texture fronts fetch that way.
+    let entries: Vec<&'static str> = [
         "load_storage",
         "load_uniform",
         "load_texture",
         "load_storage_texture",
-    ] {
-        // The storage-texture row where the texture fronts fetch that way.
-        let fetches = entry != "load_storage_texture" || gpu.tex_fetch() == TexFetch::Storage;
-        if fetches && keep(filter, &[entry]) {
-            rows.push(bench_load(gpu, entry, &ceil, quick)?);
-        }
-    }
+    ]
+    .into_iter()
+    .filter(|&e| e != "load_storage_texture" || gpu.tex_fetch() == TexFetch::Storage)
+    .filter(|&e| keep(filter, &[e]))
+    .collect();
+    rows.extend(bench_loads(gpu, &entries, &ceil, quick)?);
     // Each shape's variants are prepared together and timed in turns (`time_rows`).
     for (label, s, bias, act) in matmul_shapes(quick) {
         let mut group = Vec::new();
