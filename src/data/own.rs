@@ -530,6 +530,7 @@ mod tests {
             e.contains("feature column 1") && e.contains("standard deviations"),
             "{e}"
         );
+        assert!(e.contains("value 3e38"), "the error names the value: {e}");
         // The label column may hold anything parse_csv's label rule allows; 1e39 there is a
         // label error, not a range one.
         let e = err("x,label\n1,1e39\n2,0\n");
