@@ -12,13 +12,7 @@ use std::path::Path;
 /// accepted array's dimensions account for every value.
 pub fn idx(data: &[u8]) -> Result<(), String> {
     let a = crate::data::idx::parse_idx(data, "fuzz.idx").map_err(|e| e.to_string())?;
-    assert_eq!(
-        a.dims.iter().product::<usize>(),
-        a.data.len(),
-        "dimensions {:?} but {} values",
-        a.dims,
-        a.data.len()
-    );
+    assert_fills("the array", &a.dims, a.data.len());
     Ok(())
 }
 
@@ -53,13 +47,16 @@ pub fn checkpoint(data: &[u8]) -> Result<(), String> {
         assert!(st.std.iter().all(|s| *s > 0.0), "a zero standard deviation");
     }
     for (name, t) in &ck.tensors {
-        assert_eq!(
-            t.shape.iter().product::<usize>(),
-            t.data.len(),
-            "tensor {name}: shape {:?} but {} values",
-            t.shape,
-            t.data.len()
-        );
+        assert_fills(&format!("tensor {name}"), &t.shape, t.data.len());
     }
     Ok(())
+}
+
+/// Panics unless `shape` accounts for exactly `len` values.
+fn assert_fills(what: &str, shape: &[usize], len: usize) {
+    assert_eq!(
+        shape.iter().product::<usize>(),
+        len,
+        "{what}: shape {shape:?} but {len} values"
+    );
 }
