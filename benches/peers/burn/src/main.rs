@@ -2,6 +2,7 @@
 // (784-32-784) and conv (Keras recipe) autoencoders in Burn 0.22 on wgpu, Adam 1e-3, mean BCE
 // with logits, seconds per epoch on Fashion-MNIST.
 //   cargo run --release -- dense|conv EPOCHS [train-images-idx3-ubyte, decompressed]
+//   cargo run --release -- matmul
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::interpolate::{Interpolate2d, Interpolate2dConfig};
@@ -74,6 +75,36 @@ fn bce<const D: usize>(z: Tensor<D>, x: Tensor<D>) -> Tensor<1> {
     (softplus(z.clone(), 1.0) - x * z).mean()
 }
 
+// GFLOP/s of a 1024² float32 matmul: autotuned on the first calls, then the median of five
+// timings of 10 products each, synchronised.
+fn matmul() {
+    let dev = Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
+    let n = 1024;
+    let a = Tensor::<2>::random([n, n], burn::tensor::Distribution::Default, &dev);
+    let b = Tensor::<2>::random([n, n], burn::tensor::Distribution::Default, &dev);
+    for _ in 0..3 {
+        let _ = a.clone().matmul(b.clone());
+        dev.sync().unwrap();
+    }
+    let mut times: Vec<f64> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..10 {
+                let _ = a.clone().matmul(b.clone());
+            }
+            dev.sync().unwrap();
+            t.elapsed().as_secs_f64() / 10.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let t = times[2];
+    println!(
+        "matmul 1024²: {:.3} ms, {:.2} GFLOP/s",
+        t * 1e3,
+        2.0 * (n * n * n) as f64 / t / 1e9
+    );
+}
+
 fn load(path: &str, n: usize) -> Vec<f32> {
     let b = std::fs::read(path).unwrap();
     b[16..16 + n * 784]
@@ -84,6 +115,9 @@ fn load(path: &str, n: usize) -> Vec<f32> {
 
 fn main() {
     let model = std::env::args().nth(1).unwrap_or("dense".into());
+    if model == "matmul" {
+        return matmul();
+    }
     let epochs: usize = std::env::args().nth(2).map_or(2, |s| s.parse().unwrap());
     let dev = Device::wgpu(burn::tensor::DeviceKind::DefaultDevice).autodiff();
     let n = 60000;
