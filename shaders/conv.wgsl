@@ -29,12 +29,12 @@
 // Why direct convolution, not im2col + matmul (implicit GEMM): the autoencoders' layers have
 // 1–16 channels and 3×3 kernels, so the GEMM would be long and thin (K = 9·Cin ≤ 144, N =
 // Cout ≤ 16) and an im2col copy would cost 9× the activations in memory traffic. A direct
-// kernel keeps a register block of outputs instead: every invocation computes PX (8, 4, or 1
-// for wide strides) neighbouring pixels × 4 channels. Kernel size and stride are override
-// constants, so the tap loops unroll: one row of (PX − 1)·s + KW inputs is loaded once per
-// (channel, kernel row)
-// and reused by all KW taps (stride 1: 10 loads feed 8·3·4 = 96 multiply-adds), and only
-// the channels that exist are loaded (a 1-channel layer loads one weight per tap, not four).
+// kernel keeps a register block of outputs instead: every invocation computes PX (16, 8 or 4
+// by the row's width, fewer for wide strides) neighbouring pixels × 4 channels. Kernel size
+// and stride are override constants, so the tap loops unroll: one row of (PX − 1)·s + KW
+// inputs is loaded once per (channel, kernel row) and reused by all KW taps (stride 1,
+// PX = 16: 18 loads feed 16·3·4 = 192 multiply-adds), and only the channels that exist are
+// loaded (a 1-channel layer loads one weight per tap, not four).
 // Memory operations, not arithmetic, bound these kernels on every device we have measured
 // (on lavapipe each load is a per-lane scalar access), so the blocking counts loads.
 //

@@ -33,7 +33,7 @@ fn geometries() -> Vec<ConvGeom> {
         (usize, usize),
         usize,
         Padding,
-    ); 15] = [
+    ); 18] = [
         (1, 1, (5, 7), 1, (3, 3), 1, Padding::Same),
         (2, 3, (9, 6), 5, (3, 3), 1, Padding::Valid),
         (1, 4, (7, 7), 6, (3, 3), 2, Padding::Same),
@@ -44,10 +44,17 @@ fn geometries() -> Vec<ConvGeom> {
         (1, 3, (13, 10), 2, (2, 2), 2, Padding::Same),
         (2, 1, (12, 17), 16, (3, 3), 1, Padding::Same),
         // Rows of 12 and 8: the texture kernels store them as vec4s (conv_store4.wgsl),
-        // the 12-pixel row's second block half full; the valid one's input gradient (rows
-        // of 10) as pairs (conv_store2.wgsl), its second block 2 pixels.
+        // the 12-pixel row's one 16-pixel block three quarters full; the valid one's input
+        // gradient (rows of 10, blocks of 8) as pairs (conv_store2.wgsl), its second block 2
+        // pixels.
         (2, 3, (6, 12), 4, (3, 3), 1, Padding::Same),
         (2, 2, (5, 10), 3, (3, 3), 1, Padding::Valid),
+        // The conv AE's row widths at blocks of 16 pixels (batch of one): 28 as vec4s, its
+        // second block 12 pixels; 14 as pairs, one block 14 pixels; and a stride-2 layer
+        // whose 15-wide output would read 33 inputs for 16 pixels, so takes blocks of 8.
+        (1, 2, (3, 28), 3, (3, 3), 1, Padding::Same),
+        (2, 3, (4, 14), 5, (3, 3), 1, Padding::Same),
+        (1, 2, (5, 30), 3, (3, 3), 2, Padding::Same),
         // Rows a multiple of 4 under a padded 3×3 kernel: the texture weight gradient walks
         // them a texel at a time (WG_QUADS), here with 16 input channels and one output
         // (batch of one, three rows), one input and 16 outputs, and part-full channel blocks
@@ -98,7 +105,7 @@ fn conv_geometry_follows_keras_padding_rules() {
 #[test]
 fn conv_kernels_match_their_twins_on_fresh_inputs() {
     let mut rng = fresh();
-    let (mut quad_cases, mut adapters) = (0, 0);
+    let (mut quad_cases, mut px16_cases, mut adapters) = (0, 0, 0);
     for gpu in gpus() {
         adapters += 1;
         for (case, geom) in geometries().into_iter().enumerate() {
@@ -152,7 +159,7 @@ fn conv_kernels_match_their_twins_on_fresh_inputs() {
                 "transpose",
                 "weight_grad",
             ];
-            // Which texture kernels store vec4s: rows a multiple of 4 long, 8-pixel blocks.
+            // Which texture kernels store vec4s: rows a multiple of 4 long, blocks of 8 or 16.
             // Pairs where rows have even length (not a multiple of 4).
             let store = |w: usize| match (w >= 8, w % 4, w % 2) {
                 (true, 0, _) => Shader::ConvTexV4,
@@ -166,6 +173,9 @@ fn conv_kernels_match_their_twins_on_fresh_inputs() {
             let fwd = conv::forward_call(&geom, true, act, conv::Variant::Texture);
             let bwd = conv::backward_input_call(&geom, false, act, conv::Variant::Texture);
             assert_eq!(fwd.shader, store(geom.w_out), "{geom:?}");
+            if fwd.constants.contains(&("PX", 16.0)) {
+                px16_cases += 1;
+            }
             assert_eq!(bwd.shader, store(geom.w), "{geom:?}");
             // The engine's direct kernels and the naive reference kernels, against one twin.
             for variant in [
@@ -203,9 +213,11 @@ fn conv_kernels_match_their_twins_on_fresh_inputs() {
             }
         }
     }
-    // The texture variant's weight gradient takes the four-pixel walk on the five cases
+    // The texture variant's weight gradient takes the four-pixel walk on the six cases
     // whose rows allow it (so the twin comparisons above ran it on every adapter).
-    assert_eq!(quad_cases, 5 * adapters, "WG_QUADS cases");
+    assert_eq!(quad_cases, 6 * adapters, "WG_QUADS cases");
+    // Forwards on 16-pixel blocks: rows of 17, 12 (twice), 28 and 14.
+    assert_eq!(px16_cases, 5 * adapters, "PX = 16 cases");
 }
 
 /// Central differences of L(v) = Σ r ⊙ f(v) with respect to v.
