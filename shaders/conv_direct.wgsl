@@ -402,7 +402,7 @@ fn weight_grad_body(gid: vec3<u32>, nwg: vec3<u32>) {
         d_base[k] = (n * pc.c_out + min(co0 + k, pc.c_out - 1u)) * ohw;
     }
     // acc[kx·4 + a]: tap kx, input channel ci0 + a, over 4 output channels.
-    var acc: array<vec4<f32>, 16>;
+    var acc: array<vec4<f32>, 32>;
     // win[kx·4 + a] = x[ci0 + a, iy, ox·s − pw + kx] for the current ox.
     var win: array<f32, 32>;
     for (var oy = 0u; oy < pc.h_out; oy++) {

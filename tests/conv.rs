@@ -33,7 +33,7 @@ fn geometries() -> Vec<ConvGeom> {
         (usize, usize),
         usize,
         Padding,
-    ); 18] = [
+    ); 19] = [
         (1, 1, (5, 7), 1, (3, 3), 1, Padding::Same),
         (2, 3, (9, 6), 5, (3, 3), 1, Padding::Valid),
         (1, 4, (7, 7), 6, (3, 3), 2, Padding::Same),
@@ -55,6 +55,9 @@ fn geometries() -> Vec<ConvGeom> {
         (1, 2, (3, 28), 3, (3, 3), 1, Padding::Same),
         (2, 3, (4, 14), 5, (3, 3), 1, Padding::Same),
         (1, 2, (5, 30), 3, (3, 3), 2, Padding::Same),
+        // A 7-wide kernel (the kernels take up to 8): 22-input segments for 16 pixels, and
+        // a weight gradient accumulating 7 taps × 4 channels.
+        (1, 2, (4, 16), 3, (3, 7), 1, Padding::Same),
         // Rows a multiple of 4 under a padded 3×3 kernel: the texture weight gradient walks
         // them a texel at a time (WG_QUADS), here with 16 input channels and one output
         // (batch of one, three rows), one input and 16 outputs, and part-full channel blocks
@@ -216,8 +219,8 @@ fn conv_kernels_match_their_twins_on_fresh_inputs() {
     // The texture variant's weight gradient takes the four-pixel walk on the six cases
     // whose rows allow it (so the twin comparisons above ran it on every adapter).
     assert_eq!(quad_cases, 6 * adapters, "WG_QUADS cases");
-    // Forwards on 16-pixel blocks: rows of 17, 12 (twice), 28 and 14.
-    assert_eq!(px16_cases, 5 * adapters, "PX = 16 cases");
+    // Forwards on 16-pixel blocks: rows of 17, 12 (twice), 28, 14 and 16.
+    assert_eq!(px16_cases, 6 * adapters, "PX = 16 cases");
 }
 
 /// Central differences of L(v) = Σ r ⊙ f(v) with respect to v.
