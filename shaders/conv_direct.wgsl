@@ -41,6 +41,7 @@ struct Conv {
 var<private> pc: Conv;
 
 const WG: u32 = 64u;
+// The largest PX: the size of the register blocks (also the store fronts' `put_row` rows).
 const MAX_PX: u32 = 16u;
 const CB: u32 = 4u;
 const MAX_SEG: u32 = 32u;
@@ -89,7 +90,7 @@ fn weights4(ky: u32, kx: u32, ci0: u32, co0: u32, dci: u32, dco: u32) -> vec4<f3
 // Writes a PX × 4 block of a [N, C, Hh, Ww] output with bias and activation: each channel's
 // row of PX pixels (those inside the row) through the front's put_row (conv_store.wgsl, or
 // conv_store4.wgsl's vec4 stores).
-fn store_block(n: u32, c0: u32, c_total: u32, row: u32, x0: u32, hh: u32, ww: u32, acc: array<vec4<f32>, 16>) {
+fn store_block(n: u32, c0: u32, c_total: u32, row: u32, x0: u32, hh: u32, ww: u32, acc: array<vec4<f32>, MAX_PX>) {
     for (var k = 0u; k < CH_LOADS; k++) {
         let c = c0 + k;
         if c >= c_total {
@@ -99,7 +100,7 @@ fn store_block(n: u32, c0: u32, c_total: u32, row: u32, x0: u32, hh: u32, ww: u3
         if HAS_BIAS {
             b = bias[c];
         }
-        var vals: array<f32, 16>;
+        var vals: array<f32, MAX_PX>;
         for (var p = 0u; p < PX; p++) {
             vals[p] = activate(acc[p][k] + b);
         }
@@ -125,7 +126,7 @@ fn forward_body(gid: vec3<u32>, nwg: vec3<u32>, wid: vec3<u32>) {
     // The input columns this block reads: ix0 .. ix0 + SEG − 1.
     let seg_len = (PX - 1u) * STRIDE + KW;
     let ix0 = i32(ox0 * STRIDE) - i32(pc.pad_w);
-    var acc: array<vec4<f32>, 16>;
+    var acc: array<vec4<f32>, MAX_PX>;
     for (var ci = 0u; ci < pc.c_in; ci++) {
         let plane = (n * pc.c_in + ci) * pc.h;
         for (var ky = 0u; ky < KH; ky++) {
@@ -164,7 +165,7 @@ fn backward_input_body(gid: vec3<u32>, nwg: vec3<u32>, wid: vec3<u32>) {
     // Stride 1: pixel p, tap kx reads output column ix0 + p + pw − kx = ox_lo + (p + KW − 1 − kx).
     let ox_lo = i32(ix0 + pc.pad_w) - i32(KW - 1u);
     let seg_len = PX + KW - 1u;
-    var acc: array<vec4<f32>, 16>;
+    var acc: array<vec4<f32>, MAX_PX>;
     for (var co = 0u; co < pc.c_out; co++) {
         let plane = (n * pc.c_out + co) * pc.h_out;
         for (var ky = 0u; ky < KH; ky++) {

@@ -4,7 +4,7 @@
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 
-fn put_row(i: u32, count: u32, row: array<f32, 16>) {
+fn put_row(i: u32, count: u32, row: array<f32, MAX_PX>) {
     for (var p = 0u; p < PX; p++) {
         if p < count {
             out[i + p] = row[p];

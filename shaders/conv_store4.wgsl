@@ -8,10 +8,11 @@
 
 @group(0) @binding(0) var<storage, read_write> out: array<vec4<f32>>;
 
-fn put_row(i: u32, count: u32, row: array<f32, 16>) {
+fn put_row(i: u32, count: u32, row: array<f32, MAX_PX>) {
     for (var q = 0u; q < PX / 4u; q++) {
         if 4u * q < count {
-            out[i / 4u + q] = vec4<f32>(row[4u * q], row[4u * q + 1u], row[4u * q + 2u], row[4u * q + 3u]);
+            let p = 4u * q;
+            out[i / 4u + q] = vec4<f32>(row[p], row[p + 1u], row[p + 2u], row[p + 3u]);
         }
     }
 }

@@ -264,7 +264,8 @@ pub fn weight_grad_ref(x: &[f64], d_p: &[f64], g: &ConvGeom) -> Vec<f64> {
 /// then fewer until the row segment one invocation reads ((PX − 1)·stride + KW values) fits
 /// the kernel's 32-entry register window. 16 beat 8 on lavapipe by 15–25 % on the conv AE's
 /// 28- and 14-wide layers (a longer row segment is loaded once for more outputs); above 16
-/// the blocks spill (20 was 3× slower), and on 4–8-wide rows 16 or 8 leaves lanes idle.
+/// the blocks spill (20 was 3× slower), and 16 on 8-wide rows or 8 on 4-wide rows measured
+/// slower than the rule's choice.
 fn pixels_per_item(width: usize, g: &ConvGeom) -> usize {
     let first = match width {
         12.. => 16,
@@ -378,10 +379,11 @@ pub const TUNED: [Variant; 2] = [Variant::Direct, Variant::Texture];
 /// row starts on a 16-byte boundary (blocks of 8 or 16 pixels, rows of `width` a multiple of
 /// 4), or as pairs (`conv_store2.wgsl`) where rows have even length.
 fn vec4_rows(mut c: KernelCall, px: usize, width: usize) -> KernelCall {
+    // `pixels_per_item` gives 16, 8, 4 or 1, so blocks of 8 or more are whole vec4s.
     if c.shader == Shader::ConvTex && px >= 8 {
-        if width.is_multiple_of(4) && px.is_multiple_of(4) {
+        if width.is_multiple_of(4) {
             c.shader = Shader::ConvTexV4;
-        } else if width.is_multiple_of(2) && px.is_multiple_of(2) {
+        } else if width.is_multiple_of(2) {
             c.shader = Shader::ConvTexV2;
         }
     }
