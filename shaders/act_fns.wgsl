@@ -1,5 +1,5 @@
 // Activation functions shared by activation.wgsl, the matmul and conv epilogues and the
-// fused pool backward (pool.wgsl's max_pool_backward_act).
+// fused pool backward (pool.wgsl's max_pool_backward).
 // The shader registry (src/gpu/shaders.rs) prepends this file to both, so each formula
 // lives in exactly one place.
 //

@@ -2,19 +2,20 @@
 //
 // Max pool with "same" padding, as Keras pads: an H×W plane gives ⌈H/2⌉×⌈W/2⌉ outputs; the
 // window of output (oy, ox) is rows 2oy..2oy+1 and columns 2ox..2ox+1, cut at the edge (a
-// 7-row plane's last window has one row). Forward keeps the argmax:
-//   max_pool_argmax:   idx[n,c,oy,ox] = the flat index (into x) of max over the window of x
-//                      (the first one in row-major order on ties)
-//   max_pool_forward:  y[o] = x[idx[o]]
-//   max_pool_backward: dx[i] = dy[o(i)] if idx[o(i)] = i else 0        (o(i): i's window;
-//                      one invocation per window writes its inputs)
-//   max_pool_backward_act: the same with the activation epilogue of the layer before the pool
-//                      fused in: dx[i] = f'(y[o])·dy[o(i)] at the winner (f' written in terms
-//                      of the output, act_fns.wgsl: the winner's output is the pooled value
-//                      y[o]), else 0 = f'(x_i)·0. This replaces an activation_backward over
-//                      the full-resolution tensor (two reads and a write of four times the
-//                      pooled size) by one small read.
-// The gradient of a max flows only to the element that won (a subgradient at ties).
+// 7-row plane's last window has one row). Its winner w(o) is the window's first maximum in
+// row-major order (ties go to the first).
+//   max_pool_forward:  y[o] = x[w(o)]
+//   max_pool_backward: dx[i] = f'(x[w(o)])·dy[o] if i = w(o) else 0   (o = i's window; one
+//                      invocation per window writes its inputs)
+// The backward finds each winner again from x rather than reading an index the forward
+// stored: the forward would otherwise spend a second pass over the full-resolution tensor
+// (or a second output) on indices, and the backward reads the window it writes anyway.
+// f' is the activation epilogue of the layer before the pool, fused in (ACT, act_fns.wgsl;
+// identity: f' = 1): x is that layer's output, so f' is written in terms of the output,
+// and the winner's output is the pooled value. Every input but the winner gets
+// f'(x_i)·0 = 0. This replaces an activation_backward over the full-resolution tensor (two
+// reads and a write of four times the pooled size). The gradient of a max flows only to the
+// element that won (a subgradient at ties).
 //
 // Upsampling ×2, nearest neighbour: each pixel becomes a 2×2 block.
 //   upsample_forward:  y[n,c,y,x] = x[n,c,⌊y/2⌋,⌊x/2⌋]                   y: [N,C,2H,2W]
@@ -22,11 +23,11 @@
 //                      over the block the pixel was copied to)
 // All outputs are overwritten, each by exactly one invocation (no atomics).
 //
-// Each kernel but max_pool_forward has two entry points over one body: a flat one (1-D grid;
-// the plane and pixel come from divisions of the invocation index) and `_grid` (workgroups
-// of 8×8 pixels, grid z = plane, used while the planes fit one grid dimension). The grid
-// form has no integer division: on lavapipe a division by a runtime value is eight scalar
-// divisions per subgroup, and those were most of these kernels' time.
+// Each kernel has two entry points over one body: a flat one (1-D grid; the plane and pixel
+// come from divisions of the invocation index) and `_grid` (workgroups of 8×8 pixels, grid
+// z = plane, used while the planes fit one grid dimension). The grid form has no integer
+// division: on lavapipe a division by a runtime value is eight scalar divisions per
+// subgroup, and those were most of these kernels' time.
 
 struct Planes {
     // Number of (n, c) planes, and the plane sizes of the pooled / upsampled side (hs, ws)
@@ -43,26 +44,30 @@ struct Planes {
 
 const WG: u32 = 256u;
 
-@group(0) @binding(0) var<storage, read_write> idx_out: array<u32>;
+// The pool's input: both kernels read it.
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<uniform> pa: Planes;
 
-// Output (plane, oy, ox) = flat o.
-fn argmax_at(o: u32, plane: u32, oy: u32, ox: u32) {
-    let base = plane * pa.hb * pa.wb;
-    var best = base + 2u * oy * pa.wb + 2u * ox;
+struct Winner {
+    index: u32,
+    value: f32,
+}
+
+// The winner of window (oy, ox) of plane `plane` of x, whose planes are hb × wb.
+fn winner_at(plane: u32, oy: u32, ox: u32, hb: u32, wb: u32) -> Winner {
+    let base = plane * hb * wb;
+    var best = base + 2u * oy * wb + 2u * ox;
     var best_v = x[best];
     for (var dy = 0u; dy < 2u; dy++) {
         let iy = 2u * oy + dy;
-        if iy >= pa.hb {
+        if iy >= hb {
             break;
         }
         for (var dx = 0u; dx < 2u; dx++) {
             let ix = 2u * ox + dx;
-            if ix >= pa.wb {
+            if ix >= wb {
                 break;
             }
-            let i = base + iy * pa.wb + ix;
+            let i = base + iy * wb + ix;
             // Strictly greater: the first maximum wins ties.
             if x[i] > best_v {
                 best_v = x[i];
@@ -70,50 +75,42 @@ fn argmax_at(o: u32, plane: u32, oy: u32, ox: u32) {
             }
         }
     }
-    idx_out[o] = best;
+    return Winner(best, best_v);
 }
 
-@compute @workgroup_size(256)
-fn max_pool_argmax(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let o = gid.x + gid.y * nwg.x * WG;
-    if o >= pa.planes * pa.hs * pa.ws {
-        return;
-    }
-    argmax_at(o, o / (pa.hs * pa.ws), (o / pa.ws) % pa.hs, o % pa.ws);
-}
-
-@compute @workgroup_size(8, 8)
-fn max_pool_argmax_grid(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if gid.x < pa.ws && gid.y < pa.hs {
-        argmax_at((gid.z * pa.hs + gid.y) * pa.ws + gid.x, gid.z, gid.y, gid.x);
-    }
-}
-
+// max_pool_forward: bindings (y, x, pf).
 @group(0) @binding(0) var<storage, read_write> pooled: array<f32>;
-@group(0) @binding(1) var<storage, read> px: array<f32>;
-@group(0) @binding(2) var<storage, read> pidx: array<u32>;
-@group(0) @binding(3) var<uniform> pf: Planes;
+@group(0) @binding(2) var<uniform> pf: Planes;
 
 @compute @workgroup_size(256)
 fn max_pool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let o = gid.x + gid.y * nwg.x * WG;
-    let n_out = pf.planes * pf.hs * pf.ws;
-    if o >= n_out {
+    if o >= pf.planes * pf.hs * pf.ws {
         return;
     }
-    pooled[o] = px[min(pidx[o], pf.planes * pf.hb * pf.wb - 1u)];
+    pooled[o] = winner_at(o / (pf.hs * pf.ws), (o / pf.ws) % pf.hs, o % pf.ws, pf.hb, pf.wb).value;
 }
 
+@compute @workgroup_size(8, 8)
+fn max_pool_forward_grid(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if gid.x < pf.ws && gid.y < pf.hs {
+        let o = (gid.z * pf.hs + gid.y) * pf.ws + gid.x;
+        pooled[o] = winner_at(gid.z, gid.y, gid.x, pf.hb, pf.wb).value;
+    }
+}
+
+// max_pool_backward: bindings (dx, x, dy, pb).
 @group(0) @binding(0) var<storage, read_write> d_x: array<f32>;
-@group(0) @binding(1) var<storage, read> bidx: array<u32>;
 @group(0) @binding(2) var<storage, read> d_y: array<f32>;
 @group(0) @binding(3) var<uniform> pb: Planes;
 
 // One invocation per window: it writes every input of its window (windows do not overlap,
-// so each input is written exactly once), reading the argmax and the gradient once. `g` is
-// what the winner gets; (hb, wb) the full-resolution plane.
-fn pool_backward_at(o: u32, plane: u32, oy: u32, ox: u32, g: f32, hb: u32, wb: u32) {
-    let winner = bidx[o];
+// so each input is written exactly once), reading the window and the gradient once.
+fn pool_backward_at(o: u32, plane: u32, oy: u32, ox: u32) {
+    let hb = pb.hb;
+    let wb = pb.wb;
+    let w = winner_at(plane, oy, ox, hb, wb);
+    let g = activate_grad_from_output(w.value) * d_y[o];
     for (var dy = 0u; dy < 2u; dy++) {
         let iy = 2u * oy + dy;
         if iy >= hb {
@@ -125,7 +122,7 @@ fn pool_backward_at(o: u32, plane: u32, oy: u32, ox: u32, g: f32, hb: u32, wb: u
                 break;
             }
             let i = (plane * hb + iy) * wb + ix;
-            d_x[i] = select(0.0, g, i == winner);
+            d_x[i] = select(0.0, g, i == w.index);
         }
     }
 }
@@ -136,39 +133,13 @@ fn max_pool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
     if o >= pb.planes * pb.hs * pb.ws {
         return;
     }
-    pool_backward_at(o, o / (pb.hs * pb.ws), (o / pb.ws) % pb.hs, o % pb.ws, d_y[o], pb.hb, pb.wb);
+    pool_backward_at(o, o / (pb.hs * pb.ws), (o / pb.ws) % pb.hs, o % pb.ws);
 }
 
 @compute @workgroup_size(8, 8)
 fn max_pool_backward_grid(@builtin(global_invocation_id) gid: vec3<u32>) {
     if gid.x < pb.ws && gid.y < pb.hs {
-        let o = (gid.z * pb.hs + gid.y) * pb.ws + gid.x;
-        pool_backward_at(o, gid.z, gid.y, gid.x, d_y[o], pb.hb, pb.wb);
-    }
-}
-
-// max_pool_backward_act: bindings (dx, idx, dy, pooled).
-@group(0) @binding(3) var<storage, read> b_pooled: array<f32>;
-@group(0) @binding(4) var<uniform> pba: Planes;
-
-fn winner_grad(o: u32) -> f32 {
-    return activate_grad_from_output(b_pooled[o]) * d_y[o];
-}
-
-@compute @workgroup_size(256)
-fn max_pool_backward_act(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let o = gid.x + gid.y * nwg.x * WG;
-    if o >= pba.planes * pba.hs * pba.ws {
-        return;
-    }
-    pool_backward_at(o, o / (pba.hs * pba.ws), (o / pba.ws) % pba.hs, o % pba.ws, winner_grad(o), pba.hb, pba.wb);
-}
-
-@compute @workgroup_size(8, 8)
-fn max_pool_backward_act_grid(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if gid.x < pba.ws && gid.y < pba.hs {
-        let o = (gid.z * pba.hs + gid.y) * pba.ws + gid.x;
-        pool_backward_at(o, gid.z, gid.y, gid.x, winner_grad(o), pba.hb, pba.wb);
+        pool_backward_at((gid.z * pb.hs + gid.y) * pb.ws + gid.x, gid.z, gid.y, gid.x);
     }
 }
 

@@ -3,18 +3,16 @@
 // instead of storage buffers, and store two or four values at once where the rows allow. On
 // lavapipe a storage load costs ~7× a texel load (tex_fns.wgsl) and a store is a loop over
 // the lanes whatever its width, so loads and stores, not arithmetic, were these kernels' time.
-// The argmax indices (u32) stay in storage buffers: a float texture could flush them as
-// denormals on some GPUs.
 //
-//   max_pool_argmax_tex:    the window's two row pairs (`pair_at`: odd widths put a pair
-//                           across two texels); first maximum in row-major order, as
-//                           max_pool_argmax.
-//   max_pool_forward_tex:   the same walk, storing the maximum itself: the pooled value
-//                           without reading the argmax back (the same float x[argmax]).
-//   max_pool_backward_act_tex: max_pool_backward_act for even widths: dy and the pooled
-//                           values from textures, each window row one vec2 store;
-//                           `_tex2` where widths are a multiple of 4: two windows an
-//                           invocation, each row of the pair one vec4 store.
+//   max_pool_forward_tex:   the window's two row pairs (`pair_at`: odd widths put a pair
+//                           across two texels); first maximum in row-major order. `_tex2`
+//                           where widths are a multiple of 4: two windows an invocation,
+//                           each row of the pair one texel fetch, one vec2 store.
+//   max_pool_backward_tex:  even widths: the window's two rows (one aligned pair each) and dy
+//                           from textures, the winner found again as the forward found it,
+//                           each window row one vec2 store; `_tex2` where widths are a
+//                           multiple of 4: two windows an invocation, each row of the pair
+//                           one texel fetch and one vec4 store.
 //   upsample_forward_tex:   two small pixels per invocation (even small widths): one pair
 //                           fetch, each of the two big rows one vec4 store.
 //   upsample_backward_tex:  the 2×2 block's two pairs (big rows have even length, so a pair
@@ -29,7 +27,7 @@
 // 14-pixel rows (~20 % on lavapipe at the conv AE's planes).
 override WALK_WG: u32 = 64u;
 
-// The entry point's uniform (pa, pba, uf or ub), copied first thing: every read below is
+// The entry point's uniform (pf, pb, uf or ub), copied first thing: every read below is
 // inside a walk's loop, where on lavapipe a uniform read is a loop over the lanes each time
 // (see conv_direct.wgsl's `pc`); a private copy is read like a register.
 var<private> pp: Planes;
@@ -74,13 +72,9 @@ fn pair_at(t: Tex4, f: u32, n: u32) -> vec2<f32> {
     return vec2<f32>(first, second);
 }
 
-struct WindowMax {
-    index: u32,
-    value: f32,
-}
-
-// The first maximum of pooling window (oy, ox) of plane `plane` (in range), as argmax_at.
-fn window_max(plane: u32, oy: u32, ox: u32) -> WindowMax {
+// The first maximum of pooling window (oy, ox) of plane `plane` (in range), as winner_at
+// finds it.
+fn window_max(plane: u32, oy: u32, ox: u32) -> Winner {
     let n = pp.planes * pp.hb * pp.wb;
     let ix = 2u * ox;
     let has_right = ix + 1u < pp.wb;
@@ -104,25 +98,13 @@ fn window_max(plane: u32, oy: u32, ox: u32) -> WindowMax {
             best = i + 1u;
         }
     }
-    return WindowMax(best, best_v);
+    return Winner(best, best_v);
 }
 
-@compute @workgroup_size(WALK_WG)
-fn max_pool_argmax_tex(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    pp = pa;
-    let plane = wid.z;
-    var s = site_at(lid.x, pp.ws);
-    let step = site_at(WALK_WG, pp.ws);
-    for (var k = lid.x; k < pp.hs * pp.ws; k += WALK_WG) {
-        idx_out[plane * pp.hs * pp.ws + k] = window_max(plane, s.y, s.x).index;
-        s = site_next(s, step, pp.ws);
-    }
-}
-
-// max_pool_forward_tex: bindings (pooled, x as a texture, pa): the argmax input is not read.
+// max_pool_forward_tex: bindings (pooled, x as a texture, pf).
 @compute @workgroup_size(WALK_WG)
 fn max_pool_forward_tex(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    pp = pa;
+    pp = pf;
     let plane = wid.z;
     var s = site_at(lid.x, pp.ws);
     let step = site_at(WALK_WG, pp.ws);
@@ -132,30 +114,73 @@ fn max_pool_forward_tex(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(w
     }
 }
 
-// max_pool_backward_act_tex: bindings (dx as pairs, idx, dy and pooled as textures, pba);
-// full-resolution rows of even length, so each window row is one aligned pair.
+// The first maximum of a window's values (a, b) over (c, d) in row-major order: its
+// position 0..3 as the index, and its value; the second row only where `both_rows`.
+fn first_max4(a: f32, b: f32, c: f32, d: f32, both_rows: bool) -> Winner {
+    var best = Winner(0u, a);
+    // Strictly greater: the first maximum wins ties.
+    if b > best.value {
+        best = Winner(1u, b);
+    }
+    if both_rows && c > best.value {
+        best = Winner(2u, c);
+    }
+    if both_rows && d > best.value {
+        best = Winner(3u, d);
+    }
+    return best;
+}
+
+// max_pool_forward_tex2: the same for full-resolution rows a multiple of 4 long: two
+// neighbouring windows an invocation, each of their rows one texel (first_max4), the
+// two maxima one vec2 store.
+@group(0) @binding(0) var<storage, read_write> pooled2: array<vec2<f32>>;
+
+@compute @workgroup_size(WALK_WG)
+fn max_pool_forward_tex2(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    pp = pf;
+    let plane = wid.z;
+    let pairs = pp.ws / 2u;
+    var s = site_at(lid.x, pairs);
+    let step = site_at(WALK_WG, pairs);
+    for (var k = lid.x; k < pp.hs * pairs; k += WALK_WG) {
+        let i = (plane * pp.hb + 2u * s.y) * pp.wb + 4u * s.x;
+        let both = 2u * s.y + 1u < pp.hb;
+        let top = texel(x_tex, i / 4u);
+        let bottom = texel(x_tex, select(i, i + pp.wb, both) / 4u);
+        let left = first_max4(top.x, top.y, bottom.x, bottom.y, both);
+        let right = first_max4(top.z, top.w, bottom.z, bottom.w, both);
+        pooled2[plane * pp.hs * pairs + k] = vec2<f32>(left.value, right.value);
+        s = site_next(s, step, pairs);
+    }
+}
+
+// max_pool_backward_tex: bindings (dx as pairs, x and dy as textures, pb); full-resolution
+// rows of even length, so each window row is one aligned pair.
 @group(0) @binding(0) var<storage, read_write> d_x2: array<vec2<f32>>;
 @group(0) @binding(2) var dy_tex: Tex4;
-@group(0) @binding(3) var pooled_tex: Tex4;
+
 
 // Window (oy, ox) of plane `plane`.
 fn pool_backward_window(plane: u32, oy: u32, ox: u32) {
     let o = (plane * pp.hs + oy) * pp.ws + ox;
-    let g = activate_grad_from_output(texel_f(pooled_tex, o)) * texel_f(dy_tex, o);
-    let winner = bidx[o];
-    for (var dy = 0u; dy < 2u; dy++) {
-        let iy = 2u * oy + dy;
-        if iy >= pp.hb {
-            break;
-        }
-        let i = (plane * pp.hb + iy) * pp.wb + 2u * ox;
-        d_x2[i / 2u] = vec2<f32>(select(0.0, g, i == winner), select(0.0, g, i + 1u == winner));
+    let i = (plane * pp.hb + 2u * oy) * pp.wb + 2u * ox;
+    let both = 2u * oy + 1u < pp.hb;
+    let top = pair_even(x_tex, i);
+    // The window's second row, where it has one (else the first again, unused).
+    let bottom = pair_even(x_tex, select(i, i + pp.wb, both));
+    let w = first_max4(top.x, top.y, bottom.x, bottom.y, both);
+    let g = activate_grad_from_output(w.value) * texel_f(dy_tex, o);
+    let at = w.index;
+    d_x2[i / 2u] = vec2<f32>(select(0.0, g, at == 0u), select(0.0, g, at == 1u));
+    if both {
+        d_x2[(i + pp.wb) / 2u] = vec2<f32>(select(0.0, g, at == 2u), select(0.0, g, at == 3u));
     }
 }
 
 @compute @workgroup_size(WALK_WG)
-fn max_pool_backward_act_tex(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    pp = pba;
+fn max_pool_backward_tex(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    pp = pb;
     var s = site_at(lid.x, pp.ws);
     let step = site_at(WALK_WG, pp.ws);
     for (var k = lid.x; k < pp.hs * pp.ws; k += WALK_WG) {
@@ -164,38 +189,44 @@ fn max_pool_backward_act_tex(@builtin(local_invocation_id) lid: vec3<u32>, @buil
     }
 }
 
-// max_pool_backward_act_tex2: the same for pooled rows of even length (full-resolution rows
-// a multiple of 4): two neighbouring windows an invocation, so their dy and pooled values
-// are one texel fetch each, their argmaxes one vec2 load, and each full-resolution row of
-// the pair one vec4 store (against two fetches, two loads and four vec2 stores).
+// max_pool_backward_tex2: the same for pooled rows of even length (full-resolution rows a
+// multiple of 4): two neighbouring windows an invocation, so each row of the pair of windows
+// is one texel of x (fetched once for both) and one vec4 store, and their dy one texel fetch.
 @group(0) @binding(0) var<storage, read_write> d_x4: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> bidx2: array<vec2<u32>>;
 
 // Windows (oy, 2k) and (oy, 2k + 1) of plane `plane`.
 fn pool_backward_pair(plane: u32, oy: u32, k: u32) {
     let o = (plane * pp.hs + oy) * pp.ws + 2u * k;
-    let y = pair_even(pooled_tex, o);
+    let i = (plane * pp.hb + 2u * oy) * pp.wb + 4u * k;
+    let both = 2u * oy + 1u < pp.hb;
+    let top = texel(x_tex, i / 4u);
+    let bottom = texel(x_tex, select(i, i + pp.wb, both) / 4u);
+    let left = first_max4(top.x, top.y, bottom.x, bottom.y, both);
+    let right = first_max4(top.z, top.w, bottom.z, bottom.w, both);
     let d = pair_even(dy_tex, o);
-    let g = vec2<f32>(activate_grad_from_output(y.x) * d.x, activate_grad_from_output(y.y) * d.y);
-    let winner = bidx2[o / 2u];
-    for (var dy = 0u; dy < 2u; dy++) {
-        let iy = 2u * oy + dy;
-        if iy >= pp.hb {
-            break;
-        }
-        let i = (plane * pp.hb + iy) * pp.wb + 4u * k;
-        d_x4[i / 4u] = vec4<f32>(
-            select(0.0, g.x, i == winner.x),
-            select(0.0, g.x, i + 1u == winner.x),
-            select(0.0, g.y, i + 2u == winner.y),
-            select(0.0, g.y, i + 3u == winner.y),
+    let gl = activate_grad_from_output(left.value) * d.x;
+    let gr = activate_grad_from_output(right.value) * d.y;
+    let l = left.index;
+    let r = right.index;
+    d_x4[i / 4u] = vec4<f32>(
+        select(0.0, gl, l == 0u),
+        select(0.0, gl, l == 1u),
+        select(0.0, gr, r == 0u),
+        select(0.0, gr, r == 1u),
+    );
+    if both {
+        d_x4[(i + pp.wb) / 4u] = vec4<f32>(
+            select(0.0, gl, l == 2u),
+            select(0.0, gl, l == 3u),
+            select(0.0, gr, r == 2u),
+            select(0.0, gr, r == 3u),
         );
     }
 }
 
 @compute @workgroup_size(WALK_WG)
-fn max_pool_backward_act_tex2(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    pp = pba;
+fn max_pool_backward_tex2(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    pp = pb;
     let pairs = pp.ws / 2u;
     var s = site_at(lid.x, pairs);
     let step = site_at(WALK_WG, pairs);

@@ -381,9 +381,9 @@ pub fn one_node_graph(g: &Graph, id: NodeId) -> (Graph, Vec<NodeId>, NodeId) {
 }
 
 /// Fills `inputs` of `plan` (compiled from `g`, computing `out`) for timing: floats uniform in
-/// [−1, 1), u32 inputs (the pool's argmax) with indices spread evenly over the largest tensor
-/// the node touches, the full-resolution side, as real argmaxes are. (Random float bits
-/// would all be out of range: clamped to one address, the storage form would look cached.)
+/// [−1, 1), u32 inputs (a batch's sample indices) spread evenly over the largest tensor the
+/// node touches, as real indices are. (Random float bits would all be out of range: clamped
+/// to one address, the storage form would look cached.)
 pub fn write_random_inputs(
     gpu: &Gpu,
     plan: &Plan,

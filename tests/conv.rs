@@ -315,14 +315,18 @@ fn conv_backward_twins_match_finite_differences() {
 #[test]
 fn pool_and_upsample_kernels_match_twins_and_finite_differences() {
     let mut rng = fresh();
-    // (planes, h, w): odd sides (cut windows), a single pixel, one plane, many; past 65,535
-    // planes the kernels take their flat (1-D grid) form instead of the `_grid` one.
+    // (planes, h, w): odd sides (cut windows), a single pixel, one plane, many; even widths
+    // that are not a multiple of 4 (one window an invocation in the texture backward) and
+    // that are (two); past 65,535 planes the kernels take their flat (1-D grid) form instead
+    // of the `_grid` one.
     let shapes = [
         (1, 1, 1),
         (1, 7, 7),
         (6, 5, 8),
         (2, 28, 28),
         (3, 3, 1),
+        (3, 7, 6),
+        (2, 14, 14),
         (65_537, 3, 2),
     ];
     for gpu in gpus() {
@@ -343,11 +347,10 @@ fn pool_and_upsample_kernels_match_twins_and_finite_differences() {
             let dpn = g.input("dy_pool", &[planes, 1, p.small.0, p.small.1]);
             let dun = g.input("dy_up", &[planes, 1, 2 * h, 2 * w]);
             let y = g.max_pool2x2("pool", xn);
-            let idx = g.find("pool.argmax").expect("argmax node");
             let dx = g.push(
                 "dx",
                 Op::MaxPoolBackward(Act::Identity),
-                vec![idx, dpn],
+                vec![xn, dpn],
                 vec![planes, 1, h, w],
                 DType::F32,
             );
@@ -355,7 +358,7 @@ fn pool_and_upsample_kernels_match_twins_and_finite_differences() {
             let dxa = g.push(
                 "dx_act",
                 Op::MaxPoolBackward(Act::Tanh),
-                vec![idx, dpn, y],
+                vec![xn, dpn],
                 vec![planes, 1, h, w],
                 DType::F32,
             );
@@ -367,8 +370,7 @@ fn pool_and_upsample_kernels_match_twins_and_finite_differences() {
                 vec![planes, 1, h, w],
                 DType::F32,
             );
-            let argmax = pool::argmax_ref(&x, &p);
-            // Both read paths: the texture one (max_pool_argmax_tex, upsample_backward_tex)
+            // Both read paths: the texture one (max_pool_forward_tex, upsample_backward_tex)
             // reads pairs that straddle two texels where the width is odd, and walks each
             // plane in workgroups of the device's choice (0), of 64 (more than a plane's
             // pixels, except at 28×28: 14×14 = 196 windows) and of 5 (no divisor of any row).
@@ -384,7 +386,7 @@ fn pool_and_upsample_kernels_match_twins_and_finite_differences() {
                     ..Default::default()
                 };
                 let mut res = Resources::new();
-                let outs = [y, idx, dx, dxa, up, dux];
+                let outs = [y, dx, dxa, up, dux];
                 let plan = Plan::compile_with(&g, &gpu, &mut res, &outs, opts).unwrap();
                 let count = |suffix: &str| {
                     plan.dispatches
@@ -392,53 +394,42 @@ fn pool_and_upsample_kernels_match_twins_and_finite_differences() {
                         .filter(|d| d.call.entry.contains(suffix))
                         .count()
                 };
-                // Grid forms: argmax, both backwards, both upsamplings (the pool's forward is
-                // flat). Texture forms: argmax, forward, upsample backward, and where the
-                // width is even the fused backward (two windows an invocation, `_tex2`, where
-                // it is a multiple of 4) and the upsampling.
+                // Grid forms: all five. Texture forms: the pool's forward, the upsampling's
+                // backward, and where the width is even both pool backwards and the
+                // upsampling; the pool's three take two windows an invocation (`_tex2`)
+                // where the width is a multiple of 4.
                 let flat = planes > shaderprop::ops::MAX_GRID_LAYERS;
                 let even = w % 2 == 0;
                 let (tex, grid) = match (flat, reads) {
                     (true, _) => (0, 0),
-                    (false, Reads::Texture) if even => (5, 1),
-                    (false, Reads::Texture) => (3, 3),
+                    (false, Reads::Texture) if even => (5, 0),
+                    (false, Reads::Texture) => (2, 3),
                     (false, _) => (0, 5),
                 };
                 assert_eq!(count("_tex"), tex, "{planes} planes, {reads:?}");
                 assert_eq!(count("_grid"), grid, "{planes} planes, {reads:?}");
                 let pairs = !flat && reads == Reads::Texture && w % 4 == 0;
-                assert_eq!(count("_tex2"), pairs as usize, "{planes} planes, {reads:?}");
+                assert_eq!(
+                    count("_tex2"),
+                    3 * pairs as usize,
+                    "{planes} planes, {reads:?}"
+                );
                 plan.write_f32(&gpu, xn, &f32s(&x));
                 plan.write_f32(&gpu, dpn, &f32s(&dy_pool));
                 plan.write_f32(&gpu, dun, &f32s(&dy_up));
                 plan.run(&gpu, step(planes as u32));
-                let got_idx = gpu
-                    .read_u32(plan.buffer(idx).unwrap(), p.small_len())
-                    .unwrap();
-                assert_eq!(
-                    got_idx.iter().map(|&i| i as usize).collect::<Vec<_>>(),
-                    argmax,
-                    "{} {reads:?} walk {row_wg} argmax {planes}×{h}×{w}",
-                    gpu.info.backend
-                );
                 let read = |id| plan.read(&gpu, &g, id).unwrap();
                 let checks = [
-                    ("max_pool", read(y), pool::forward_ref(&x, &argmax)),
+                    ("max_pool", read(y), pool::forward_ref(&x, &p)),
                     (
                         "max_pool_backward",
                         read(dx),
-                        pool::backward_ref(&argmax, &dy_pool, &p),
+                        pool::backward_ref(&x, &dy_pool, &p, Act::Identity),
                     ),
                     (
-                        "max_pool_backward_act",
+                        "max_pool_backward+tanh",
                         read(dxa),
-                        pool::backward_act_ref(
-                            &argmax,
-                            &dy_pool,
-                            &pool::forward_ref(&x, &argmax),
-                            &p,
-                            Act::Tanh,
-                        ),
+                        pool::backward_ref(&x, &dy_pool, &p, Act::Tanh),
                     ),
                     ("upsample", read(up), pool::upsample_ref(&x, &u)),
                     (
@@ -461,29 +452,20 @@ fn pool_and_upsample_kernels_match_twins_and_finite_differences() {
                 continue; // the float64 twins' own gradients are checked on the small shapes
             }
             if case != 1 {
-                // Away from ties the max is differentiable: routing to the argmax is its gradient.
+                // Away from ties the max is differentiable: routing to the winner is its gradient.
                 assert_close(
                     "max pool dx",
-                    &pool::backward_ref(&argmax, &dy_pool, &p),
-                    &numeric_grad(&x, &dy_pool, &|v| {
-                        pool::forward_ref(v, &pool::argmax_ref(v, &p))
-                    }),
+                    &pool::backward_ref(&x, &dy_pool, &p, Act::Identity),
+                    &numeric_grad(&x, &dy_pool, &|v| pool::forward_ref(v, &p)),
                 );
                 // The fused form is the gradient of pool(tanh(x)) with respect to x.
                 let t: Vec<f64> = x.iter().map(|v| v.tanh()).collect();
-                let t_argmax = pool::argmax_ref(&t, &p);
                 assert_close(
                     "max pool with fused tanh dx",
-                    &pool::backward_act_ref(
-                        &t_argmax,
-                        &dy_pool,
-                        &pool::forward_ref(&t, &t_argmax),
-                        &p,
-                        Act::Tanh,
-                    ),
+                    &pool::backward_ref(&t, &dy_pool, &p, Act::Tanh),
                     &numeric_grad(&x, &dy_pool, &|v| {
                         let a: Vec<f64> = v.iter().map(|z| z.tanh()).collect();
-                        pool::forward_ref(&a, &pool::argmax_ref(&a, &p))
+                        pool::forward_ref(&a, &p)
                     }),
                 );
             }

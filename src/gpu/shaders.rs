@@ -236,7 +236,7 @@ impl Shader {
                     self.own_source()
                 )
             }
-            // Activation and pooling (max_pool_backward_act) use the derivatives.
+            // Activation and pooling (max_pool_backward's fused epilogue) use the derivatives.
             Shader::Activation | Shader::Pool => format!("{ACT_FNS}\n{}", self.own_source()),
             // Texture fronts of the streaming kernels: the storage file (its formulas,
             // structs and bindings, with act_fns.wgsl before it if it has it), then the front.

@@ -17,7 +17,7 @@
 //! | a + b                          | da = db = d(a+b)                                           |
 //! | y = act(conv(x, w) + b)        | dP = act'(y)⊙dy; dx = convᵀ(dP); dw = Σ_n weight_grad(x, dP); db = Σ pixels of dP ([`crate::ops::conv`]) |
 //! | y = act(convᵀ(x, w) + b)       | dP = act'(y)⊙dy; dx = conv(dP); dw = Σ_n weight_grad(dP, x); db as above |
-//! | y = maxpool(x)                 | dx\[i\] = dy\[window of i\] if i is its argmax, else 0 ([`crate::ops::pool`]) |
+//! | y = maxpool(x)                 | dx\[i\] = dy\[window of i\] if i is its first maximum, else 0 ([`crate::ops::pool`]) |
 //! | y = upsample(x)                | dx = sum of dy over each 2×2 block                         |
 //! | p = s·Σ\|z\| per row            | dz = s·sign(z)·dp ([`crate::ops::sparsity`])               |
 //! | ρ̂ = batch mean of z; P = β·Σ KL(ρ‖ρ̂) | dρ̂ = β(−ρ/ρ̂ + (1−ρ)/(1−ρ̂))·dP; dz = dρ̂ / batch   |
@@ -39,13 +39,12 @@ fn requires_grad(g: &Graph) -> Vec<bool> {
     for (i, n) in g.nodes.iter().enumerate() {
         rg[i] = match n.op {
             Op::Param(_) => true,
-            // The argmax is an integer index and noise corrupts data: neither carries a gradient.
+            // Noise corrupts data: it carries no gradient.
             Op::Input
             | Op::State
             | Op::Fill(_)
             | Op::Random { .. }
             | Op::Gather
-            | Op::MaxPoolArgmax
             | Op::NearZero
             | Op::AddInPlace
             | Op::GramSchmidt(_)
@@ -340,19 +339,22 @@ pub fn backward(g: &mut Graph, loss: NodeId) -> Vec<ParamGrad> {
                 conv_backward(g, &mut grads, &rg, id, d_out, geom, act);
             }
             Op::MaxPool => {
-                let (x, argmax) = (node.inputs[0], node.inputs[1]);
+                let x = node.inputs[0];
                 let xn = g.nodes[x].name.clone();
                 let shape = g.nodes[x].shape.clone();
                 let d = g.push(
                     format!("d_{xn}"),
                     Op::MaxPoolBackward(Act::Identity),
-                    vec![argmax, d_out],
+                    vec![x, d_out],
                     shape,
                     DType::F32,
                 );
                 g.annotate(
                     d,
-                    format!("max pool backward of {name}: each window's gradient to its argmax"),
+                    format!(
+                        "max pool backward of {name}: each window's gradient to its winner \
+                         (its first maximum, found again from {xn})"
+                    ),
                 );
                 contribute(g, &mut grads, x, d);
             }
@@ -565,38 +567,34 @@ pub fn add_optimizer(g: &mut Graph, grads: &[ParamGrad], opt: Optimizer) -> Vec<
 
 /// Where node `id` (a layer with activation `act`) feeds only a 2×2 max pool, its gradient
 /// `d_out` is that pool's backward, which is zero everywhere but at each window's winner; and
-/// the winner's output is the pooled value. So act'(y)·d_out needs only the pooled tensor:
-/// `d_out` becomes `MaxPoolBackward(act)` (max_pool_backward_act) and computes the gradient
-/// before the activation itself, one pass over the full-resolution tensor instead of two. Returns
-/// the rewritten node, or None where the pattern does not hold (`d_out` is a sum of several
-/// consumers' gradients, or feeds another node).
+/// the winner's output is the pooled value. So act'(y)·d_out needs nothing more than the
+/// backward reads already (the window of `id`'s output): `d_out` becomes
+/// `MaxPoolBackward(act)` and computes the gradient before the activation itself, one pass
+/// over the full-resolution tensor instead of two. Returns the rewritten node, or None where
+/// the pattern does not hold (`d_out` is a sum of several consumers' gradients, or feeds
+/// another node).
 fn fuse_into_pool_backward(g: &mut Graph, id: NodeId, d_out: NodeId, act: Act) -> Option<NodeId> {
     let back = &g.nodes[d_out];
-    if back.op != Op::MaxPoolBackward(Act::Identity) {
+    if back.op != Op::MaxPoolBackward(Act::Identity) || back.inputs[0] != id {
         return None;
     }
-    let argmax = back.inputs[0];
-    if g.nodes[argmax].inputs != [id] {
-        return None;
-    }
-    let pooled = g
-        .nodes
-        .iter()
-        .position(|n| n.op == Op::MaxPool && n.inputs == [id, argmax])?;
     if g.nodes.iter().any(|n| n.inputs.contains(&d_out)) {
         return None;
     }
     let name = g.nodes[id].name.clone();
-    let pool_name = g.nodes[pooled].name.clone();
+    let pool_name = g
+        .nodes
+        .iter()
+        .find(|n| n.op == Op::MaxPool && n.inputs == [id])
+        .map_or_else(|| "the pool".to_string(), |n| n.name.clone());
     let node = &mut g.nodes[d_out];
     node.op = Op::MaxPoolBackward(act);
-    node.inputs.push(pooled);
     node.name = format!("d_{name}_pre");
     g.annotate(
         d_out,
         format!(
             "max pool backward of {pool_name} with the {} backward of {name} (its fused \
-             epilogue) folded in: act'(pooled)·dy at each window's argmax",
+             epilogue) folded in: act'(pooled)·dy at each window's winner",
             act.name()
         ),
     );

@@ -3,7 +3,7 @@
 //! test.
 
 use super::{Graph, Op};
-use crate::ops::{self, matmul::MatmulShape, Act, StepUniform};
+use crate::ops::{self, matmul::MatmulShape, StepUniform};
 use std::collections::HashMap;
 
 /// Values of every node (empty for in-place nodes). `feeds` gives each leaf's values
@@ -133,25 +133,9 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<usize, Vec<f64>>, step: StepUniform) 
                 let rows = n.len();
                 ops::reduce::row_sum_ref(inp(0), rows, inp(0).len() / rows)
             }
-            Op::MaxPoolArgmax => {
-                let p = pool_planes(g.shape(n.inputs[0]));
-                ops::pool::argmax_ref(inp(0), &p)
-                    .into_iter()
-                    .map(|i| i as f64)
-                    .collect()
-            }
-            Op::MaxPool => {
-                let idx: Vec<usize> = inp(1).iter().map(|&i| i as usize).collect();
-                ops::pool::forward_ref(inp(0), &idx)
-            }
+            Op::MaxPool => ops::pool::forward_ref(inp(0), &pool_planes(g.shape(n.inputs[0]))),
             Op::MaxPoolBackward(act) => {
-                let idx: Vec<usize> = inp(0).iter().map(|&i| i as usize).collect();
-                let planes = pool_planes(&n.shape);
-                if act == Act::Identity {
-                    ops::pool::backward_ref(&idx, inp(1), &planes)
-                } else {
-                    ops::pool::backward_act_ref(&idx, inp(1), inp(2), &planes, act)
-                }
+                ops::pool::backward_ref(inp(0), inp(1), &pool_planes(&n.shape), act)
             }
             Op::Upsample => ops::pool::upsample_ref(inp(0), &upsample_planes(g.shape(n.inputs[0]))),
             Op::UpsampleBackward => {

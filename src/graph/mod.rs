@@ -119,13 +119,11 @@ pub enum Op {
     ConvWeightGrad { geom: ConvGeom },
     /// out\[r\] = Σ_j x\[r, j\] over the trailing elements of each of the output's rows: inputs \[x\].
     RowSum,
-    /// Argmax of each 2×2 window (u32 flat indices): inputs \[x\] ([N, C, H, W]).
-    MaxPoolArgmax,
-    /// Max of each 2×2 window through its argmax: inputs [x, argmax].
+    /// Max of each 2×2 window: inputs \[x\] ([N, C, H, W]).
     MaxPool,
-    /// Gradient of max pooling: inputs [argmax, d_y]; with an activation other than the
-    /// identity, the fused epilogue of the layer before the pool too (the gradient before its
-    /// activation): inputs [argmax, d_y, pooled].
+    /// Gradient of max pooling, each window's winner found again from x: inputs [x, d_y];
+    /// with an activation other than the identity, the fused epilogue of the layer before the
+    /// pool too (the gradient before its activation; x is that layer's output).
     MaxPoolBackward(Act),
     /// Nearest-neighbour ×2: inputs \[x\] ([N, C, H, W]).
     Upsample,
@@ -204,7 +202,6 @@ impl Op {
             Op::ConvTranspose2d { act, .. } => with_act("conv_transpose2d", *act),
             Op::ConvWeightGrad { .. } => "conv2d_weight_grad".into(),
             Op::RowSum => "row_sum".into(),
-            Op::MaxPoolArgmax => "max_pool_argmax".into(),
             Op::MaxPool => "max_pool".into(),
             Op::MaxPoolBackward(act) => with_act("max_pool_backward", *act),
             Op::Upsample => "upsample".into(),
@@ -574,23 +571,14 @@ impl Graph {
         self.push(name, op, inputs, out, DType::F32)
     }
 
-    /// 2×2 max pooling (stride 2, "same" padding) of an [N, C, H, W] tensor, keeping the
-    /// argmax in a node named `{name}.argmax`.
+    /// 2×2 max pooling (stride 2, "same" padding) of an [N, C, H, W] tensor.
     pub fn max_pool2x2(&mut self, name: &str, x: NodeId) -> NodeId {
-        let s = self.shape(x).to_vec();
-        let (_, h, w) = planes_of(&s);
-        let mut out = s.clone();
+        let mut out = self.shape(x).to_vec();
+        let (_, h, w) = planes_of(&out);
         let k = out.len();
         out[k - 2] = h.div_ceil(2);
         out[k - 1] = w.div_ceil(2);
-        let idx = self.push(
-            format!("{name}.argmax"),
-            Op::MaxPoolArgmax,
-            vec![x],
-            out.clone(),
-            DType::U32,
-        );
-        self.push(name, Op::MaxPool, vec![x, idx], out, DType::F32)
+        self.push(name, Op::MaxPool, vec![x], out, DType::F32)
     }
 
     /// Nearest-neighbour upsampling ×2 of an [N, C, H, W] tensor.

@@ -539,9 +539,6 @@ pub fn kernel_call(g: &Graph, id: NodeId, opts: CompileOptions) -> KernelCall {
         Op::RowSum => {
             reduce::row_sum_call(n.len(), g.nodes[n.inputs[0]].len() / n.len(), opts.reads)
         }
-        Op::MaxPoolArgmax => {
-            pool::argmax_call(&pool_planes(shape_of(0)), opts.reads, opts.row_wg())
-        }
         Op::MaxPool => pool::forward_call(&pool_planes(shape_of(0)), opts.reads, opts.row_wg()),
         Op::MaxPoolBackward(act) => {
             pool::backward_call(&pool_planes(&n.shape), act, opts.reads, opts.row_wg())

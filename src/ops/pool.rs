@@ -1,8 +1,9 @@
 //! Max pooling 2×2 and nearest-neighbour upsampling ×2 (`shaders/pool.wgsl`), on NCHW planes.
 //!
 //! - Max pool (stride 2, Keras' "same" padding: ⌈H/2⌉ × ⌈W/2⌉ outputs, edge windows cut
-//!   short). The forward keeps the argmax (the flat index of each window's first maximum);
-//!   the backward routes each output's gradient to that one input: ∂max/∂x_i = 1\[i = argmax\].
+//!   short). The backward routes each output's gradient to its window's winner (the first
+//!   maximum), ∂max/∂x_i = 1\[i = winner\], finding the winner again from x: the forward
+//!   stores no index.
 //! - Upsample ×2: each pixel copied to a 2×2 block; the backward (its adjoint) sums each
 //!   block's gradients.
 
@@ -69,8 +70,8 @@ impl Planes {
     }
 }
 
-/// CPU twin of `max_pool_argmax`: for each output, the flat index of its window's first max.
-pub fn argmax_ref(x: &[f64], p: &Planes) -> Vec<usize> {
+/// Each window's winner: the flat index of its first maximum (row-major order).
+pub fn winners(x: &[f64], p: &Planes) -> Vec<usize> {
     let mut best: Vec<Option<usize>> = vec![None; p.small_len()];
     for i in 0..p.big_len() {
         let o = p.small_of(i);
@@ -81,36 +82,28 @@ pub fn argmax_ref(x: &[f64], p: &Planes) -> Vec<usize> {
     best.into_iter().map(|b| b.expect("window")).collect()
 }
 
-/// CPU twin of `max_pool_forward`.
-pub fn forward_ref(x: &[f64], argmax: &[usize]) -> Vec<f64> {
-    argmax.iter().map(|&i| x[i]).collect()
+/// CPU twin of `max_pool_forward`: each window's maximum.
+pub fn forward_ref(x: &[f64], p: &Planes) -> Vec<f64> {
+    winners(x, p).iter().map(|&i| x[i]).collect()
 }
 
-/// CPU twin of `max_pool_backward`.
-pub fn backward_ref(argmax: &[usize], d_y: &[f64], p: &Planes) -> Vec<f64> {
+/// CPU twin of `max_pool_backward`: the winner of window o gets f'(y_o)·dy_o (f' the fused
+/// activation's derivative in terms of its output, 1 for `Act::Identity`; y_o = x at the
+/// winner, the pooled value), every other input 0.
+pub fn backward_ref(x: &[f64], d_y: &[f64], p: &Planes, act: Act) -> Vec<f64> {
+    let w = winners(x, p);
+    let pooled: Vec<f64> = w.iter().map(|&i| x[i]).collect();
+    let g = super::activation::backward_ref(act, &pooled, d_y);
     (0..p.big_len())
         .map(|i| {
             let o = p.small_of(i);
-            if argmax[o] == i {
-                d_y[o]
+            if w[o] == i {
+                g[o]
             } else {
                 0.0
             }
         })
         .collect()
-}
-
-/// CPU twin of `max_pool_backward_act`: the winner of window o gets f'(y_o)·dy_o, f' written in
-/// terms of the output and y_o the pooled value (the winner's output).
-pub fn backward_act_ref(
-    argmax: &[usize],
-    d_y: &[f64],
-    pooled: &[f64],
-    p: &Planes,
-    act: Act,
-) -> Vec<f64> {
-    let d_pre = super::activation::backward_ref(act, pooled, d_y);
-    backward_ref(argmax, &d_pre, p)
 }
 
 /// CPU twin of `upsample_forward`.
@@ -133,9 +126,8 @@ fn call(entry: &'static str, p: &Planes, inputs: usize, items: usize, bytes: usi
     let mut c = flat_call(entry, p, inputs, items, bytes);
     if p.planes <= super::MAX_GRID_LAYERS {
         c.entry = match entry {
-            "max_pool_argmax" => "max_pool_argmax_grid",
+            "max_pool_forward" => "max_pool_forward_grid",
             "max_pool_backward" => "max_pool_backward_grid",
-            "max_pool_backward_act" => "max_pool_backward_act_grid",
             "upsample_forward" => "upsample_forward_grid",
             "upsample_backward" => "upsample_backward_grid",
             other => unreachable!("{other} has no grid form"),
@@ -170,55 +162,41 @@ fn flat_call(
     }
 }
 
-/// `max_pool_argmax`: bindings (idx, x). `Reads::Texture` reads x from a texture copy
-/// (`max_pool_argmax_tex`, one workgroup of `row_wg` per plane, see `shaders/pool_tex.wgsl`).
-pub fn argmax_call(p: &Planes, reads: Reads, row_wg: u32) -> KernelCall {
+/// The texture form of call `c`: the inputs `inputs` read from texture copies, where the
+/// planes fit the grid (else `c`).
+#[allow(clippy::too_many_arguments)]
+fn textured(
+    c: KernelCall,
+    p: &Planes,
+    reads: Reads,
+    applies: bool,
+    entry: &'static str,
+    inputs: &[usize],
+    floats: usize,
+    row_wg: u32,
+) -> KernelCall {
+    let applies = applies && p.planes <= super::MAX_GRID_LAYERS;
+    let t = texture_form(c, reads, applies, entry, walk(p), inputs, floats);
+    walking(t, row_wg)
+}
+
+/// `max_pool_forward`: bindings (y, x). `Reads::Texture` reads x from a texture copy
+/// (`max_pool_forward_tex`, one workgroup of `row_wg` per plane, see `shaders/pool_tex.wgsl`;
+/// `_tex2`, two windows an invocation, where widths are a multiple of 4).
+pub fn forward_call(p: &Planes, reads: Reads, row_wg: u32) -> KernelCall {
     let c = call(
-        "max_pool_argmax",
+        "max_pool_forward",
         p,
         1,
         p.small_len(),
         p.big_len() + p.small_len(),
     );
-    textured(c, p, reads, "max_pool_argmax_tex", row_wg)
-}
-
-/// The texture form of call `c`: input 0 read from a texture copy, where the planes fit the
-/// grid (else `c`).
-fn textured(
-    c: KernelCall,
-    p: &Planes,
-    reads: Reads,
-    entry: &'static str,
-    row_wg: u32,
-) -> KernelCall {
-    let applies = p.planes <= super::MAX_GRID_LAYERS;
-    let t = texture_form(c, reads, applies, entry, walk(p), &[0], p.big_len());
-    walking(t, row_wg)
-}
-
-/// `max_pool_forward`: bindings (y, x, idx).
-pub fn forward_call(p: &Planes, reads: Reads, row_wg: u32) -> KernelCall {
-    let c = flat_call("max_pool_forward", p, 2, p.small_len(), 3 * p.small_len());
-    let t = texture_form(
-        c.clone(),
-        reads,
-        p.planes <= super::MAX_GRID_LAYERS,
-        "max_pool_forward_tex",
-        walk(p),
-        &[0],
-        p.big_len(),
-    );
-    if t.entry == c.entry {
-        return c;
-    }
-    let t = walking(t, row_wg);
-    // The texture form finds each window's maximum again from x and does not read the
-    // argmax: bindings (y, x as a texture).
-    let mut t = t;
-    t.bindings.truncate(2);
-    t.bytes = 4 * (p.big_len() + p.small_len()) as u64;
-    t
+    let entry = if p.big.1.is_multiple_of(4) {
+        "max_pool_forward_tex2"
+    } else {
+        "max_pool_forward_tex"
+    };
+    textured(c, p, reads, true, entry, &[0], p.big_len(), row_wg)
 }
 
 /// The texture forms' grid: one workgroup per plane (z), which walks the plane's pixels
@@ -244,36 +222,26 @@ fn grid(p: &Planes, columns: usize) -> Workgroups {
     ])
 }
 
-/// `max_pool_backward` (one invocation per window): bindings (dx, idx, dy); with an
-/// activation, `max_pool_backward_act`: bindings (dx, idx, dy, pooled), whose texture form
-/// (`Reads::Texture`, even widths) reads dy and pooled from texture copies and stores pairs.
+/// `max_pool_backward` (one invocation per window): bindings (dx, x, dy), with the
+/// activation `act` of the layer before the pool fused in (`Act::Identity`: none). The
+/// texture form (`Reads::Texture`, even widths) reads x and dy from texture copies and stores
+/// pairs, or (`_tex2`, widths a multiple of 4) two windows an invocation, storing quads.
 pub fn backward_call(p: &Planes, act: Act, reads: Reads, row_wg: u32) -> KernelCall {
-    if act == Act::Identity {
-        return call(
-            "max_pool_backward",
-            p,
-            2,
-            p.small_len(),
-            p.big_len() + 2 * p.small_len(),
-        );
-    }
     let mut c = call(
-        "max_pool_backward_act",
+        "max_pool_backward",
         p,
-        3,
+        2,
         p.small_len(),
-        p.big_len() + 3 * p.small_len(),
+        2 * p.big_len() + p.small_len(),
     );
     c.constants = act.constants();
-    let applies = p.planes <= super::MAX_GRID_LAYERS && p.big.1.is_multiple_of(2);
-    // Two windows an invocation where full-resolution rows are a multiple of 4 long.
     let entry = if p.big.1.is_multiple_of(4) {
-        "max_pool_backward_act_tex2"
+        "max_pool_backward_tex2"
     } else {
-        "max_pool_backward_act_tex"
+        "max_pool_backward_tex"
     };
-    let t = texture_form(c, reads, applies, entry, walk(p), &[1, 2], p.small_len());
-    walking(t, row_wg)
+    let even = p.big.1.is_multiple_of(2);
+    textured(c, p, reads, even, entry, &[0, 1], p.big_len(), row_wg)
 }
 
 /// `upsample_forward`: bindings (y, x); `Reads::Texture` (even small widths) reads x from a
@@ -287,10 +255,9 @@ pub fn upsample_call(p: &Planes, reads: Reads, row_wg: u32) -> KernelCall {
         p.big_len() + p.small_len(),
     );
     // Two small pixels an invocation: even small widths.
-    let applies = p.planes <= super::MAX_GRID_LAYERS && p.small.1.is_multiple_of(2);
+    let even = p.small.1.is_multiple_of(2);
     let entry = "upsample_forward_tex";
-    let t = texture_form(c, reads, applies, entry, walk(p), &[0], p.small_len());
-    walking(t, row_wg)
+    textured(c, p, reads, even, entry, &[0], p.small_len(), row_wg)
 }
 
 /// `upsample_backward`: bindings (dx, dy). `Reads::Texture` reads dy from a texture copy
@@ -303,5 +270,6 @@ pub fn upsample_backward_call(p: &Planes, reads: Reads, row_wg: u32) -> KernelCa
         p.small_len(),
         p.big_len() + p.small_len(),
     );
-    textured(c, p, reads, "upsample_backward_tex", row_wg)
+    let entry = "upsample_backward_tex";
+    textured(c, p, reads, true, entry, &[0], p.big_len(), row_wg)
 }
