@@ -21,6 +21,11 @@
 //   upsample_forward:  y[n,c,y,x] = x[n,c,⌊y/2⌋,⌊x/2⌋]                   y: [N,C,2H,2W]
 //   upsample_backward: dx[n,c,i,j] = Σ_{a,b ∈ {0,1}} dy[n,c,2i+a,2j+b]  (the adjoint: sum
 //                      over the block the pixel was copied to)
+//   upsample_backward_act: the same with the activation epilogue of the layer before the
+//                      upsampling fused in, as max_pool_backward has it: dx = f'(x)·(block
+//                      sum), x that layer's output (f' in terms of it). This replaces an
+//                      activation_backward over the small tensor (a dispatch, and a copy of
+//                      the block sums for it to read).
 // All outputs are overwritten, each by exactly one invocation (no atomics).
 //
 // Each kernel has two entry points over one body: a flat one (1-D grid; the plane and pixel
@@ -196,5 +201,31 @@ fn upsample_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
 fn upsample_backward_grid(@builtin(global_invocation_id) gid: vec3<u32>) {
     if gid.x < ub.ws && gid.y < ub.hs {
         upsample_backward_at((gid.z * ub.hs + gid.y) * ub.ws + gid.x, gid.z, gid.y, gid.x);
+    }
+}
+
+// upsample_backward_act: bindings (dx, dy, x, uba).
+@group(0) @binding(2) var<storage, read> ua_x: array<f32>;
+@group(0) @binding(3) var<uniform> uba: Planes;
+
+fn upsample_backward_act_at(o: u32, plane: u32, i: u32, j: u32) {
+    let top = (plane * uba.hb + 2u * i) * uba.ws + j;
+    let s = d_up[top] + d_up[top + uba.ws];
+    d_small[o] = activate_grad_from_output(ua_x[o]) * (s.x + s.y);
+}
+
+@compute @workgroup_size(256)
+fn upsample_backward_act(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let o = gid.x + gid.y * nwg.x * WG;
+    if o >= uba.planes * uba.hs * uba.ws {
+        return;
+    }
+    upsample_backward_act_at(o, o / (uba.hs * uba.ws), (o / uba.ws) % uba.hs, o % uba.ws);
+}
+
+@compute @workgroup_size(8, 8)
+fn upsample_backward_act_grid(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if gid.x < uba.ws && gid.y < uba.hs {
+        upsample_backward_act_at((gid.z * uba.hs + gid.y) * uba.ws + gid.x, gid.z, gid.y, gid.x);
     }
 }

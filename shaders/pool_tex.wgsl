@@ -16,7 +16,8 @@
 //   upsample_forward_tex:   two small pixels per invocation (even small widths): one pair
 //                           fetch, each of the two big rows one vec4 store.
 //   upsample_backward_tex:  the 2×2 block's two pairs (big rows have even length, so a pair
-//                           starts at an even float and lies within one texel).
+//                           starts at an even float and lies within one texel); `_act_tex`
+//                           with the activation's derivative at x (a third texture).
 
 @group(0) @binding(1) var x_tex: Tex4;
 
@@ -27,7 +28,7 @@
 // 14-pixel rows (~20 % on lavapipe at the conv AE's planes).
 override WALK_WG: u32 = 64u;
 
-// The entry point's uniform (pf, pb, uf or ub), copied first thing: every read below is
+// The entry point's uniform (pf, pb, uf, ub or uba), copied first thing: every read below is
 // inside a walk's loop, where on lavapipe a uniform read is a loop over the lanes each time
 // (see conv_direct.wgsl's `pc`); a private copy is read like a register.
 var<private> pp: Planes;
@@ -276,6 +277,25 @@ fn upsample_backward_tex(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(
         let f = (plane * pp.hb + 2u * s.y) * pp.wb + 2u * s.x;
         let sum = pair_even(d_up_tex, f) + pair_even(d_up_tex, f + pp.wb);
         d_small[plane * pp.hs * pp.ws + k] = sum.x + sum.y;
+        s = site_next(s, step, pp.ws);
+    }
+}
+
+// upsample_backward_act_tex: the same with the activation's derivative at x (a third
+// texture): bindings (dx, dy and x as textures, uba).
+@group(0) @binding(2) var ua_x_tex: Tex4;
+
+@compute @workgroup_size(WALK_WG)
+fn upsample_backward_act_tex(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    pp = uba;
+    let plane = wid.z;
+    var s = site_at(lid.x, pp.ws);
+    let step = site_at(WALK_WG, pp.ws);
+    for (var k = lid.x; k < pp.hs * pp.ws; k += WALK_WG) {
+        let f = (plane * pp.hb + 2u * s.y) * pp.wb + 2u * s.x;
+        let sum = pair_even(d_up_tex, f) + pair_even(d_up_tex, f + pp.wb);
+        let o = plane * pp.hs * pp.ws + k;
+        d_small[o] = activate_grad_from_output(texel_f(ua_x_tex, o)) * (sum.x + sum.y);
         s = site_next(s, step, pp.ws);
     }
 }

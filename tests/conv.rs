@@ -365,8 +365,16 @@ fn pool_and_upsample_kernels_match_twins_and_finite_differences() {
             let up = g.upsample2x("up", xn);
             let dux = g.push(
                 "d_up",
-                Op::UpsampleBackward,
+                Op::UpsampleBackward(Act::Identity),
                 vec![dun],
+                vec![planes, 1, h, w],
+                DType::F32,
+            );
+            // The upsampling's backward with a fused tanh epilogue (x as the tanh's output).
+            let duxa = g.push(
+                "d_up_act",
+                Op::UpsampleBackward(Act::Tanh),
+                vec![dun, xn],
                 vec![planes, 1, h, w],
                 DType::F32,
             );
@@ -386,7 +394,7 @@ fn pool_and_upsample_kernels_match_twins_and_finite_differences() {
                     ..Default::default()
                 };
                 let mut res = Resources::new();
-                let outs = [y, dx, dxa, up, dux];
+                let outs = [y, dx, dxa, up, dux, duxa];
                 let plan = Plan::compile_with(&g, &gpu, &mut res, &outs, opts).unwrap();
                 let count = |suffix: &str| {
                     plan.dispatches
@@ -394,17 +402,17 @@ fn pool_and_upsample_kernels_match_twins_and_finite_differences() {
                         .filter(|d| d.call.entry.contains(suffix))
                         .count()
                 };
-                // Grid forms: all five. Texture forms: the pool's forward, the upsampling's
-                // backward, and where the width is even both pool backwards and the
+                // Grid forms: all six. Texture forms: the pool's forward, both upsampling
+                // backwards, and where the width is even both pool backwards and the
                 // upsampling; the pool's three take two windows an invocation (`_tex2`)
                 // where the width is a multiple of 4.
                 let flat = planes > shaderprop::ops::MAX_GRID_LAYERS;
                 let even = w % 2 == 0;
                 let (tex, grid) = match (flat, reads) {
                     (true, _) => (0, 0),
-                    (false, Reads::Texture) if even => (5, 0),
-                    (false, Reads::Texture) => (2, 3),
-                    (false, _) => (0, 5),
+                    (false, Reads::Texture) if even => (6, 0),
+                    (false, Reads::Texture) => (3, 3),
+                    (false, _) => (0, 6),
                 };
                 assert_eq!(count("_tex"), tex, "{planes} planes, {reads:?}");
                 assert_eq!(count("_grid"), grid, "{planes} planes, {reads:?}");
@@ -436,6 +444,11 @@ fn pool_and_upsample_kernels_match_twins_and_finite_differences() {
                         "upsample_backward",
                         read(dux),
                         pool::upsample_backward_ref(&dy_up, &u),
+                    ),
+                    (
+                        "upsample_backward+tanh",
+                        read(duxa),
+                        pool::upsample_backward_act_ref(&dy_up, &x, &u, Act::Tanh),
                     ),
                 ];
                 for (name, got, want) in checks {
@@ -473,6 +486,16 @@ fn pool_and_upsample_kernels_match_twins_and_finite_differences() {
                 "upsample dx",
                 &pool::upsample_backward_ref(&dy_up, &u),
                 &numeric_grad(&x, &dy_up, &|v| pool::upsample_ref(v, &u)),
+            );
+            // The fused form is the gradient of upsample(tanh(x)) with respect to x.
+            let t: Vec<f64> = x.iter().map(|v| v.tanh()).collect();
+            assert_close(
+                "upsample with fused tanh dx",
+                &pool::upsample_backward_act_ref(&dy_up, &t, &u, Act::Tanh),
+                &numeric_grad(&x, &dy_up, &|v| {
+                    let a: Vec<f64> = v.iter().map(|z| z.tanh()).collect();
+                    pool::upsample_ref(&a, &u)
+                }),
             );
         }
     }

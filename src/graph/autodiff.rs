@@ -364,7 +364,7 @@ pub fn backward(g: &mut Graph, loss: NodeId) -> Vec<ParamGrad> {
                 let shape = g.nodes[x].shape.clone();
                 let d = g.push(
                     format!("d_{xn}"),
-                    Op::UpsampleBackward,
+                    Op::UpsampleBackward(Act::Identity),
                     vec![d_out],
                     shape,
                     DType::F32,
@@ -435,6 +435,9 @@ fn epilogue_backward(g: &mut Graph, id: NodeId, d_out: NodeId, act: Act) -> Node
         return d_out;
     }
     if let Some(fused) = fuse_into_pool_backward(g, id, d_out, act) {
+        return fused;
+    }
+    if let Some(fused) = fuse_into_upsample_backward(g, id, d_out, act) {
         return fused;
     }
     let name = g.nodes[id].name.clone();
@@ -539,6 +542,45 @@ fn conv_backward(
             contribute(g, grads, b, db);
         }
     }
+}
+
+/// Where node `id` (a layer with activation `act`) feeds only a 2×2 upsampling, its gradient
+/// `d_out` is that upsampling's backward (2×2 block sums, at `id`'s size): `d_out` becomes
+/// `UpsampleBackward(act)` (upsample_backward_act), which multiplies each sum by act'(y) as it
+/// writes it, instead of an activation backward reading the sums back. Returns the rewritten
+/// node, or None where the pattern does not hold (`d_out` is a sum of several consumers'
+/// gradients, or feeds another node).
+fn fuse_into_upsample_backward(
+    g: &mut Graph,
+    id: NodeId,
+    d_out: NodeId,
+    act: Act,
+) -> Option<NodeId> {
+    if g.nodes[d_out].op != Op::UpsampleBackward(Act::Identity) {
+        return None;
+    }
+    if g.nodes.iter().any(|n| n.inputs.contains(&d_out)) {
+        return None;
+    }
+    let name = g.nodes[id].name.clone();
+    let up_name = g
+        .nodes
+        .iter()
+        .find(|n| n.op == Op::Upsample && n.inputs == [id])
+        .map(|n| n.name.clone())?;
+    let node = &mut g.nodes[d_out];
+    node.op = Op::UpsampleBackward(act);
+    node.inputs.push(id);
+    node.name = format!("d_{name}_pre");
+    g.annotate(
+        d_out,
+        format!(
+            "upsample backward of {up_name} with the {} backward of {name} (its fused \
+             epilogue) folded in: act'(y)·(2×2 block sums)",
+            act.name()
+        ),
+    );
+    Some(d_out)
 }
 
 /// Appends one optimizer update per parameter (with its persistent state tensors, named

@@ -138,8 +138,13 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<usize, Vec<f64>>, step: StepUniform) 
                 ops::pool::backward_ref(inp(0), inp(1), &pool_planes(&n.shape), act)
             }
             Op::Upsample => ops::pool::upsample_ref(inp(0), &upsample_planes(g.shape(n.inputs[0]))),
-            Op::UpsampleBackward => {
-                ops::pool::upsample_backward_ref(inp(0), &upsample_planes(&n.shape))
+            Op::UpsampleBackward(act) => {
+                let p = upsample_planes(&n.shape);
+                if act == ops::Act::Identity {
+                    ops::pool::upsample_backward_ref(inp(0), &p)
+                } else {
+                    ops::pool::upsample_backward_act_ref(inp(0), inp(1), &p, act)
+                }
             }
             Op::Noise { noise, stream } => {
                 ops::random::noise_ref(noise, inp(0), step.seed, step.step, stream)

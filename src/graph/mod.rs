@@ -128,7 +128,10 @@ pub enum Op {
     /// Nearest-neighbour ×2: inputs \[x\] ([N, C, H, W]).
     Upsample,
     /// Gradient of upsampling (2×2 block sums): inputs \[d_y\].
-    UpsampleBackward,
+    /// With an activation other than the identity, the fused epilogue of the layer before the
+    /// upsampling too (the gradient before its activation): inputs [d_y, x], x that layer's
+    /// output.
+    UpsampleBackward(Act),
     /// Corrupted copy of the data, new every step: inputs \[x\].
     Noise { noise: Noise, stream: u32 },
     /// Per-row scale·Σ|z|: inputs \[z\] → \[rows\].
@@ -205,7 +208,7 @@ impl Op {
             Op::MaxPool => "max_pool".into(),
             Op::MaxPoolBackward(act) => with_act("max_pool_backward", *act),
             Op::Upsample => "upsample".into(),
-            Op::UpsampleBackward => "upsample_backward".into(),
+            Op::UpsampleBackward(act) => with_act("upsample_backward", *act),
             Op::Noise { noise, .. } => format!("noise[{noise}]"),
             Op::L1Penalty { .. } => "l1_penalty".into(),
             Op::L1PenaltyBackward { .. } => "l1_penalty_backward".into(),

@@ -546,8 +546,9 @@ pub fn kernel_call(g: &Graph, id: NodeId, opts: CompileOptions) -> KernelCall {
         Op::Upsample => {
             pool::upsample_call(&upsample_planes(shape_of(0)), opts.reads, opts.row_wg())
         }
-        Op::UpsampleBackward => {
-            pool::upsample_backward_call(&upsample_planes(&n.shape), opts.reads, opts.row_wg())
+        Op::UpsampleBackward(act) => {
+            let p = upsample_planes(&n.shape);
+            pool::upsample_backward_call(&p, act, opts.reads, opts.row_wg())
         }
         Op::Noise { noise, stream } => crate::ops::random::noise_call(noise, n.len(), stream),
         Op::L1Penalty { scale } => sparsity::l1_call(shape_of(0)[0], g.row_len(n.inputs[0]), scale),

@@ -120,6 +120,12 @@ pub fn upsample_backward_ref(d_y: &[f64], p: &Planes) -> Vec<f64> {
     dx
 }
 
+/// CPU twin of `upsample_backward_act`: f'(x)·(block sums), f' in terms of the output x of
+/// the layer before the upsampling.
+pub fn upsample_backward_act_ref(d_y: &[f64], x: &[f64], p: &Planes, act: Act) -> Vec<f64> {
+    super::activation::backward_ref(act, x, &upsample_backward_ref(d_y, p))
+}
+
 /// `entry` over one invocation per small-side pixel: the `_grid` form (8×8 pixels a
 /// workgroup, z = plane) where the planes fit, else the flat form over `items` invocations.
 fn call(entry: &'static str, p: &Planes, inputs: usize, items: usize, bytes: usize) -> KernelCall {
@@ -130,6 +136,7 @@ fn call(entry: &'static str, p: &Planes, inputs: usize, items: usize, bytes: usi
             "max_pool_backward" => "max_pool_backward_grid",
             "upsample_forward" => "upsample_forward_grid",
             "upsample_backward" => "upsample_backward_grid",
+            "upsample_backward_act" => "upsample_backward_act_grid",
             other => unreachable!("{other} has no grid form"),
         };
         c.workgroups = grid(p, p.small.1);
@@ -260,16 +267,30 @@ pub fn upsample_call(p: &Planes, reads: Reads, row_wg: u32) -> KernelCall {
     textured(c, p, reads, even, entry, &[0], p.small_len(), row_wg)
 }
 
-/// `upsample_backward`: bindings (dx, dy). `Reads::Texture` reads dy from a texture copy
-/// (`upsample_backward_tex`, one workgroup per plane).
-pub fn upsample_backward_call(p: &Planes, reads: Reads, row_wg: u32) -> KernelCall {
-    let c = call(
-        "upsample_backward",
+/// `upsample_backward`: bindings (dx, dy); with the activation `act` of the layer before the
+/// upsampling fused in, `upsample_backward_act`: bindings (dx, dy, x). `Reads::Texture` reads
+/// the inputs from texture copies (`upsample_backward_tex`, `upsample_backward_act_tex`, one
+/// workgroup per plane).
+pub fn upsample_backward_call(p: &Planes, act: Act, reads: Reads, row_wg: u32) -> KernelCall {
+    if act == Act::Identity {
+        let c = call(
+            "upsample_backward",
+            p,
+            1,
+            p.small_len(),
+            p.big_len() + p.small_len(),
+        );
+        let entry = "upsample_backward_tex";
+        return textured(c, p, reads, true, entry, &[0], p.big_len(), row_wg);
+    }
+    let mut c = call(
+        "upsample_backward_act",
         p,
-        1,
+        2,
         p.small_len(),
-        p.big_len() + p.small_len(),
+        p.big_len() + 2 * p.small_len(),
     );
-    let entry = "upsample_backward_tex";
-    textured(c, p, reads, true, entry, &[0], p.big_len(), row_wg)
+    c.constants = act.constants();
+    let entry = "upsample_backward_act_tex";
+    textured(c, p, reads, true, entry, &[0, 1], p.big_len(), row_wg)
 }
