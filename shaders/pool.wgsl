@@ -182,10 +182,16 @@ fn upsample_forward_grid(@builtin(global_invocation_id) gid: vec3<u32>) {
 @group(0) @binding(1) var<storage, read> d_up: array<vec2<f32>>;
 @group(0) @binding(2) var<uniform> ub: Planes;
 
+// The sum of the 2×2 block that small pixel (i, j) of plane `plane` was copied to (big
+// planes of hb rows of ws pairs).
+fn block_sum(plane: u32, i: u32, j: u32, hb: u32, ws: u32) -> f32 {
+    let top = (plane * hb + 2u * i) * ws + j;
+    let s = d_up[top] + d_up[top + ws];
+    return s.x + s.y;
+}
+
 fn upsample_backward_at(o: u32, plane: u32, i: u32, j: u32) {
-    let top = (plane * ub.hb + 2u * i) * ub.ws + j;
-    let s = d_up[top] + d_up[top + ub.ws];
-    d_small[o] = s.x + s.y;
+    d_small[o] = block_sum(plane, i, j, ub.hb, ub.ws);
 }
 
 @compute @workgroup_size(256)
@@ -209,9 +215,7 @@ fn upsample_backward_grid(@builtin(global_invocation_id) gid: vec3<u32>) {
 @group(0) @binding(3) var<uniform> uba: Planes;
 
 fn upsample_backward_act_at(o: u32, plane: u32, i: u32, j: u32) {
-    let top = (plane * uba.hb + 2u * i) * uba.ws + j;
-    let s = d_up[top] + d_up[top + uba.ws];
-    d_small[o] = activate_grad_from_output(ua_x[o]) * (s.x + s.y);
+    d_small[o] = activate_grad_from_output(ua_x[o]) * block_sum(plane, i, j, uba.hb, uba.ws);
 }
 
 @compute @workgroup_size(256)

@@ -267,6 +267,13 @@ fn upsample_forward_tex(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(w
 
 @group(0) @binding(1) var d_up_tex: Tex4;
 
+// The 2×2 block sum of small pixel s of plane `plane` (the planes of pp).
+fn block_sum_tex(plane: u32, s: Site) -> f32 {
+    let f = (plane * pp.hb + 2u * s.y) * pp.wb + 2u * s.x;
+    let sum = pair_even(d_up_tex, f) + pair_even(d_up_tex, f + pp.wb);
+    return sum.x + sum.y;
+}
+
 @compute @workgroup_size(WALK_WG)
 fn upsample_backward_tex(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     pp = ub;
@@ -274,9 +281,7 @@ fn upsample_backward_tex(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(
     var s = site_at(lid.x, pp.ws);
     let step = site_at(WALK_WG, pp.ws);
     for (var k = lid.x; k < pp.hs * pp.ws; k += WALK_WG) {
-        let f = (plane * pp.hb + 2u * s.y) * pp.wb + 2u * s.x;
-        let sum = pair_even(d_up_tex, f) + pair_even(d_up_tex, f + pp.wb);
-        d_small[plane * pp.hs * pp.ws + k] = sum.x + sum.y;
+        d_small[plane * pp.hs * pp.ws + k] = block_sum_tex(plane, s);
         s = site_next(s, step, pp.ws);
     }
 }
@@ -292,10 +297,8 @@ fn upsample_backward_act_tex(@builtin(local_invocation_id) lid: vec3<u32>, @buil
     var s = site_at(lid.x, pp.ws);
     let step = site_at(WALK_WG, pp.ws);
     for (var k = lid.x; k < pp.hs * pp.ws; k += WALK_WG) {
-        let f = (plane * pp.hb + 2u * s.y) * pp.wb + 2u * s.x;
-        let sum = pair_even(d_up_tex, f) + pair_even(d_up_tex, f + pp.wb);
         let o = plane * pp.hs * pp.ws + k;
-        d_small[o] = activate_grad_from_output(texel_f(ua_x_tex, o)) * (sum.x + sum.y);
+        d_small[o] = activate_grad_from_output(texel_f(ua_x_tex, o)) * block_sum_tex(plane, s);
         s = site_next(s, step, pp.ws);
     }
 }

@@ -434,10 +434,7 @@ fn epilogue_backward(g: &mut Graph, id: NodeId, d_out: NodeId, act: Act) -> Node
     if act == Act::Identity {
         return d_out;
     }
-    if let Some(fused) = fuse_into_pool_backward(g, id, d_out, act) {
-        return fused;
-    }
-    if let Some(fused) = fuse_into_upsample_backward(g, id, d_out, act) {
+    if let Some(fused) = fuse_into_resampling_backward(g, id, d_out, act) {
         return fused;
     }
     let name = g.nodes[id].name.clone();
@@ -544,45 +541,6 @@ fn conv_backward(
     }
 }
 
-/// Where node `id` (a layer with activation `act`) feeds only a 2×2 upsampling, its gradient
-/// `d_out` is that upsampling's backward (2×2 block sums, at `id`'s size): `d_out` becomes
-/// `UpsampleBackward(act)` (upsample_backward_act), which multiplies each sum by act'(y) as it
-/// writes it, instead of an activation backward reading the sums back. Returns the rewritten
-/// node, or None where the pattern does not hold (`d_out` is a sum of several consumers'
-/// gradients, or feeds another node).
-fn fuse_into_upsample_backward(
-    g: &mut Graph,
-    id: NodeId,
-    d_out: NodeId,
-    act: Act,
-) -> Option<NodeId> {
-    if g.nodes[d_out].op != Op::UpsampleBackward(Act::Identity) {
-        return None;
-    }
-    if g.nodes.iter().any(|n| n.inputs.contains(&d_out)) {
-        return None;
-    }
-    let name = g.nodes[id].name.clone();
-    let up_name = g
-        .nodes
-        .iter()
-        .find(|n| n.op == Op::Upsample && n.inputs == [id])
-        .map(|n| n.name.clone())?;
-    let node = &mut g.nodes[d_out];
-    node.op = Op::UpsampleBackward(act);
-    node.inputs.push(id);
-    node.name = format!("d_{name}_pre");
-    g.annotate(
-        d_out,
-        format!(
-            "upsample backward of {up_name} with the {} backward of {name} (its fused \
-             epilogue) folded in: act'(y)·(2×2 block sums)",
-            act.name()
-        ),
-    );
-    Some(d_out)
-}
-
 /// Appends one optimizer update per parameter (with its persistent state tensors, named
 /// `<param>.<state>`), after every other node.
 pub fn add_optimizer(g: &mut Graph, grads: &[ParamGrad], opt: Optimizer) -> Vec<NodeId> {
@@ -607,36 +565,61 @@ pub fn add_optimizer(g: &mut Graph, grads: &[ParamGrad], opt: Optimizer) -> Vec<
     updates
 }
 
-/// Where node `id` (a layer with activation `act`) feeds only a 2×2 max pool, its gradient
-/// `d_out` is that pool's backward, which is zero everywhere but at each window's winner; and
-/// the winner's output is the pooled value. So act'(y)·d_out needs nothing more than the
-/// backward reads already (the window of `id`'s output): `d_out` becomes
-/// `MaxPoolBackward(act)` and computes the gradient before the activation itself, one pass
-/// over the full-resolution tensor instead of two. Returns the rewritten node, or None where
-/// the pattern does not hold (`d_out` is a sum of several consumers' gradients, or feeds
-/// another node).
-fn fuse_into_pool_backward(g: &mut Graph, id: NodeId, d_out: NodeId, act: Act) -> Option<NodeId> {
+/// Where node `id` (a layer with activation `act`) feeds only a 2×2 max pool or a 2×2
+/// upsampling, its gradient `d_out` is that resampling's backward, and the activation's
+/// derivative folds into it (act' is written in terms of the layer's output y):
+/// - a max pool's backward is zero everywhere but at each window's winner, and the winner's
+///   output is the pooled value, so act'(y)·d_out needs nothing more than the backward reads
+///   already (the window of `id`'s output): one pass over the full-resolution tensor
+///   instead of two;
+/// - an upsampling's backward writes 2×2 block sums at `id`'s size, and multiplies each by
+///   act'(y) as it writes it instead of an activation backward reading the sums back.
+///
+/// `d_out` becomes `MaxPoolBackward(act)` or `UpsampleBackward(act)` (which also reads y) and
+/// computes the gradient before the activation itself. Returns the rewritten node, or None
+/// where the pattern does not hold (`d_out` is a sum of several consumers' gradients, or
+/// feeds another node).
+fn fuse_into_resampling_backward(
+    g: &mut Graph,
+    id: NodeId,
+    d_out: NodeId,
+    act: Act,
+) -> Option<NodeId> {
     let back = &g.nodes[d_out];
-    if back.op != Op::MaxPoolBackward(Act::Identity) || back.inputs[0] != id {
-        return None;
-    }
+    let (forward, what, rule) = match back.op {
+        Op::MaxPoolBackward(Act::Identity) if back.inputs[0] == id => (
+            Op::MaxPool,
+            "max pool",
+            "act'(pooled)·dy at each window's winner",
+        ),
+        Op::UpsampleBackward(Act::Identity) => {
+            (Op::Upsample, "upsample", "act'(y)·(2×2 block sums)")
+        }
+        _ => return None,
+    };
     if g.nodes.iter().any(|n| n.inputs.contains(&d_out)) {
         return None;
     }
     let name = g.nodes[id].name.clone();
-    let pool_name = g
+    let forward_name = g
         .nodes
         .iter()
-        .find(|n| n.op == Op::MaxPool && n.inputs == [id])
-        .map_or_else(|| "the pool".to_string(), |n| n.name.clone());
+        .find(|n| n.op == forward && n.inputs == [id])?
+        .name
+        .clone();
     let node = &mut g.nodes[d_out];
-    node.op = Op::MaxPoolBackward(act);
+    if forward == Op::MaxPool {
+        node.op = Op::MaxPoolBackward(act);
+    } else {
+        node.op = Op::UpsampleBackward(act);
+        node.inputs.push(id);
+    }
     node.name = format!("d_{name}_pre");
     g.annotate(
         d_out,
         format!(
-            "max pool backward of {pool_name} with the {} backward of {name} (its fused \
-             epilogue) folded in: act'(pooled)·dy at each window's winner",
+            "{what} backward of {forward_name} with the {} backward of {name} (its fused \
+             epilogue) folded in: {rule}",
             act.name()
         ),
     );

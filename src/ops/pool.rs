@@ -169,8 +169,9 @@ fn flat_call(
     }
 }
 
-/// The texture form of call `c`: the inputs `inputs` read from texture copies, where the
-/// planes fit the grid (else `c`).
+/// The texture form `entry` of call `c`, its inputs `inputs` read from texture copies folded
+/// for `floats` floats, where `applies` (the form's own condition on the shape) and the planes
+/// fit the grid; else `c`.
 #[allow(clippy::too_many_arguments)]
 fn textured(
     c: KernelCall,
