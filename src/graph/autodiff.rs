@@ -232,6 +232,24 @@ pub fn backward(g: &mut Graph, loss: NodeId) -> Vec<ParamGrad> {
                 let x = node.inputs[0];
                 let xn = g.nodes[x].name.clone();
                 let shape = g.nodes[x].shape.clone();
+                // Where the sum is the loss itself, its gradient is `scale` everywhere: the
+                // seed (a fill of 1) becomes that fill, instead of feeding a broadcast that
+                // would multiply the same constant every step (one dispatch fewer).
+                if id == loss && d_out == seed {
+                    let node = &mut g.nodes[seed];
+                    node.op = Op::Fill(scale);
+                    node.shape = shape;
+                    node.name = format!("d_{xn}");
+                    g.annotate(
+                        seed,
+                        format!(
+                            "seed and sum_all backward of {name}, the loss: dL/dx = {scale} \
+                             everywhere"
+                        ),
+                    );
+                    contribute(g, &mut grads, x, seed);
+                    continue;
+                }
                 let d = g.push(
                     format!("d_{xn}"),
                     Op::BroadcastScaled { scale },
