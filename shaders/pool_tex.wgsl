@@ -161,7 +161,6 @@ fn max_pool_forward_tex2(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(
 @group(0) @binding(0) var<storage, read_write> d_x2: array<vec2<f32>>;
 @group(0) @binding(2) var dy_tex: Tex4;
 
-
 // Window (oy, ox) of plane `plane`.
 fn pool_backward_window(plane: u32, oy: u32, ox: u32) {
     let o = (plane * pp.hs + oy) * pp.ws + ox;
