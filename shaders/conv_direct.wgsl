@@ -65,6 +65,12 @@ override CI_BLOCKS: u32 = 1u;
 // each block starts a multiple of 4 floats in (PX·STRIDE for the forward; PX with stride 1
 // for the input gradient, whose strided form reads no segments).
 override SEG_OFF: u32 = 4u;
+// Where rows are 2 (mod 4) long in planes a multiple of 4 floats (the conv AE's 14×14
+// layers), a segment starts at one of two offsets: SEG_OFF on rows that start a multiple of
+// 4 floats in, SEG_OFF2 (= SEG_OFF + 2 mod 4) on the others; load_seg then picks both ways
+// with constant lanes and selects one per value, in place of pick8's per-invocation lanes.
+// Else 4.
+override SEG_OFF2: u32 = 4u;
 
 fn item(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * WG;

@@ -48,7 +48,8 @@ fn src_at(i: u32) -> f32 {
 
 // seg[j] = src[row + x0 + j] where 0 ≤ x0 + j < width (else 0), j < len: the (len + 3) / 4 + 1
 // texels that hold the segment are fetched once, and each value is picked out of the two
-// texels it can lie in (its offset within the first texel, `off`, differs per invocation).
+// texels it can lie in (its offset within the first texel, `off`, differs per invocation
+// unless SEG_OFF fixes it; with SEG_OFF2 it is one of two constants).
 fn load_seg(row: u32, x0: i32, len: u32, width: u32) {
     // x0 ≥ −7 (padding is less than the kernel width ≤ 8), so the shifted index is ≥ 1.
     let f = u32(i32(row) + x0 + 8);
@@ -58,8 +59,17 @@ fn load_seg(row: u32, x0: i32, len: u32, width: u32) {
     for (var q = 0u; q < (len + 3u) / 4u + 1u; q++) {
         tq[q] = texel(src_tex, u32(max(t0 + i32(q), 0)));
     }
+    // Which of the two offsets this row has (pairs only).
+    let first = (f & 3u) == SEG_OFF;
     for (var j = 0u; j < len; j++) {
-        let v = pick8(tq[j >> 2u], tq[(j >> 2u) + 1u], (j & 3u) + off);
+        var v: f32;
+        if SEG_OFF2 < 4u {
+            let a = pick8(tq[j >> 2u], tq[(j >> 2u) + 1u], (j & 3u) + SEG_OFF);
+            let b = pick8(tq[j >> 2u], tq[(j >> 2u) + 1u], (j & 3u) + SEG_OFF2);
+            v = select(b, a, first);
+        } else {
+            v = pick8(tq[j >> 2u], tq[(j >> 2u) + 1u], (j & 3u) + off);
+        }
         let ix = x0 + i32(j);
         seg[j] = select(0.0, v, ix >= 0 && ix < i32(width));
     }

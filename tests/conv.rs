@@ -33,7 +33,7 @@ fn geometries() -> Vec<ConvGeom> {
         (usize, usize),
         usize,
         Padding,
-    ); 19] = [
+    ); 21] = [
         (1, 1, (5, 7), 1, (3, 3), 1, Padding::Same),
         (2, 3, (9, 6), 5, (3, 3), 1, Padding::Valid),
         (1, 4, (7, 7), 6, (3, 3), 2, Padding::Same),
@@ -55,6 +55,12 @@ fn geometries() -> Vec<ConvGeom> {
         (1, 2, (3, 28), 3, (3, 3), 1, Padding::Same),
         (2, 3, (4, 14), 5, (3, 3), 1, Padding::Same),
         (1, 2, (5, 30), 3, (3, 3), 2, Padding::Same),
+        // Rows 2 (mod 4) long in planes a multiple of 4 floats: the texture kernels' row
+        // segments start at one of two offsets (SEG_OFF, SEG_OFF2), as on the conv AE's 14×14
+        // layers; unpadded, so at other offsets than the (4, 14) case's: the forward reading
+        // 14-wide rows, and the input gradient reading a 4×14 dP (decoder.2's shape).
+        (2, 2, (6, 14), 3, (3, 3), 1, Padding::Valid),
+        (1, 2, (6, 16), 3, (3, 3), 1, Padding::Valid),
         // A 7-wide kernel (the kernels take up to 8): 22-input segments for 16 pixels, and
         // a weight gradient accumulating 7 taps × 4 channels.
         (1, 2, (4, 16), 3, (3, 7), 1, Padding::Same),
@@ -108,7 +114,7 @@ fn conv_geometry_follows_keras_padding_rules() {
 #[test]
 fn conv_kernels_match_their_twins_on_fresh_inputs() {
     let mut rng = fresh();
-    let (mut quad_cases, mut px16_cases, mut adapters) = (0, 0, 0);
+    let (mut quad_cases, mut px16_cases, mut pair_kernels, mut adapters) = (0, 0, 0, 0);
     for gpu in gpus() {
         adapters += 1;
         for (case, geom) in geometries().into_iter().enumerate() {
@@ -180,6 +186,12 @@ fn conv_kernels_match_their_twins_on_fresh_inputs() {
                 px16_cases += 1;
             }
             assert_eq!(bwd.shader, store(geom.w), "{geom:?}");
+            for c in [&fwd, &bwd] {
+                let second = c.constants.iter().find(|(k, _)| *k == "SEG_OFF2");
+                if second.is_some_and(|&(_, v)| v < 4.0) {
+                    pair_kernels += 1;
+                }
+            }
             // The engine's direct kernels and the naive reference kernels, against one twin.
             for variant in [
                 conv::Variant::Direct,
@@ -219,8 +231,11 @@ fn conv_kernels_match_their_twins_on_fresh_inputs() {
     // The texture variant's weight gradient takes the four-pixel walk on the six cases
     // whose rows allow it (so the twin comparisons above ran it on every adapter).
     assert_eq!(quad_cases, 6 * adapters, "WG_QUADS cases");
-    // Forwards on 16-pixel blocks: rows of 17, 12 (twice), 28, 14 and 16.
-    assert_eq!(px16_cases, 6 * adapters, "PX = 16 cases");
+    // Forwards on 16-pixel blocks: rows of 17, 12 (three times), 28, 14 (twice) and 16.
+    assert_eq!(px16_cases, 8 * adapters, "PX = 16 cases");
+    // Segments at one of two offsets: the (4, 14) case's forward and input gradient, the
+    // (6, 14) case's forward and the (6, 16) case's input gradient.
+    assert_eq!(pair_kernels, 4 * adapters, "SEG_OFF2 kernels");
 }
 
 /// Central differences of L(v) = Σ r ⊙ f(v) with respect to v.

@@ -279,18 +279,55 @@ fn pixels_per_item(width: usize, g: &ConvGeom) -> usize {
         .unwrap_or(1)
 }
 
-/// The direct kernels' grid divisors (`X_BLOCKS`, `ROWS`) and, where every row segment starts
-/// at the same offset `seg_off` within a texel (`aligned`), `SEG_OFF` (else 4: per invocation).
+/// Where the row segments a kernel reads start within their texels: at one offset, at one of
+/// two, or anywhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SegStarts {
+    /// Rows a multiple of 4 long, each block a multiple of 4 floats in: every segment starts
+    /// at the same offset.
+    One,
+    /// Rows 2 (mod 4) long in planes a multiple of 4 floats, blocks as above: rows that start
+    /// a multiple of 4 floats in start their segments at the offset, the others 2 further.
+    Two,
+    /// Per invocation.
+    Any,
+}
+
+impl SegStarts {
+    /// Which case rows `width` long in planes of `height` rows are, with blocks starting
+    /// `block_step` floats apart.
+    fn of(width: usize, height: usize, block_step: usize) -> SegStarts {
+        if !block_step.is_multiple_of(4) {
+            SegStarts::Any
+        } else if width.is_multiple_of(4) {
+            SegStarts::One
+        } else if width % 4 == 2 && (width * height).is_multiple_of(4) {
+            SegStarts::Two
+        } else {
+            SegStarts::Any
+        }
+    }
+}
+
+/// The direct kernels' grid divisors (`X_BLOCKS`, `ROWS`) and the segments' offsets within a
+/// texel on rows that start a multiple of 4 floats in, `seg_off`: `SEG_OFF` where `starts`
+/// fixes it, and `SEG_OFF2` for the other rows where there are two (4: not fixed).
 fn grid_constants(
     x_blocks: usize,
     rows: usize,
-    aligned: bool,
+    starts: SegStarts,
     seg_off: i64,
-) -> [(&'static str, f64); 3] {
+) -> [(&'static str, f64); 4] {
+    let (first, second) = match starts {
+        SegStarts::One => (seg_off, 4),
+        SegStarts::Two => (seg_off, (seg_off + 2) % 4),
+        SegStarts::Any => (4, 4),
+    };
     [
         ("X_BLOCKS", x_blocks as f64),
         ("ROWS", rows as f64),
-        ("SEG_OFF", if aligned { seg_off as f64 } else { 4.0 }),
+        ("SEG_OFF", first as f64),
+        ("SEG_OFF2", second as f64),
     ]
 }
 
@@ -487,14 +524,14 @@ pub fn forward_call(g: &ConvGeom, has_bias: bool, act: Act, variant: Variant) ->
     let px = pixels_per_item(g.w_out, g);
     let items = g.n * g.h_out * g.w_out.div_ceil(px);
     let mut c = with_epilogue(call("conv2d_forward", g, items, px, g.c_out), has_bias, act);
-    // Rows of input segments start at texel offset 8 − pad (mod 4) when rows are a multiple
-    // of 4 long and each block starts a multiple of 4 floats in.
-    let aligned = g.w.is_multiple_of(4) && (px * g.stride).is_multiple_of(4);
+    // Input segments start at texel offset 8 − pad (mod 4) on rows that start a multiple of
+    // 4 floats in.
+    let starts = SegStarts::of(g.w, g.h, px * g.stride);
     let seg_off = (8 - g.pad_w as i64).rem_euclid(4);
     c.constants.extend(grid_constants(
         g.w_out.div_ceil(px),
         g.h_out,
-        aligned,
+        starts,
         seg_off,
     ));
     c.workgroups = layers(items, g.c_out);
@@ -523,11 +560,15 @@ pub fn backward_input_call(g: &ConvGeom, has_bias: bool, act: Act, variant: Vari
         has_bias,
         act,
     );
-    // Stride 1 reads dP row segments from column ix0 + pad − (KW − 1).
-    let aligned = g.stride == 1 && g.w_out.is_multiple_of(4) && px.is_multiple_of(4);
+    // Stride 1 reads dP row segments from column ix0 + pad − (KW − 1) (the strided form
+    // reads no segments).
+    let starts = match g.stride {
+        1 => SegStarts::of(g.w_out, g.h_out, px),
+        _ => SegStarts::Any,
+    };
     let seg_off = (8 + g.pad_w as i64 - (g.kw as i64 - 1)).rem_euclid(4);
     c.constants
-        .extend(grid_constants(g.w.div_ceil(px), g.h, aligned, seg_off));
+        .extend(grid_constants(g.w.div_ceil(px), g.h, starts, seg_off));
     c.workgroups = layers(items, g.c_in);
     if variant == Variant::Texture {
         let lens = [g.n * g.c_out * g.h_out * g.w_out, g.weight_len()];
