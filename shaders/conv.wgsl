@@ -54,7 +54,7 @@
 @group(0) @binding(2) var<storage, read> d_p: array<f32>;
 @group(0) @binding(3) var<uniform> cg: Conv;
 
-// The direct kernels (conv_direct.wgsl) read their inputs through these five functions.
+// The direct kernels (conv_direct.wgsl) read their inputs through these functions.
 fn src_at(i: u32) -> f32 {
     return src[i];
 }
@@ -63,9 +63,22 @@ fn wgt_at(i: u32) -> f32 {
     return wgt[i];
 }
 
-// The forward's weights w[ky, kx, ci, co0..co0+3] (conv_direct.wgsl's weights4).
-fn weights4_fwd(ky: u32, kx: u32, ci: u32, co0: u32) -> vec4<f32> {
+// Each lane reads a tap's weights where it uses them: nothing to stage, no lane waits for
+// another.
+const ALL_LANES: bool = false;
+
+fn stage_fwd(ci: u32, co0: u32) {}
+
+fn stage_bwd(ci0: u32, co: u32) {}
+
+// The forward's weights w[ky, kx, ci, co0..co0+3] and the input gradient's w[ky, kx,
+// ci0..ci0+3, co] (conv_direct.wgsl's weights4).
+fn tap_fwd(ky: u32, kx: u32, ci: u32, co0: u32) -> vec4<f32> {
     return weights4(ky, kx, ci, co0, 0u, 1u);
+}
+
+fn tap_bwd(ky: u32, kx: u32, ci0: u32, co: u32) -> vec4<f32> {
+    return weights4(ky, kx, ci0, co, 1u, 0u);
 }
 
 fn xin_at(i: u32) -> f32 {

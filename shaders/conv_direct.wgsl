@@ -2,11 +2,14 @@
 // and conv_tex.wgsl (inputs from textures): the math and the blocking are described at the
 // top of conv.wgsl. The front file appended before this one defines the bindings `bias`,
 // `cv`, `part`, `cg` and the loads `src_at`, `wgt_at`, `xin_at`, `dp_at` (float i of the
-// respective input), `weights4_fwd` (the forward's four weights of a tap), `load_seg` (a
-// row segment of src into `seg`) and `xin_quad`, `dp_quad` (floats 4q..4q+3 of x and dP, for
-// the WG_QUADS weight gradient); nothing below reads an input any other way. The output
-// `out` and its `put_row` come from conv_store.wgsl (or conv_store4.wgsl), prepended to the
-// front.
+// respective input), `load_seg` (a row segment of src into `seg`) and `xin_quad`, `dp_quad`
+// (floats 4q..4q+3 of x and dP, for the WG_QUADS weight gradient); and how the weights are
+// read: `tap_fwd` (the forward's four weights of a tap) and `tap_bwd` (the input gradient's),
+// after `stage_fwd` / `stage_bwd` at the start of each input (output) channel, and whether
+// lanes past the batch must stay to the end (`ALL_LANES`). conv.wgsl and conv_tex_each.wgsl
+// read each tap where it is used; conv_tex_sg.wgsl fetches a channel's taps once per
+// subgroup and shares them. Nothing below reads an input any other way. The output `out` and
+// its `put_row` come from conv_store.wgsl (or conv_store2/4.wgsl), prepended to the front.
 
 // ACT, LEAKY_SLOPE and activate() come from act_fns.wgsl, prepended to this file.
 override HAS_BIAS: bool = false;
@@ -124,16 +127,20 @@ fn forward_body(gid: vec3<u32>, nwg: vec3<u32>, wid: vec3<u32>) {
     let ox0 = (t % X_BLOCKS) * PX;
     t /= X_BLOCKS;
     let oy = t % ROWS;
-    let n = t / ROWS;
-    let co0 = wid.z * CB;
-    if n >= pc.n {
+    let live = t / ROWS < pc.n;
+    // Lanes past the batch (the last workgroup's tail) leave, or where the front shares
+    // values between lanes (ALL_LANES), compute the last sample again and store nothing.
+    if !live && !ALL_LANES {
         return;
     }
+    let n = min(t / ROWS, pc.n - 1u);
+    let co0 = wid.z * CB;
     // The input columns this block reads: ix0 .. ix0 + SEG − 1.
     let seg_len = (PX - 1u) * STRIDE + KW;
     let ix0 = i32(ox0 * STRIDE) - i32(pc.pad_w);
     var acc: array<vec4<f32>, MAX_PX>;
     for (var ci = 0u; ci < pc.c_in; ci++) {
+        stage_fwd(ci, co0);
         let plane = (n * pc.c_in + ci) * pc.h;
         for (var ky = 0u; ky < KH; ky++) {
             let iy = i32(oy * STRIDE + ky) - i32(pc.pad_h);
@@ -143,14 +150,16 @@ fn forward_body(gid: vec3<u32>, nwg: vec3<u32>, wid: vec3<u32>) {
             let row = (plane + u32(iy)) * pc.w;
             load_seg(row, ix0, seg_len, pc.w);
             for (var kx = 0u; kx < KW; kx++) {
-                let wv = weights4_fwd(ky, kx, ci, co0);
+                let wv = tap_fwd(ky, kx, ci, co0);
                 for (var p = 0u; p < PX; p++) {
                     acc[p] += seg[p * STRIDE + kx] * wv;
                 }
             }
         }
     }
-    store_block(n, co0, pc.c_out, oy, ox0, pc.h_out, pc.w_out, acc);
+    if live {
+        store_block(n, co0, pc.c_out, oy, ox0, pc.h_out, pc.w_out, acc);
+    }
 }
 
 // One invocation: input-gradient pixels (iy, ix0..ix0+PX) of sample n, channels ci0..ci0+3
@@ -162,17 +171,19 @@ fn backward_input_body(gid: vec3<u32>, nwg: vec3<u32>, wid: vec3<u32>) {
     let ix0 = (t % X_BLOCKS) * PX;
     t /= X_BLOCKS;
     let iy = t % ROWS;
-    let n = t / ROWS;
-    let ci0 = wid.z * CB;
-    if n >= pc.n {
+    let live = t / ROWS < pc.n;
+    if !live && !ALL_LANES {
         return;
     }
+    let n = min(t / ROWS, pc.n - 1u);
+    let ci0 = wid.z * CB;
     let s = i32(STRIDE);
     // Stride 1: pixel p, tap kx reads output column ix0 + p + pw − kx = ox_lo + (p + KW − 1 − kx).
     let ox_lo = i32(ix0 + pc.pad_w) - i32(KW - 1u);
     let seg_len = PX + KW - 1u;
     var acc: array<vec4<f32>, MAX_PX>;
     for (var co = 0u; co < pc.c_out; co++) {
+        stage_bwd(ci0, co);
         let plane = (n * pc.c_out + co) * pc.h_out;
         for (var ky = 0u; ky < KH; ky++) {
             // oy·s − ph + ky = iy  ⇔  oy = (iy + ph − ky) / s, when that divides exactly.
@@ -184,14 +195,14 @@ fn backward_input_body(gid: vec3<u32>, nwg: vec3<u32>, wid: vec3<u32>) {
             if STRIDE == 1u {
                 load_seg(row, ox_lo, seg_len, pc.w_out);
                 for (var kx = 0u; kx < KW; kx++) {
-                    let wv = weights4(ky, kx, ci0, co, 1u, 0u);
+                    let wv = tap_bwd(ky, kx, ci0, co);
                     for (var p = 0u; p < PX; p++) {
                         acc[p] += seg[p + KW - 1u - kx] * wv;
                     }
                 }
             } else {
                 for (var kx = 0u; kx < KW; kx++) {
-                    let wv = weights4(ky, kx, ci0, co, 1u, 0u);
+                    let wv = tap_bwd(ky, kx, ci0, co);
                     for (var p = 0u; p < PX; p++) {
                         let tx = i32(ix0 + p + pc.pad_w) - i32(kx);
                         if tx >= 0 && tx % s == 0 && tx / s < i32(pc.w_out) {
@@ -202,7 +213,9 @@ fn backward_input_body(gid: vec3<u32>, nwg: vec3<u32>, wid: vec3<u32>) {
             }
         }
     }
-    store_block(n, ci0, pc.c_in, iy, ix0, pc.h, pc.w, acc);
+    if live {
+        store_block(n, ci0, pc.c_in, iy, ix0, pc.h, pc.w, acc);
+    }
 }
 
 // The weight gradient four output pixels at a time (WG_QUADS), for 3×3 kernels of stride 1

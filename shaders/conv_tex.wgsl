@@ -19,6 +19,10 @@
 // fallback, ~1.9 ns), and a uniform load at a per-invocation address an unrolled gather from
 // one small array (~0.5 ns) outside loops and branches, but a loop over the lanes inside them.
 // The outputs are still written to storage buffers.
+//
+// How the weights reach the loops, and the entry points, follow in one of two files:
+// conv_tex_each.wgsl (every lane fetches each tap where it uses it) or conv_tex_sg.wgsl
+// (lanes 0..7 fetch a channel's taps once for the subgroup and broadcast them).
 
 @group(0) @binding(1) var src_tex: Tex4;
 @group(0) @binding(2) var<uniform> wgt_u: array<vec4<f32>, 4096>;
@@ -111,19 +115,4 @@ fn xin_quad(q: u32) -> vec4<f32> {
 
 fn dp_quad(q: u32) -> vec4<f32> {
     return texel(dp_tex, q);
-}
-
-@compute @workgroup_size(64)
-fn conv2d_forward_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    forward_body(gid, nwg, wid);
-}
-
-@compute @workgroup_size(64)
-fn conv2d_backward_input_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-    backward_input_body(gid, nwg, wid);
-}
-
-@compute @workgroup_size(64)
-fn conv2d_weight_grad_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    weight_grad_body(gid, nwg);
 }

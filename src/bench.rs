@@ -572,6 +572,15 @@ pub fn conv_shapes(quick: bool) -> Vec<(String, crate::ops::conv::ConvGeom)> {
     ]
 }
 
+/// The convolution kernel a bench row names (`forward`, `backward_input` or `weight_grad`).
+fn kernel_of(which: &str) -> crate::ops::conv::Kernel {
+    match which {
+        "forward" => crate::ops::conv::Kernel::Forward,
+        "backward_input" => crate::ops::conv::Kernel::BackwardInput,
+        _ => crate::ops::conv::Kernel::WeightGrad,
+    }
+}
+
 /// One convolution kernel (`which`: forward, backward_input or weight_grad) of `geom` in one
 /// variant, ready to time.
 pub fn prepare_conv(
@@ -581,12 +590,7 @@ pub fn prepare_conv(
     variant: crate::ops::conv::Variant,
     label: &str,
 ) -> Result<Prepared> {
-    let kernel = match which {
-        "forward" => crate::ops::conv::Kernel::Forward,
-        "backward_input" => crate::ops::conv::Kernel::BackwardInput,
-        _ => crate::ops::conv::Kernel::WeightGrad,
-    };
-    let (g, inputs, out) = crate::tune::conv_graph(geom, kernel);
+    let (g, inputs, out) = crate::tune::conv_graph(geom, kernel_of(which));
     let opts = CompileOptions {
         conv: variant,
         ..Default::default()
@@ -734,8 +738,10 @@ pub fn table(gpu: &Gpu, quick: bool, filter: Option<&str>) -> Result<(Ceilings, 
                 ConvVariant::Naive,
                 ConvVariant::Direct,
                 ConvVariant::Texture,
+                ConvVariant::Subgroup,
             ] {
-                if keep(filter, &[&name, &label, variant.name()]) {
+                let runs = variant.runs_on(gpu, &geom, kernel_of(which));
+                if runs && keep(filter, &[&name, &label, variant.name()]) {
                     group.push(prepare_conv(gpu, geom, which, variant, &label)?);
                 }
             }

@@ -28,7 +28,7 @@ pub struct DeviceArgs {
     #[arg(long)]
     pub no_tune: bool,
     /// Pin a kernel variant, overriding the tuner:
-    /// matmul=naive|blocked|vec4|texture|subgroup|subgroup32|subgroup_pipe|subgroup_strips, conv=naive|direct|texture,
+    /// matmul=naive|blocked|vec4|texture|subgroup|subgroup32|subgroup_pipe|subgroup_strips, conv=naive|direct|texture|subgroup,
     /// reads=storage|texture (losses, sums, activation gradients, optimizer updates, pooling
     /// and upsampling; repeat the flag for several).
     #[arg(long, value_name = "KERNEL=VARIANT")]
@@ -47,7 +47,7 @@ impl DeviceArgs {
             let bad = || {
                 anyhow::anyhow!(
                     "--variant {v}: expected matmul=naive|blocked|vec4|texture|subgroup|subgroup32|subgroup_pipe|subgroup_strips, \
-                     conv=naive|direct|texture or reads=storage|texture"
+                     conv=naive|direct|texture|subgroup or reads=storage|texture"
                 )
             };
             let (kernel, name) = v.split_once('=').ok_or_else(bad)?;

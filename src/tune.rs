@@ -321,7 +321,10 @@ pub fn conv_graph(geom: ConvGeom, kernel: conv::Kernel) -> (Graph, Vec<NodeId>, 
 /// Times the tuned convolution variants for `kernel` at `geom` and names the fastest.
 pub fn time_conv_candidates(gpu: &Gpu, geom: ConvGeom, kernel: conv::Kernel) -> Result<Entry> {
     let mut plans = Vec::new();
-    for v in conv::TUNED {
+    for v in conv::TUNED
+        .into_iter()
+        .filter(|v| v.runs_on(gpu, &geom, kernel))
+    {
         let (g, inputs, out) = conv_graph(geom, kernel);
         let opts = CompileOptions {
             conv: v,

@@ -115,8 +115,12 @@ fn conv_geometry_follows_keras_padding_rules() {
 fn conv_kernels_match_their_twins_on_fresh_inputs() {
     let mut rng = fresh();
     let (mut quad_cases, mut px16_cases, mut pair_kernels, mut adapters) = (0, 0, 0, 0);
+    let (mut sg_cases, mut sg_adapters) = (0, 0);
     for gpu in gpus() {
         adapters += 1;
+        let probe = geometries()[0];
+        let has_sg = conv::Variant::Subgroup.runs_on(&gpu, &probe, conv::Kernel::Forward);
+        sg_adapters += has_sg as usize;
         for (case, geom) in geometries().into_iter().enumerate() {
             let act = [Act::Relu, Act::Identity, Act::Sigmoid, Act::Tanh][case % 4];
             // Extremes: one case with large magnitudes.
@@ -192,12 +196,31 @@ fn conv_kernels_match_their_twins_on_fresh_inputs() {
                     pair_kernels += 1;
                 }
             }
+            // The subgroup variant shares taps where the adapter and kernel size allow;
+            // with wider kernels it is the texture kernel.
+            let sg_fwd = conv::forward_call(&geom, true, act, conv::Variant::Subgroup);
+            let shares = conv::Variant::Subgroup.runs_on(&gpu, &geom, conv::Kernel::Forward);
+            let sg_shader = |s: Shader| match s {
+                Shader::ConvTexV4 => Shader::ConvTexSgV4,
+                Shader::ConvTexV2 => Shader::ConvTexSgV2,
+                _ => Shader::ConvTexSg,
+            };
+            let want_sg = match geom.kh <= 3 && geom.kw <= 3 {
+                true => sg_shader(fwd.shader),
+                false => fwd.shader,
+            };
+            assert_eq!(sg_fwd.shader, want_sg, "{geom:?}");
+            sg_cases += shares as usize;
             // The engine's direct kernels and the naive reference kernels, against one twin.
             for variant in [
                 conv::Variant::Direct,
                 conv::Variant::Naive,
                 conv::Variant::Texture,
+                conv::Variant::Subgroup,
             ] {
+                if variant == conv::Variant::Subgroup && !has_sg {
+                    continue;
+                }
                 let outs = run_with(
                     &gpu,
                     &g,
@@ -236,6 +259,10 @@ fn conv_kernels_match_their_twins_on_fresh_inputs() {
     // Segments at one of two offsets: the (4, 14) case's forward and input gradient, the
     // (6, 14) case's forward and the (6, 16) case's input gradient.
     assert_eq!(pair_kernels, 4 * adapters, "SEG_OFF2 kernels");
+    // The subgroup kernels ran on every case up to 3×3 (all but the 5×3 and 3×7 ones) on
+    // each adapter with subgroups, and lavapipe has them.
+    assert!(sg_adapters > 0, "no adapter ran the subgroup kernels");
+    assert_eq!(sg_cases, 19 * sg_adapters, "subgroup cases");
 }
 
 /// Central differences of L(v) = Σ r ⊙ f(v) with respect to v.

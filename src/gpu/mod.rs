@@ -434,7 +434,12 @@ impl Gpu {
         use crate::ops::conv::{Variant, TUNED};
         let forced = self.forced_conv.get();
         if forced != Variant::Auto {
-            return Ok(forced);
+            // `subgroup` where it cannot run (no subgroups, a larger kernel, a weight
+            // gradient) is the texture kernel it shares taps in.
+            return Ok(match forced.runs_on(self, g, kernel) {
+                true => forced,
+                false => Variant::Texture,
+            });
         }
         let class = crate::tune::conv_class(g, kernel);
         let tuned = self.tuned_choice(class, &crate::tune::conv_shape(g), || {
@@ -442,6 +447,7 @@ impl Gpu {
         })?;
         Ok(tuned
             .and_then(|name| TUNED.into_iter().find(|v| v.name() == name))
+            .filter(|v| v.runs_on(self, g, kernel))
             .unwrap_or(Variant::Direct))
     }
 

@@ -26,6 +26,9 @@ pub enum Shader {
     ConvTex,
     ConvTexV2,
     ConvTexV4,
+    ConvTexSg,
+    ConvTexSgV2,
+    ConvTexSgV4,
     Pool,
     PoolTex,
     Sparsity,
@@ -38,6 +41,8 @@ const CONV_DIRECT: &str = include_str!("../../shaders/conv_direct.wgsl");
 const CONV_STORE: &str = include_str!("../../shaders/conv_store.wgsl");
 const CONV_STORE2: &str = include_str!("../../shaders/conv_store2.wgsl");
 const CONV_STORE4: &str = include_str!("../../shaders/conv_store4.wgsl");
+const CONV_TEX_EACH: &str = include_str!("../../shaders/conv_tex_each.wgsl");
+const CONV_TEX_SG: &str = include_str!("../../shaders/conv_tex_sg.wgsl");
 const MATMUL_BLOCK: &str = include_str!("../../shaders/matmul_block.wgsl");
 const TEX_FNS: &str = include_str!("../../shaders/tex_fns.wgsl");
 const TEX_FNS_SAMPLED: &str = include_str!("../../shaders/tex_fns_sampled.wgsl");
@@ -92,7 +97,7 @@ pub fn kernels_fingerprint() -> u64 {
 
 impl Shader {
     /// Every shader, for tests that compile them all.
-    pub const ALL: [Shader; 24] = [
+    pub const ALL: [Shader; 27] = [
         Shader::Matmul,
         Shader::MatmulTex,
         Shader::MatmulSg,
@@ -112,6 +117,9 @@ impl Shader {
         Shader::ConvTex,
         Shader::ConvTexV2,
         Shader::ConvTexV4,
+        Shader::ConvTexSg,
+        Shader::ConvTexSgV2,
+        Shader::ConvTexSgV4,
         Shader::Pool,
         Shader::PoolTex,
         Shader::Sparsity,
@@ -142,6 +150,10 @@ impl Shader {
             // conv_tex.wgsl with its output stored as pairs or vec4s (conv_store2/4.wgsl).
             Shader::ConvTexV2 => "conv_tex.wgsl+conv_store2.wgsl",
             Shader::ConvTexV4 => "conv_tex.wgsl+conv_store4.wgsl",
+            // The same with the weights shared through subgroups (conv_tex_sg.wgsl).
+            Shader::ConvTexSg => "conv_tex.wgsl+conv_tex_sg.wgsl",
+            Shader::ConvTexSgV2 => "conv_tex.wgsl+conv_tex_sg.wgsl+conv_store2.wgsl",
+            Shader::ConvTexSgV4 => "conv_tex.wgsl+conv_tex_sg.wgsl+conv_store4.wgsl",
             Shader::Pool => "pool.wgsl",
             Shader::PoolTex => "pool_tex.wgsl",
             Shader::Sparsity => "sparsity.wgsl",
@@ -168,9 +180,12 @@ impl Shader {
             Shader::Random => include_str!("../../shaders/random.wgsl"),
             Shader::Vae => include_str!("../../shaders/vae.wgsl"),
             Shader::Conv => include_str!("../../shaders/conv.wgsl"),
-            Shader::ConvTex | Shader::ConvTexV2 | Shader::ConvTexV4 => {
-                include_str!("../../shaders/conv_tex.wgsl")
-            }
+            Shader::ConvTex
+            | Shader::ConvTexV2
+            | Shader::ConvTexV4
+            | Shader::ConvTexSg
+            | Shader::ConvTexSgV2
+            | Shader::ConvTexSgV4 => include_str!("../../shaders/conv_tex.wgsl"),
             Shader::Pool => include_str!("../../shaders/pool.wgsl"),
             Shader::PoolTex => include_str!("../../shaders/pool_tex.wgsl"),
             Shader::Sparsity => include_str!("../../shaders/sparsity.wgsl"),
@@ -224,15 +239,25 @@ impl Shader {
                 "{ACT_FNS}\n{CONV_STORE}\n{}\n{CONV_DIRECT}",
                 self.own_source()
             ),
-            // The texture front with its output one float, a pair or a quad at a time.
-            Shader::ConvTex | Shader::ConvTexV2 | Shader::ConvTexV4 => {
+            // The texture front with its output one float, a pair or a quad at a time, and
+            // its weights read by each lane or shared through subgroups.
+            Shader::ConvTex
+            | Shader::ConvTexV2
+            | Shader::ConvTexV4
+            | Shader::ConvTexSg
+            | Shader::ConvTexSgV2
+            | Shader::ConvTexSgV4 => {
                 let store = match self {
-                    Shader::ConvTexV2 => CONV_STORE2,
-                    Shader::ConvTexV4 => CONV_STORE4,
+                    Shader::ConvTexV2 | Shader::ConvTexSgV2 => CONV_STORE2,
+                    Shader::ConvTexV4 | Shader::ConvTexSgV4 => CONV_STORE4,
                     _ => CONV_STORE,
                 };
+                let taps = match self {
+                    Shader::ConvTexSg | Shader::ConvTexSgV2 | Shader::ConvTexSgV4 => CONV_TEX_SG,
+                    _ => CONV_TEX_EACH,
+                };
                 format!(
-                    "{ACT_FNS}\n{tex_fns}\n{store}\n{}\n{CONV_DIRECT}",
+                    "{ACT_FNS}\n{tex_fns}\n{store}\n{}\n{taps}\n{CONV_DIRECT}",
                     self.own_source()
                 )
             }

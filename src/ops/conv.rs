@@ -372,6 +372,11 @@ pub enum Variant {
     /// The direct kernels with activations fetched from textures and weights from a uniform
     /// buffer the plan copies them into (`conv_tex.wgsl`); direct where a tensor is too large.
     Texture,
+    /// `Texture` with each channel's taps fetched once per subgroup and broadcast
+    /// (`conv_tex_sg.wgsl`): forward and input gradient of kernels up to 3×3, on devices with
+    /// subgroups of 8 or more ([`Variant::runs_on`]); the weight gradient (no weights to
+    /// share) runs `Texture`'s.
+    Subgroup,
     /// The engine's choice: pinned, tuned or `Direct` (see [`crate::tune`]); runs as
     /// `Direct` when a plan is compiled without a context's choice.
     #[default]
@@ -385,8 +390,21 @@ impl Variant {
             Variant::Naive => "naive",
             Variant::Direct => "direct",
             Variant::Texture => "texture",
+            Variant::Subgroup => "subgroup",
             Variant::Auto => "auto",
         }
+    }
+
+    /// Whether this variant has its own kernel for `kernel` at `g` on `gpu`: `Subgroup` needs
+    /// subgroup operations with subgroups of at least 8 (lanes 0..7 fetch the taps), a
+    /// kernel of at most 3×3, and is not a weight gradient. The others always do.
+    pub fn runs_on(self, gpu: &crate::gpu::Gpu, g: &ConvGeom, kernel: Kernel) -> bool {
+        self != Variant::Subgroup
+            || (gpu.features.contains(wgpu::Features::SUBGROUP)
+                && gpu.info.subgroup_min_size >= 8
+                && g.kh <= 3
+                && g.kw <= 3
+                && kernel != Kernel::WeightGrad)
     }
 }
 
@@ -409,20 +427,35 @@ impl Kernel {
     }
 }
 
-/// The variants that compete in autotuning (the naive kernels are the reference).
-pub const TUNED: [Variant; 2] = [Variant::Direct, Variant::Texture];
+/// The variants that compete in autotuning where they run (the naive kernels are the
+/// reference).
+pub const TUNED: [Variant; 3] = [Variant::Direct, Variant::Texture, Variant::Subgroup];
 
 /// The texture kernel `c` storing its output as vec4s (`conv_store4.wgsl`) where every block
 /// row starts on a 16-byte boundary (blocks of 8 or 16 pixels, rows of `width` a multiple of
 /// 4), or as pairs (`conv_store2.wgsl`) where rows have even length.
 fn vec4_rows(mut c: KernelCall, px: usize, width: usize) -> KernelCall {
     // `pixels_per_item` gives 16, 8, 4 or 1, so blocks of 8 or more are whole vec4s.
-    if c.shader == Shader::ConvTex && px >= 8 {
+    if px >= 8 {
+        let (v4, v2) = match c.shader {
+            Shader::ConvTex => (Shader::ConvTexV4, Shader::ConvTexV2),
+            Shader::ConvTexSg => (Shader::ConvTexSgV4, Shader::ConvTexSgV2),
+            _ => return c,
+        };
         if width.is_multiple_of(4) {
-            c.shader = Shader::ConvTexV4;
+            c.shader = v4;
         } else if width.is_multiple_of(2) {
-            c.shader = Shader::ConvTexV2;
+            c.shader = v2;
         }
+    }
+    c
+}
+
+/// The texture kernel `c` with its weights shared through subgroups (`conv_tex_sg.wgsl`),
+/// for kernels up to 3×3; unchanged where `c` is not a texture kernel (a tensor did not fit).
+fn shared_taps(mut c: KernelCall, g: &ConvGeom) -> KernelCall {
+    if c.shader == Shader::ConvTex && g.kh <= 3 && g.kw <= 3 {
+        c.shader = Shader::ConvTexSg;
     }
     c
 }
@@ -472,9 +505,10 @@ impl std::str::FromStr for Variant {
             "naive" => Ok(Variant::Naive),
             "direct" => Ok(Variant::Direct),
             "texture" => Ok(Variant::Texture),
+            "subgroup" => Ok(Variant::Subgroup),
             "auto" => Ok(Variant::Auto),
             _ => Err(format!(
-                "unknown conv variant '{s}': choose naive, direct or texture"
+                "unknown conv variant '{s}': choose naive, direct, texture or subgroup"
             )),
         }
     }
@@ -535,12 +569,12 @@ pub fn forward_call(g: &ConvGeom, has_bias: bool, act: Act, variant: Variant) ->
         seg_off,
     ));
     c.workgroups = layers(items, g.c_out);
-    if variant == Variant::Texture {
-        c = vec4_rows(
-            textured(c, [g.n * g.c_in * g.h * g.w, g.weight_len()]),
-            px,
-            g.w_out,
-        );
+    if matches!(variant, Variant::Texture | Variant::Subgroup) {
+        c = textured(c, [g.n * g.c_in * g.h * g.w, g.weight_len()]);
+        if variant == Variant::Subgroup {
+            c = shared_taps(c, g);
+        }
+        c = vec4_rows(c, px, g.w_out);
     }
     c
 }
@@ -570,9 +604,13 @@ pub fn backward_input_call(g: &ConvGeom, has_bias: bool, act: Act, variant: Vari
     c.constants
         .extend(grid_constants(g.w.div_ceil(px), g.h, starts, seg_off));
     c.workgroups = layers(items, g.c_in);
-    if variant == Variant::Texture {
+    if matches!(variant, Variant::Texture | Variant::Subgroup) {
         let lens = [g.n * g.c_out * g.h_out * g.w_out, g.weight_len()];
-        c = vec4_rows(textured(c, lens), px, g.w);
+        c = textured(c, lens);
+        if variant == Variant::Subgroup {
+            c = shared_taps(c, g);
+        }
+        c = vec4_rows(c, px, g.w);
     }
     c
 }
@@ -594,7 +632,7 @@ pub fn weight_grad_call(g: &ConvGeom, variant: Variant) -> KernelCall {
     c.bindings = vec![Bind::Output, Bind::Input(0), Bind::Input(1)];
     c.bytes =
         4 * (g.n * (g.c_in * g.h * g.w + g.c_out * g.h_out * g.w_out + g.weight_len())) as u64;
-    if variant == Variant::Texture {
+    if matches!(variant, Variant::Texture | Variant::Subgroup) {
         c = textured(
             c,
             [g.n * g.c_in * g.h * g.w, g.n * g.c_out * g.h_out * g.w_out],
