@@ -448,8 +448,13 @@ impl ModelArgs {
             linear_output: false,
             data_stats: None,
         };
-        if cfg.is_conv() && self.latent.is_none() && self.model != ModelKind::Vae {
-            cfg.latent = crate::models::conv::code_shape(&cfg).iter().product();
+        if cfg.is_conv() {
+            // The widths the model is built with, written out: a run's config.json and
+            // checkpoint then describe the network without relying on the recipe's default.
+            cfg.channels = crate::models::conv::channels(&cfg);
+            if self.latent.is_none() && self.model != ModelKind::Vae {
+                cfg.latent = crate::models::conv::code_shape(&cfg).iter().product();
+            }
         }
         cfg
     }

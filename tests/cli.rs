@@ -758,6 +758,13 @@ fn conv_model_trains_and_its_loss_falls() {
     assert!(img.width() >= 280 && img.height() >= 56);
     let config = std::fs::read_to_string(out.join("config.json")).unwrap();
     assert!(config.contains("\"arch\": \"conv\""), "{config}");
+    // The widths the network was built with, not "the default" (an empty list).
+    let c: serde_json::Value = serde_json::from_str(&config).unwrap();
+    assert_eq!(
+        c["model"]["channels"],
+        serde_json::json!([16, 8, 8]),
+        "{config}"
+    );
 }
 
 #[test]
