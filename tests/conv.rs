@@ -359,8 +359,8 @@ fn pool_and_upsample_kernels_match_twins_and_finite_differences() {
     let mut rng = fresh();
     // (planes, h, w): odd sides (cut windows), a single pixel, one plane, many; even widths
     // that are not a multiple of 4 (one window an invocation in the texture backward) and
-    // that are (two); past 65,535 planes the kernels take their flat (1-D grid) form instead
-    // of the `_grid` one.
+    // that are (two); small planes (under 32 pixels on the small side) and past 65,535
+    // planes the kernels take their flat (1-D grid) form instead of the `_grid` one.
     let shapes = [
         (1, 1, 1),
         (1, 7, 7),
@@ -444,17 +444,21 @@ fn pool_and_upsample_kernels_match_twins_and_finite_differences() {
                         .filter(|d| d.call.entry.contains(suffix))
                         .count()
                 };
-                // Grid forms: all six. Texture forms: the pool's forward, both upsampling
-                // backwards, and where the width is even both pool backwards and the
-                // upsampling; the pool's three take two windows an invocation (`_tex2`)
-                // where the width is a multiple of 4.
+                // Grid forms: all six where a small-side plane fills half an 8×8 workgroup
+                // (32 pixels: the pool's windows, the upsampling's input), else the flat
+                // form. Texture forms: the pool's forward, both upsampling backwards, and
+                // where the width is even both pool backwards and the upsampling; the pool's
+                // three take two windows an invocation (`_tex2`) where the width is a
+                // multiple of 4.
                 let flat = planes > shaderprop::ops::MAX_GRID_LAYERS;
                 let even = w % 2 == 0;
+                let pool_grid = (p.small.0 * p.small.1 >= 32) as usize;
+                let up_grid = (h * w >= 32) as usize;
                 let (tex, grid) = match (flat, reads) {
                     (true, _) => (0, 0),
                     (false, Reads::Texture) if even => (6, 0),
-                    (false, Reads::Texture) => (3, 3),
-                    (false, _) => (0, 6),
+                    (false, Reads::Texture) => (3, 2 * pool_grid + up_grid),
+                    (false, _) => (0, 3 * pool_grid + 3 * up_grid),
                 };
                 assert_eq!(count("_tex"), tex, "{planes} planes, {reads:?}");
                 assert_eq!(count("_grid"), grid, "{planes} planes, {reads:?}");
