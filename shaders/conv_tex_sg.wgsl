@@ -17,11 +17,11 @@
 // checks the adapter). The weight gradient reads no weights: the `subgroup` variant runs
 // conv_tex_each.wgsl's.
 //
-// On lavapipe (session 14, the tuner's timings for the conv AE at batch 128, against
-// `texture`): faster for 10 of its 13 forwards and input gradients (the 7×7 layer's by 27 and
-// 45 %, the 14×14 ones' by 3–12 %, the 28×28 ones' by 4–7 %), slower for the 8×8 layer's two
-// (1.5–1.7×: 8-pixel blocks, fewer multiply-adds to spread the selects over) and the
-// one-output-channel forward (1.2×), where the tuner keeps `texture`.
+// On lavapipe (session 14; three tunings of the conv AE at batch 128, `subgroup`'s time over
+// `texture`'s): input gradients 0.60–0.97 (the 7×7 layer's 0.60–0.72), forwards 0.55–1.01
+// (the 14×14 layer's a tie), and the one-output-channel forward 1.20–1.24, where the tuner
+// keeps `texture`. (One tuning put the 8×8 layer's two at 1.5–1.7, the other two at
+// 0.82–0.93: single timings of 1–2 ms kernels stray on this VM.)
 
 const ALL_LANES: bool = true;
 
