@@ -21,6 +21,13 @@
 //                                                  (conv2d_weight_grad per sample, then the
 //                                                   column_sum of reduce.wgsl over samples)
 //     db[co] = Σ_{n,oy,ox} dP[n,co,oy,ox]          (row_sum over pixels, then column_sum)
+// A convolution of its input upsampled 2× (nearest neighbour) on the fly (override UP = 2,
+// the conv decoder's `upsample+conv2d`): x is [N, Cin, H/2, W/2], the geometry is the
+// upsampled one, and every tap reads x[n, ci, ⌊iy/2⌋, ⌊ix/2⌋] where the formulas above read
+// x[n, ci, iy, ix] (forward and weight gradient; same products, same order, as upsampling
+// first). Its input gradient is convᵀ at the upsampled size, then 2×2 block sums
+// (pool.wgsl's upsample_backward):
+//     dx[n,ci,sy,sx] = Σ_{a,b ∈ {0,1}} convᵀ(dP)[n, ci, 2sy + a, 2sx + b]
 // dx is the adjoint (transpose) of the forward map x ↦ P, so the same kernel with a bias and
 // activation is the *transposed convolution* y = act(convᵀ(x) + b) a decoder upsamples with;
 // its gradients are, in turn, conv2d_forward (for its input) and conv2d_weight_grad with the
@@ -100,10 +107,13 @@ fn dp_quad(q: u32) -> vec4<f32> {
     return vec4<f32>(d_p[4u * q], d_p[4u * q + 1u], d_p[4u * q + 2u], d_p[4u * q + 3u]);
 }
 
+// seg[j] = column x0 + j of the row starting at `row` (`width` long), 0 outside; where UP = 2
+// the row is a source row read upsampled: column ⌊(x0 + j) / 2⌋ of it, 0 outside 2·width.
 fn load_seg(row: u32, x0: i32, len: u32, width: u32) {
     for (var j = 0u; j < len; j++) {
         let ix = x0 + i32(j);
-        seg[j] = select(0.0, src[row + u32(clamp(ix, 0, i32(width) - 1))], ix >= 0 && ix < i32(width));
+        let sx = ix >> (UP - 1u);
+        seg[j] = select(0.0, src[row + u32(clamp(sx, 0, i32(width) - 1))], ix >= 0 && ix < i32(width * UP));
     }
 }
 
@@ -154,7 +164,8 @@ fn conv2d_naive_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
             for (var kx = 0u; kx < cv.kw; kx++) {
                 let ix = i32(ox * cv.stride + kx) - i32(cv.pad_w);
                 if iy >= 0 && iy < i32(cv.h) && ix >= 0 && ix < i32(cv.w) {
-                    let xv = src[((n * cv.c_in + ci) * cv.h + u32(iy)) * cv.w + u32(ix)];
+                    // (UP = 2: source pixel (iy/2, ix/2) of the half-size input.)
+                    let xv = src[((n * cv.c_in + ci) * (cv.h / UP) + u32(iy) / UP) * (cv.w / UP) + u32(ix) / UP];
                     acc += xv * wgt[((ky * cv.kw + kx) * cv.c_in + ci) * cv.c_out + co];
                 }
             }
@@ -221,7 +232,7 @@ fn conv2d_naive_weight_grad(@builtin(global_invocation_id) gid: vec3<u32>, @buil
         for (var ox = 0u; ox < cg.w_out; ox++) {
             let ix = i32(ox * cg.stride + kx) - i32(cg.pad_w);
             if iy >= 0 && iy < i32(cg.h) && ix >= 0 && ix < i32(cg.w) {
-                let xv = xin[((n * cg.c_in + ci) * cg.h + u32(iy)) * cg.w + u32(ix)];
+                let xv = xin[((n * cg.c_in + ci) * (cg.h / UP) + u32(iy) / UP) * (cg.w / UP) + u32(ix) / UP];
                 acc += xv * d_p[((n * cg.c_out + co) * cg.h_out + oy) * cg.w_out + ox];
             }
         }

@@ -74,6 +74,15 @@ override SEG_OFF: u32 = 4u;
 // with constant lanes and selects one per value, in place of pick8's per-invocation lanes.
 // Else 4.
 override SEG_OFF2: u32 = 4u;
+// 1, or 2 where the forward and the weight gradient read their input x upsampled 2×
+// (nearest neighbour) on the fly: x is [N, Cin, H/2, W/2], and tap position (y, x) reads
+// source pixel (y/2, x/2). The geometry (pc.h, pc.w, the padding) is the upsampled one.
+override UP: u32 = 1u;
+
+// Where UP = 2, whether the forward's row segments start at an odd column (x0 = ox0 − pw with
+// ox0 even, so pw's parity): segment value j is then source column ⌊(x0 + j) / 2⌋ =
+// ⌊x0 / 2⌋ + (j + X0_ODD) / 2, a constant offset once the loop over j unrolls.
+override X0_ODD: u32 = 0u;
 
 fn item(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * WG;
@@ -141,14 +150,14 @@ fn forward_body(gid: vec3<u32>, nwg: vec3<u32>, wid: vec3<u32>) {
     var acc: array<vec4<f32>, MAX_PX>;
     for (var ci = 0u; ci < pc.c_in; ci++) {
         stage_fwd(ci, co0);
-        let plane = (n * pc.c_in + ci) * pc.h;
+        let plane = (n * pc.c_in + ci) * (pc.h / UP);
         for (var ky = 0u; ky < KH; ky++) {
             let iy = i32(oy * STRIDE + ky) - i32(pc.pad_h);
             if iy < 0 || iy >= i32(pc.h) {
                 continue;
             }
-            let row = (plane + u32(iy)) * pc.w;
-            load_seg(row, ix0, seg_len, pc.w);
+            // Row iy of x, or source row iy / 2 of an input upsampled on the fly.
+            load_seg((plane + u32(iy) / UP) * (pc.w / UP), ix0, seg_len, pc.w / UP);
             for (var kx = 0u; kx < KW; kx++) {
                 let wv = tap_fwd(ky, kx, ci, co0);
                 for (var p = 0u; p < PX; p++) {
@@ -264,10 +273,21 @@ fn put_taps(n: u32, ky: u32, kx: u32, ci: u32, co0: u32, v: vec4<f32>) {
     }
 }
 
-// Texel q of the row of input channel ci0 + a that starts at texel base[a] (zero for channels
-// this block does not have; past the row's end the caller selects zero).
+// Texel q (columns 4q..4q + 3) of the row of input channel ci0 + a that starts at float
+// base[a] (zero for channels this block does not have; past the row's end the caller
+// selects zero). Where x is upsampled on the fly, base[a] is where the source row starts, and
+// the four columns are source columns 2q, 2q, 2q + 1, 2q + 1: one half of a source texel,
+// since rows of even length start on even floats.
 fn x_texel(base: array<u32, 4>, a: u32, q: u32) -> vec4<f32> {
-    return select(vec4<f32>(0.0), xin_quad(base[a] + q), a < CI_LOADS);
+    var v: vec4<f32>;
+    if UP == 2u {
+        let f = base[a] + 2u * q;
+        let t = xin_quad(f / 4u);
+        v = select(t.xxyy, t.zzww, (f & 2u) != 0u);
+    } else {
+        v = xin_quad(base[a] / 4u + q);
+    }
+    return select(vec4<f32>(0.0), v, a < CI_LOADS);
 }
 
 fn weight_grad_quads(gid: vec3<u32>, nwg: vec3<u32>) {
@@ -282,12 +302,14 @@ fn weight_grad_quads(gid: vec3<u32>, nwg: vec3<u32>) {
     if n >= pc.n {
         return;
     }
-    // Texels a row and a plane (rows and planes of x and dP are whole texels).
+    // Texels a row and a plane (rows and planes of dP, and of x unless it is upsampled on
+    // the fly, are whole texels); x's planes and rows are counted in floats.
     let qw = pc.w / 4u;
     let plane = pc.h * qw;
+    let x_w = pc.w / UP;
     var xb: array<u32, 4>;
     for (var a = 0u; a < 4u; a++) {
-        xb[a] = (n * pc.c_in + min(ci0 + a, pc.c_in - 1u)) * plane;
+        xb[a] = (n * pc.c_in + min(ci0 + a, pc.c_in - 1u)) * (pc.h / UP) * x_w;
     }
     var db: array<u32, 4>;
     for (var k = 0u; k < 4u; k++) {
@@ -316,7 +338,7 @@ fn weight_grad_quads(gid: vec3<u32>, nwg: vec3<u32>) {
         }
         var xr: array<u32, 4>;
         for (var a = 0u; a < 4u; a++) {
-            xr[a] = xb[a] + u32(iy) * qw;
+            xr[a] = xb[a] + u32(iy) / UP * x_w;
         }
         let dr = oy * qw;
         // Column −1 (padding) and the row's first texel, per input channel.
@@ -411,7 +433,7 @@ fn weight_grad_body(gid: vec3<u32>, nwg: vec3<u32>) {
     if n >= pc.n {
         return;
     }
-    let hw = pc.h * pc.w;
+    let hw = (pc.h / UP) * (pc.w / UP);
     let ohw = pc.h_out * pc.w_out;
     var x_base: array<u32, 4>;
     for (var a = 0u; a < CI_LOADS; a++) {
@@ -430,14 +452,15 @@ fn weight_grad_body(gid: vec3<u32>, nwg: vec3<u32>) {
         if iy < 0 || iy >= i32(pc.h) {
             continue;
         }
-        let row = u32(iy) * pc.w;
+        // Where row iy of x starts (row iy / 2 of the source where it is upsampled).
+        let row = u32(iy) / UP * (pc.w / UP);
         // Stride 1 slides the window: before the first pixel, slots 1..KW−1 hold columns
         // −pw .. KW − 2 − pw (slot 0 is shifted out before it is used).
         if STRIDE == 1u {
             for (var kx = 1u; kx < KW; kx++) {
                 let ix = i32(kx) - 1 - i32(pc.pad_w);
                 for (var a = 0u; a < CI_LOADS; a++) {
-                    win[kx * 4u + a] = select(0.0, xin_at(x_base[a] + row + u32(clamp(ix, 0, i32(pc.w) - 1))), ix >= 0 && ix < i32(pc.w));
+                    win[kx * 4u + a] = select(0.0, xin_at(x_base[a] + row + u32(clamp(ix, 0, i32(pc.w) - 1)) / UP), ix >= 0 && ix < i32(pc.w));
                 }
             }
         }
@@ -450,13 +473,13 @@ fn weight_grad_body(gid: vec3<u32>, nwg: vec3<u32>) {
                 }
                 let ix = i32(ox + KW - 1u) - i32(pc.pad_w);
                 for (var a = 0u; a < CI_LOADS; a++) {
-                    win[(KW - 1u) * 4u + a] = select(0.0, xin_at(x_base[a] + row + u32(clamp(ix, 0, i32(pc.w) - 1))), ix >= 0 && ix < i32(pc.w));
+                    win[(KW - 1u) * 4u + a] = select(0.0, xin_at(x_base[a] + row + u32(clamp(ix, 0, i32(pc.w) - 1)) / UP), ix >= 0 && ix < i32(pc.w));
                 }
             } else {
                 for (var kx = 0u; kx < KW; kx++) {
                     let ix = i32(ox * STRIDE + kx) - i32(pc.pad_w);
                     for (var a = 0u; a < CI_LOADS; a++) {
-                        win[kx * 4u + a] = select(0.0, xin_at(x_base[a] + row + u32(clamp(ix, 0, i32(pc.w) - 1))), ix >= 0 && ix < i32(pc.w));
+                        win[kx * 4u + a] = select(0.0, xin_at(x_base[a] + row + u32(clamp(ix, 0, i32(pc.w) - 1)) / UP), ix >= 0 && ix < i32(pc.w));
                     }
                 }
             }

@@ -54,28 +54,34 @@ fn src_at(i: u32) -> f32 {
 // texels that hold the segment are fetched once, and each value is picked out of the two
 // texels it can lie in (its offset within the first texel, `off`, differs per invocation
 // unless SEG_OFF fixes it; with SEG_OFF2 it is one of two constants).
+//
+// Where UP = 2 the row is a source row read upsampled (conv_direct.wgsl's UP): seg[j] is
+// source column ⌊(x0 + j) / 2⌋ (0 outside 2·width), so the texels of source columns ⌊x0 / 2⌋
+// onwards are fetched, and value j is picked at source offset js = (j + X0_ODD) / 2.
 fn load_seg(row: u32, x0: i32, len: u32, width: u32) {
     // x0 ≥ −7 (padding is less than the kernel width ≤ 8), so the shifted index is ≥ 1.
-    let f = u32(i32(row) + x0 + 8);
+    let f = u32(i32(row) + (x0 >> (UP - 1u)) + 8);
     let off = select(f & 3u, SEG_OFF, SEG_OFF < 4u);
     let t0 = i32(f >> 2u) - 2;
     var tq: array<vec4<f32>, 10>;
-    for (var q = 0u; q < (len + 3u) / 4u + 1u; q++) {
+    let len_src = (len + X0_ODD - 1u) / UP + 1u;
+    for (var q = 0u; q < (len_src + 3u) / 4u + 1u; q++) {
         tq[q] = texel(src_tex, u32(max(t0 + i32(q), 0)));
     }
     // Which of the two offsets this row has (pairs only).
     let first = (f & 3u) == SEG_OFF;
     for (var j = 0u; j < len; j++) {
+        let js = (j + X0_ODD) / UP;
         var v: f32;
         if SEG_OFF2 < 4u {
-            let a = pick8(tq[j >> 2u], tq[(j >> 2u) + 1u], (j & 3u) + SEG_OFF);
-            let b = pick8(tq[j >> 2u], tq[(j >> 2u) + 1u], (j & 3u) + SEG_OFF2);
+            let a = pick8(tq[js >> 2u], tq[(js >> 2u) + 1u], (js & 3u) + SEG_OFF);
+            let b = pick8(tq[js >> 2u], tq[(js >> 2u) + 1u], (js & 3u) + SEG_OFF2);
             v = select(b, a, first);
         } else {
-            v = pick8(tq[j >> 2u], tq[(j >> 2u) + 1u], (j & 3u) + off);
+            v = pick8(tq[js >> 2u], tq[(js >> 2u) + 1u], (js & 3u) + off);
         }
         let ix = x0 + i32(j);
-        seg[j] = select(0.0, v, ix >= 0 && ix < i32(width));
+        seg[j] = select(0.0, v, ix >= 0 && ix < i32(width * UP));
     }
 }
 

@@ -282,7 +282,7 @@ pub fn conv_shape(g: &ConvGeom) -> String {
 /// rounded up to a power of two.
 pub fn conv_class(g: &ConvGeom, kernel: conv::Kernel) -> String {
     format!(
-        "conv2d_{} n{} c{}→{} {}×{}→{}×{} k{}×{} s{}",
+        "conv2d_{} n{} c{}→{} {}×{}→{}×{} k{}×{} s{}{}",
         kernel.name(),
         g.n.next_power_of_two(),
         g.c_in,
@@ -293,7 +293,8 @@ pub fn conv_class(g: &ConvGeom, kernel: conv::Kernel) -> String {
         g.w_out,
         g.kh,
         g.kw,
-        g.stride
+        g.stride,
+        if g.up == 2 { " up2" } else { "" }
     )
 }
 

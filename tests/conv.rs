@@ -354,6 +354,143 @@ fn conv_backward_twins_match_finite_differences() {
     }
 }
 
+/// Convolutions that read their input upsampled 2× on the fly (`ConvGeom::reading_upsampled`,
+/// the conv decoder's `upsample+conv2d`): virtual (upsampled) sizes; source rows of 14 (two
+/// segment offsets), 7, 4 (the weight gradient's four-pixel walk, one output channel) and 6;
+/// padding 1, 0 and 2 (segments starting at odd and even columns); a 5×3 kernel; batch 1.
+fn upsampled_geometries() -> Vec<ConvGeom> {
+    [
+        (1, 2, (28, 28), 3, (3, 3), Padding::Same),
+        (2, 3, (8, 14), 5, (3, 3), Padding::Same),
+        (2, 16, (6, 8), 1, (3, 3), Padding::Same),
+        (2, 3, (16, 16), 5, (3, 3), Padding::Valid),
+        (1, 5, (4, 12), 4, (3, 3), Padding::Explicit(1, 1)),
+        (1, 2, (6, 10), 2, (5, 3), Padding::Explicit(2, 1)),
+    ]
+    .into_iter()
+    .map(|(n, ci, hw, co, k, p)| ConvGeom::new(n, ci, hw, co, k, 1, p).reading_upsampled())
+    .collect()
+}
+
+#[test]
+fn convolutions_of_an_upsampled_input_match_their_twins_and_finite_differences() {
+    let mut rng = fresh();
+    for geom in upsampled_geometries() {
+        let x = randv(&mut rng, geom.in_len(), -1.0, 1.0);
+        let w = randv(&mut rng, geom.weight_len(), -1.0, 1.0);
+        let b = randv(&mut rng, geom.c_out, -1.0, 1.0);
+        let r = randv(
+            &mut rng,
+            geom.n * geom.c_out * geom.h_out * geom.w_out,
+            -1.0,
+            1.0,
+        );
+        // The twins against the two steps they fuse: upsample, then the plain convolution.
+        let (s_h, s_w) = (geom.h / 2, geom.w / 2);
+        let up = pool::upsample_ref(&x, &Planes::upsample(geom.n * geom.c_in, s_h, s_w));
+        let plain = geom.plain();
+        let fused = conv::forward_ref(&x, &w, Some(&b), &geom, Act::Tanh);
+        let two_steps = conv::forward_ref(&up, &w, Some(&b), &plain, Act::Tanh);
+        assert_eq!(fused, two_steps, "forward {geom:?}");
+        assert_eq!(
+            conv::weight_grad_ref(&x, &r, &geom),
+            conv::weight_grad_ref(&up, &r, &plain),
+            "weight gradient {geom:?}"
+        );
+        // The input gradient of the tensor read: finite differences of the fused forward.
+        let fwd = |x: &[f64], w: &[f64]| conv::forward_ref(x, w, None, &geom, Act::Identity);
+        assert_close(
+            &format!("upsampled conv dx {geom:?}"),
+            &conv::backward_input_ref(&r, &w, &geom),
+            &numeric_grad(&x, &r, &|v| fwd(v, &w)),
+        );
+        let nw = geom.weight_len();
+        let part = conv::weight_grad_ref(&x, &r, &geom);
+        let dw: Vec<f64> = (0..nw)
+            .map(|i| (0..geom.n).map(|n| part[n * nw + i]).sum())
+            .collect();
+        assert_close(
+            &format!("upsampled conv dw {geom:?}"),
+            &dw,
+            &numeric_grad(&w, &r, &|v| fwd(&x, v)),
+        );
+    }
+    // The kernels, every variant, against the twins.
+    let mut adapters_with_quads = 0;
+    for gpu in gpus() {
+        for (case, geom) in upsampled_geometries().into_iter().enumerate() {
+            let act = [Act::Relu, Act::Identity, Act::Tanh][case % 3];
+            let x = randv(&mut rng, geom.in_len(), -1.0, 1.0);
+            let w = randv(&mut rng, geom.weight_len(), -1.0, 1.0);
+            let b = randv(&mut rng, geom.c_out, -1.0, 1.0);
+            let dy = randv(
+                &mut rng,
+                geom.n * geom.c_out * geom.h_out * geom.w_out,
+                -1.0,
+                1.0,
+            );
+            let mut g = Graph::new();
+            let xn = g.input("x", &geom.in_shape());
+            let wn = g.input("w", &geom.weight_shape());
+            let bn = g.input("b", &[geom.c_out]);
+            let dyn_ = g.input("dy", &geom.out_shape());
+            let y = g.conv2d("y", xn, wn, Some(bn), geom, act);
+            let dw = g.push(
+                "dw",
+                Op::ConvWeightGrad { geom },
+                vec![xn, dyn_],
+                vec![geom.n, geom.weight_len()],
+                DType::F32,
+            );
+            let want = [
+                conv::forward_ref(&x, &w, Some(&b), &geom, act),
+                conv::weight_grad_ref(&x, &dy, &geom),
+            ];
+            let wgrad = conv::weight_grad_call(&geom, conv::Variant::Texture);
+            if wgrad.constants.contains(&("WG_QUADS", 1.0)) {
+                adapters_with_quads += 1;
+            }
+            for variant in [
+                conv::Variant::Naive,
+                conv::Variant::Direct,
+                conv::Variant::Texture,
+                conv::Variant::Subgroup,
+            ] {
+                if !variant.runs_on(&gpu, &geom, conv::Kernel::Forward) {
+                    continue;
+                }
+                let outs = run_with(
+                    &gpu,
+                    &g,
+                    &[
+                        (xn, f32s(&x)),
+                        (wn, f32s(&w)),
+                        (bn, f32s(&b)),
+                        (dyn_, f32s(&dy)),
+                    ],
+                    &[y, dw],
+                    step(geom.n as u32),
+                    CompileOptions {
+                        conv: variant,
+                        ..Default::default()
+                    },
+                );
+                for (name, (got, want)) in ["forward", "weight_grad"]
+                    .iter()
+                    .zip(outs.iter().zip(&want))
+                {
+                    let atol = 1e-4 * (geom.c_in * geom.kh * geom.kw) as f64;
+                    compare(got, want, atol, 1e-4).unwrap_or_else(|e| {
+                        panic!("{} {variant:?} {name} {geom:?}: {e}", gpu.info.backend)
+                    });
+                }
+            }
+        }
+    }
+    // The (2, 16, 6×8 → 1) case's weight gradient walks four pixels a texel on each adapter.
+    assert!(adapters_with_quads > 0, "no WG_QUADS case");
+}
+
 #[test]
 fn pool_and_upsample_kernels_match_twins_and_finite_differences() {
     let mut rng = fresh();

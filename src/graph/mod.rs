@@ -201,8 +201,11 @@ impl Op {
             Op::Loss(k) => format!("{}_loss", k.name()),
             Op::LossBackward(k) => format!("{}_loss_backward", k.name()),
             Op::Update(o) => format!("{}_update", o.name()),
+            // A convolution of its input upsampled on the fly: "upsample+conv2d".
+            Op::Conv2d { geom, act } if geom.up == 2 => with_act("upsample+conv2d", *act),
             Op::Conv2d { act, .. } => with_act("conv2d", *act),
             Op::ConvTranspose2d { act, .. } => with_act("conv_transpose2d", *act),
+            Op::ConvWeightGrad { geom } if geom.up == 2 => "conv2d_weight_grad(upsampled x)".into(),
             Op::ConvWeightGrad { .. } => "conv2d_weight_grad".into(),
             Op::RowSum => "row_sum".into(),
             Op::MaxPool => "max_pool".into(),
@@ -544,6 +547,10 @@ impl Graph {
             Op::ConvTranspose2d { geom, .. } => (geom, true),
             _ => unreachable!("conv_node takes a convolution"),
         };
+        assert!(
+            !transposed || geom.up == 1,
+            "{name}: a transposed convolution writes its full-size output (no `up`)"
+        );
         let (x_row, channels, out) = if transposed {
             (
                 geom.c_out * geom.h_out * geom.w_out,
@@ -551,7 +558,7 @@ impl Graph {
                 geom.in_shape(),
             )
         } else {
-            (geom.c_in * geom.h * geom.w, geom.c_out, geom.out_shape())
+            (geom.in_len() / geom.n, geom.c_out, geom.out_shape())
         };
         assert!(
             self.shape(x)[0] == geom.n && self.row_len(x) == x_row,

@@ -7,8 +7,10 @@
 //!
 //! Pools use "same" padding (28 → 14 → 7 → 4); the decoder's one `valid` convolution trims
 //! 16 → 14 so the last upsampling lands on 28. `--channels a,b,c` changes the widths (the
-//! decoder mirrors them). With `--decoder transpose` every nearest-neighbour upsampling is
-//! replaced by a learned 3×3 stride-2 transposed convolution (ReLU) with as many channels.
+//! decoder mirrors them). Each "up ×2" is read by the convolution after it on the fly (one
+//! `upsample+conv2d` node, no 4×-size tensor; see [`ConvGeom::reading_upsampled`]). With
+//! `--decoder transpose` every nearest-neighbour upsampling is replaced by a learned 3×3
+//! stride-2 transposed convolution (ReLU) with as many channels.
 //!
 //! Other image sizes work when the decoder can land on them: with H → ⌈H/2⌉ → ⌈H/4⌉ → ⌈H/8⌉
 //! = h₃, the third decoder convolution maps 4·h₃ to H/2 with padding 0 (valid) or 1 (same),
@@ -96,13 +98,34 @@ fn conv(
     Conv2d::new(g, name, geom, act, cfg.init).forward(g, x)
 }
 
-fn upsample(g: &mut Graph, cfg: &ModelConfig, name: &str, x: NodeId) -> NodeId {
+/// The decoder's doubling `up_name` of x, then its 3×3 convolution `name`. With
+/// `Decoder::Upsample` the convolution reads x upsampled on the fly
+/// ([`ConvGeom::reading_upsampled`]: one node, no 4×-size tensor in between; the same sums
+/// as `upsample2x` followed by the convolution, bit for bit); with `Decoder::Transpose` a
+/// learned stride-2 transposed convolution doubles x first.
+#[allow(clippy::too_many_arguments)]
+fn up_conv(
+    g: &mut Graph,
+    cfg: &ModelConfig,
+    up_name: &str,
+    name: &str,
+    x: NodeId,
+    c_out: usize,
+    padding: Padding,
+    act: Act,
+) -> NodeId {
     match cfg.decoder {
-        super::Decoder::Upsample => g.upsample2x(name, x),
+        super::Decoder::Upsample => {
+            let s = g.shape(x).to_vec();
+            let geom = ConvGeom::new(s[0], s[1], (2 * s[2], 2 * s[3]), c_out, (3, 3), 1, padding)
+                .reading_upsampled();
+            Conv2d::new(g, name, geom, act, cfg.init).forward(g, x)
+        }
         super::Decoder::Transpose => {
             let s = g.shape(x).to_vec();
             let geom = ConvGeom::transposed_same(s[0], s[1], (s[2], s[3]), s[1], 3, 2);
-            Conv2d::transposed(g, name, geom, Act::Relu, cfg.init).forward(g, x)
+            let t = Conv2d::transposed(g, up_name, geom, Act::Relu, cfg.init).forward(g, x);
+            conv(g, cfg, name, t, c_out, padding, act)
         }
     }
 }
@@ -140,14 +163,30 @@ pub fn decoder(g: &mut Graph, cfg: &ModelConfig, z: NodeId) -> NodeId {
     let [zc, zh, zw] = code_shape(cfg);
     let geom = ConvGeom::new(g.shape(z)[0], zc, (zh, zw), ch[2], (3, 3), 1, Padding::Same);
     let mut t = Conv2d::new(g, "decoder.0", geom, Act::Relu, cfg.init).forward(g, z);
-    t = upsample(g, cfg, "decoder.up0", t);
-    t = conv(g, cfg, "decoder.1", t, ch[1], Padding::Same, Act::Relu);
-    t = upsample(g, cfg, "decoder.up1", t);
-    t = conv(g, cfg, "decoder.2", t, ch[0], trim, Act::Relu);
-    t = upsample(g, cfg, "decoder.up2", t);
-    conv(
+    t = up_conv(
         g,
         cfg,
+        "decoder.up0",
+        "decoder.1",
+        t,
+        ch[1],
+        Padding::Same,
+        Act::Relu,
+    );
+    t = up_conv(
+        g,
+        cfg,
+        "decoder.up1",
+        "decoder.2",
+        t,
+        ch[0],
+        trim,
+        Act::Relu,
+    );
+    up_conv(
+        g,
+        cfg,
+        "decoder.up2",
         "decoder.3",
         t,
         cfg.image[0],

@@ -51,6 +51,10 @@ pub struct ConvGeom {
     /// Zero rows above / columns left of the input (the bottom/right follow from h_out).
     pub pad_h: usize,
     pub pad_w: usize,
+    /// 1, or 2 where the convolution reads its input upsampled 2× (nearest neighbour) on the
+    /// fly: the node's input is then [n, c_in, h/2, w/2], and h, w (and everything above)
+    /// describe the upsampled input the taps see ([`ConvGeom::reading_upsampled`]).
+    pub up: usize,
 }
 
 fn out_and_pad(size: usize, k: usize, s: usize, pad: Padding, explicit: usize) -> (usize, usize) {
@@ -105,7 +109,26 @@ impl ConvGeom {
             stride,
             pad_h,
             pad_w,
+            up: 1,
         }
+    }
+
+    /// This convolution reading the 2× nearest-neighbour upsampling of a tensor half its
+    /// input's size, without the upsampled tensor: what a decoder's `upsample` then `conv`
+    /// computes, in one kernel (the forward and the weight gradient read source pixel
+    /// (y/2, x/2) for tap position (y, x)). Stride 1, even input sizes.
+    pub fn reading_upsampled(self) -> ConvGeom {
+        assert!(
+            self.stride == 1 && self.h.is_multiple_of(2) && self.w.is_multiple_of(2),
+            "conv: an upsampled input needs stride 1 and even sizes ({self:?})"
+        );
+        ConvGeom { up: 2, ..self }
+    }
+
+    /// The same convolution over an input that is really there (`up` = 1): the geometry of
+    /// its input gradient, a transposed convolution to the upsampled size.
+    pub fn plain(self) -> ConvGeom {
+        ConvGeom { up: 1, ..self }
     }
 
     /// The convolution whose adjoint is a transposed convolution from [n, c_in, h, w] to
@@ -141,9 +164,14 @@ impl ConvGeom {
         vec![self.kh, self.kw, self.c_in, self.c_out]
     }
 
-    /// Input shape [n, c_in, h, w].
+    /// Input shape [n, c_in, h, w] (h/2, w/2 where the input is upsampled on the fly).
     pub fn in_shape(&self) -> Vec<usize> {
-        vec![self.n, self.c_in, self.h, self.w]
+        vec![self.n, self.c_in, self.h / self.up, self.w / self.up]
+    }
+
+    /// Elements of the input tensor.
+    pub fn in_len(&self) -> usize {
+        self.n * self.c_in * (self.h / self.up) * (self.w / self.up)
     }
 
     /// Output shape [n, c_out, h_out, w_out].
@@ -182,8 +210,11 @@ impl ConvGeom {
         (o * self.stride + k).checked_sub(pad).filter(|&i| i < size)
     }
 
+    /// Where tap position (y, x) of channel c lies in the input tensor: itself, or source
+    /// pixel (y/2, x/2) of an input upsampled on the fly.
     fn x_at(&self, n: usize, c: usize, y: usize, x: usize) -> usize {
-        ((n * self.c_in + c) * self.h + y) * self.w + x
+        let (h, w) = (self.h / self.up, self.w / self.up);
+        ((n * self.c_in + c) * h + y / self.up) * w + x / self.up
     }
 
     fn y_at(&self, n: usize, c: usize, y: usize, x: usize) -> usize {
@@ -233,9 +264,12 @@ pub fn forward_ref(x: &[f64], w: &[f64], b: Option<&[f64]>, g: &ConvGeom, act: A
     y
 }
 
-/// CPU twin of `conv2d_backward_input` without bias/activation: dx = convᵀ(dP).
+/// CPU twin of `conv2d_backward_input` without bias/activation: dx = convᵀ(dP). For an
+/// input upsampled on the fly (`up` = 2) this is the gradient of the tensor read, each
+/// source pixel's the sum over the 2×2 block it was copied to (the engine computes the
+/// same as a transposed convolution to the upsampled size, then the upsampling's backward).
 pub fn backward_input_ref(d_p: &[f64], w: &[f64], g: &ConvGeom) -> Vec<f64> {
-    let mut dx = vec![0.0; g.n * g.c_in * g.h * g.w];
+    let mut dx = vec![0.0; g.in_len()];
     g.for_each_tap(|xi, yi, wi| dx[xi] += d_p[yi] * w[wi]);
     dx
 }
@@ -348,6 +382,10 @@ fn call(entry: &'static str, g: &ConvGeom, items: usize, px: usize, loads: usize
             ("PX", px as f64),
             ("CH_LOADS", loads.min(BLOCK) as f64),
             ("WGT_QUADS", g.c_out.is_multiple_of(BLOCK) as u8 as f64),
+            ("UP", g.up as f64),
+            // The parity of the forward's first segment column (blocks start at even
+            // columns): the source offsets of an upsampled row.
+            ("X0_ODD", (g.up == 2 && g.pad_w % 2 == 1) as u8 as f64),
         ],
         bindings: vec![],
         params: g.words(),
@@ -357,8 +395,7 @@ fn call(entry: &'static str, g: &ConvGeom, items: usize, px: usize, loads: usize
             wg: 64,
         },
         flops: 2 * g.macs(),
-        bytes: 4
-            * (g.n * (g.c_in * g.h * g.w + g.c_out * g.h_out * g.w_out) + g.weight_len()) as u64,
+        bytes: 4 * (g.in_len() + g.n * g.c_out * g.h_out * g.w_out + g.weight_len()) as u64,
     }
 }
 
@@ -517,7 +554,7 @@ impl std::str::FromStr for Variant {
 /// The naive kernel `entry`: one invocation per output value, geometry from the uniform only.
 fn naive(entry: &'static str, g: &ConvGeom, outputs: usize) -> KernelCall {
     let mut c = call(entry, g, outputs, 1, 1);
-    c.constants.clear();
+    c.constants = vec![("UP", g.up as f64)];
     c
 }
 
@@ -559,9 +596,10 @@ pub fn forward_call(g: &ConvGeom, has_bias: bool, act: Act, variant: Variant) ->
     let items = g.n * g.h_out * g.w_out.div_ceil(px);
     let mut c = with_epilogue(call("conv2d_forward", g, items, px, g.c_out), has_bias, act);
     // Input segments start at texel offset 8 − pad (mod 4) on rows that start a multiple of
-    // 4 floats in.
-    let starts = SegStarts::of(g.w, g.h, px * g.stride);
-    let seg_off = (8 - g.pad_w as i64).rem_euclid(4);
+    // 4 floats in. Where the input is upsampled on the fly they are segments of the source
+    // rows, from column ⌊(x0 − pad) / 2⌋, blocks px / 2 apart.
+    let starts = SegStarts::of(g.w / g.up, g.h / g.up, px * g.stride / g.up);
+    let seg_off = (8 + (-(g.pad_w as i64)).div_euclid(g.up as i64)).rem_euclid(4);
     c.constants.extend(grid_constants(
         g.w_out.div_ceil(px),
         g.h_out,
@@ -570,7 +608,7 @@ pub fn forward_call(g: &ConvGeom, has_bias: bool, act: Act, variant: Variant) ->
     ));
     c.workgroups = layers(items, g.c_out);
     if matches!(variant, Variant::Texture | Variant::Subgroup) {
-        c = textured(c, [g.n * g.c_in * g.h * g.w, g.weight_len()]);
+        c = textured(c, [g.in_len(), g.weight_len()]);
         if variant == Variant::Subgroup {
             c = shared_taps(c, g);
         }
@@ -582,6 +620,10 @@ pub fn forward_call(g: &ConvGeom, has_bias: bool, act: Act, variant: Variant) ->
 /// `conv2d_backward_input` (also the transposed convolution's forward, with bias and
 /// activation): bindings (dx, dP, w, bias or dummy).
 pub fn backward_input_call(g: &ConvGeom, has_bias: bool, act: Act, variant: Variant) -> KernelCall {
+    assert_eq!(
+        g.up, 1,
+        "the input gradient writes the upsampled size: use plain()"
+    );
     if variant == Variant::Naive {
         let outputs = g.n * g.c_in * g.h * g.w;
         let c = naive("conv2d_naive_backward_input", g, outputs);
@@ -630,13 +672,9 @@ pub fn weight_grad_call(g: &ConvGeom, variant: Variant) -> KernelCall {
         c
     };
     c.bindings = vec![Bind::Output, Bind::Input(0), Bind::Input(1)];
-    c.bytes =
-        4 * (g.n * (g.c_in * g.h * g.w + g.c_out * g.h_out * g.w_out + g.weight_len())) as u64;
+    c.bytes = 4 * (g.in_len() + g.n * (g.c_out * g.h_out * g.w_out + g.weight_len())) as u64;
     if matches!(variant, Variant::Texture | Variant::Subgroup) {
-        c = textured(
-            c,
-            [g.n * g.c_in * g.h * g.w, g.n * g.c_out * g.h_out * g.w_out],
-        );
+        c = textured(c, [g.in_len(), g.n * g.c_out * g.h_out * g.w_out]);
         if c.shader == Shader::ConvTex && quad_rows(g) {
             c.constants.push(("WG_QUADS", 1.0));
         }
