@@ -557,14 +557,17 @@ pub fn conv_shapes(quick: bool) -> Vec<(String, crate::ops::conv::ConvGeom)> {
             ConvGeom::new(b, c_in, (side, side), c_out, (3, 3), 1, pad),
         )
     };
+    // The decoder's last three read their input upsampled on the fly, as the model runs
+    // them (their input-gradient rows are the transposed convolution at the upsampled size).
+    let upsampled = |(label, g): (String, ConvGeom)| (label, g.reading_upsampled());
     vec![
         layer("encoder.0", 1, 28, 16, Padding::Same),
         layer("encoder.1", 16, 14, 8, Padding::Same),
         layer("encoder.2", 8, 7, 8, Padding::Same),
         layer("decoder.0", 8, 4, 8, Padding::Same),
-        layer("decoder.1", 8, 8, 8, Padding::Same),
-        layer("decoder.2", 8, 16, 16, Padding::Valid),
-        layer("decoder.3", 16, 28, 1, Padding::Same),
+        upsampled(layer("decoder.1", 8, 8, 8, Padding::Same)),
+        upsampled(layer("decoder.2", 8, 16, 16, Padding::Valid)),
+        upsampled(layer("decoder.3", 16, 28, 1, Padding::Same)),
         (
             "wide ".into(),
             ConvGeom::new(64, 64, (32, 32), 64, (3, 3), 1, Padding::Same),
@@ -603,10 +606,7 @@ pub fn prepare_conv(
         plans,
         reps,
         kernel: format!("conv2d_{which}"),
-        shape: format!(
-            "{label}{}×{}×{}×{}→{} k{}s{}",
-            geom.n, geom.c_in, geom.h, geom.w, geom.c_out, geom.kh, geom.stride
-        ),
+        shape: format!("{label}{}", crate::tune::conv_shape(&geom)),
         variant: variant.name().to_string(),
         flops,
         bytes,

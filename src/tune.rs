@@ -273,8 +273,19 @@ pub fn time_candidates(gpu: &Gpu, s: MatmulShape) -> Result<Entry> {
 /// `n×c_in×h×w→c_out kKsS` of a convolution.
 pub fn conv_shape(g: &ConvGeom) -> String {
     format!(
-        "{}×{}×{}×{}→{} k{}s{}",
-        g.n, g.c_in, g.h, g.w, g.c_out, g.kh, g.stride
+        "{}×{}×{}×{}→{} k{}s{}{}",
+        g.n,
+        g.c_in,
+        g.h,
+        g.w,
+        g.c_out,
+        g.kh,
+        g.stride,
+        if g.up == 2 {
+            " (input ×2 on the fly)"
+        } else {
+            ""
+        }
     )
 }
 
@@ -307,7 +318,10 @@ pub fn conv_graph(geom: ConvGeom, kernel: conv::Kernel) -> (Graph, Vec<NodeId>, 
     let dy = g.input("dy", &geom.out_shape());
     let out = match kernel {
         conv::Kernel::Forward => g.conv2d("y", x, w, Some(b), geom, Act::Relu),
-        conv::Kernel::BackwardInput => g.conv_transpose2d("dx", dy, w, None, geom, Act::Identity),
+        // (At the upsampled size where the forward reads its input upsampled on the fly.)
+        conv::Kernel::BackwardInput => {
+            g.conv_transpose2d("dx", dy, w, None, geom.plain(), Act::Identity)
+        }
         conv::Kernel::WeightGrad => g.push(
             "dw",
             Op::ConvWeightGrad { geom },
