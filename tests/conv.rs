@@ -111,6 +111,41 @@ fn conv_geometry_follows_keras_padding_rules() {
     }
 }
 
+/// Runs `outs` of `g` with every conv variant in `variants` that runs on `gpu` at `geom`,
+/// fed `feeds`, and compares each output with its twin `want` (named `names`).
+#[allow(clippy::too_many_arguments)]
+fn check_variants(
+    gpu: &shaderprop::gpu::Gpu,
+    g: &Graph,
+    feeds: &[(shaderprop::graph::NodeId, Vec<f32>)],
+    outs: &[shaderprop::graph::NodeId],
+    want: &[Vec<f64>],
+    names: &[&str],
+    geom: &ConvGeom,
+    scale: f64,
+    variants: &[conv::Variant],
+) -> Vec<(conv::Variant, f64)> {
+    let mut worst = Vec::new();
+    for &variant in variants {
+        if !variant.runs_on(gpu, geom, conv::Kernel::Forward) {
+            continue;
+        }
+        let opts = CompileOptions {
+            conv: variant,
+            ..Default::default()
+        };
+        let got = run_with(gpu, g, feeds, outs, step(geom.n as u32), opts);
+        for (name, (got, want)) in names.iter().zip(got.iter().zip(want)) {
+            let atol = 1e-4 * scale * (geom.c_in * geom.kh * geom.kw) as f64;
+            let e = compare(got, want, atol, 1e-4).unwrap_or_else(|e| {
+                panic!("{} {variant:?} {name} {geom:?}: {e}", gpu.info.backend)
+            });
+            worst.push((variant, e));
+        }
+    }
+    worst
+}
+
 #[test]
 fn conv_kernels_match_their_twins_on_fresh_inputs() {
     let mut rng = fresh();
@@ -212,42 +247,33 @@ fn conv_kernels_match_their_twins_on_fresh_inputs() {
             assert_eq!(sg_fwd.shader, want_sg, "{geom:?}");
             sg_cases += shares as usize;
             // The engine's direct kernels and the naive reference kernels, against one twin.
-            for variant in [
+            let feeds = [
+                (xn, f32s(&x)),
+                (wn, f32s(&w)),
+                (bn, f32s(&b)),
+                (btn, f32s(&bt)),
+                (dyn_, f32s(&dy)),
+            ];
+            let variants = [
                 conv::Variant::Direct,
                 conv::Variant::Naive,
                 conv::Variant::Texture,
                 conv::Variant::Subgroup,
-            ] {
-                if variant == conv::Variant::Subgroup && !has_sg {
-                    continue;
-                }
-                let outs = run_with(
-                    &gpu,
-                    &g,
-                    &[
-                        (xn, f32s(&x)),
-                        (wn, f32s(&w)),
-                        (bn, f32s(&b)),
-                        (btn, f32s(&bt)),
-                        (dyn_, f32s(&dy)),
-                    ],
-                    &[y, y_nobias, dx, yt, dw],
-                    step(geom.n as u32),
-                    CompileOptions {
-                        conv: variant,
-                        ..Default::default()
-                    },
+            ];
+            let outs = [y, y_nobias, dx, yt, dw];
+            let worst = check_variants(
+                &gpu, &g, &feeds, &outs, &want, &names, &geom, scale, &variants,
+            );
+            assert_eq!(
+                worst.len(),
+                names.len() * (3 + shares as usize),
+                "variants run {geom:?}"
+            );
+            for (variant, e) in worst {
+                eprintln!(
+                    "{} {variant:?} case {case}: worst {e:.2e}",
+                    gpu.info.backend
                 );
-                for (name, (got, want)) in names.iter().zip(outs.iter().zip(&want)) {
-                    let atol = 1e-4 * scale * (geom.c_in * geom.kh * geom.kw) as f64;
-                    let e = compare(got, want, atol, 1e-4).unwrap_or_else(|e| {
-                        panic!("{} {variant:?} {name} {geom:?}: {e}", gpu.info.backend)
-                    });
-                    eprintln!(
-                        "{} {variant:?} {name} case {case}: worst {e:.2e}",
-                        gpu.info.backend
-                    );
-                }
             }
         }
     }
@@ -416,7 +442,7 @@ fn convolutions_of_an_upsampled_input_match_their_twins_and_finite_differences()
         );
     }
     // The kernels, every variant, against the twins.
-    let mut adapters_with_quads = 0;
+    let mut quad_cases = 0;
     for gpu in gpus() {
         for (case, geom) in upsampled_geometries().into_iter().enumerate() {
             let act = [Act::Relu, Act::Identity, Act::Tanh][case % 3];
@@ -448,47 +474,37 @@ fn convolutions_of_an_upsampled_input_match_their_twins_and_finite_differences()
             ];
             let wgrad = conv::weight_grad_call(&geom, conv::Variant::Texture);
             if wgrad.constants.contains(&("WG_QUADS", 1.0)) {
-                adapters_with_quads += 1;
+                quad_cases += 1;
             }
-            for variant in [
+            let feeds = [
+                (xn, f32s(&x)),
+                (wn, f32s(&w)),
+                (bn, f32s(&b)),
+                (dyn_, f32s(&dy)),
+            ];
+            let variants = [
                 conv::Variant::Naive,
                 conv::Variant::Direct,
                 conv::Variant::Texture,
                 conv::Variant::Subgroup,
-            ] {
-                if !variant.runs_on(&gpu, &geom, conv::Kernel::Forward) {
-                    continue;
-                }
-                let outs = run_with(
-                    &gpu,
-                    &g,
-                    &[
-                        (xn, f32s(&x)),
-                        (wn, f32s(&w)),
-                        (bn, f32s(&b)),
-                        (dyn_, f32s(&dy)),
-                    ],
-                    &[y, dw],
-                    step(geom.n as u32),
-                    CompileOptions {
-                        conv: variant,
-                        ..Default::default()
-                    },
-                );
-                for (name, (got, want)) in ["forward", "weight_grad"]
-                    .iter()
-                    .zip(outs.iter().zip(&want))
-                {
-                    let atol = 1e-4 * (geom.c_in * geom.kh * geom.kw) as f64;
-                    compare(got, want, atol, 1e-4).unwrap_or_else(|e| {
-                        panic!("{} {variant:?} {name} {geom:?}: {e}", gpu.info.backend)
-                    });
-                }
-            }
+            ];
+            let names = ["forward", "weight_grad"];
+            let worst = check_variants(
+                &gpu,
+                &g,
+                &feeds,
+                &[y, dw],
+                &want,
+                &names,
+                &geom,
+                1.0,
+                &variants,
+            );
+            assert!(worst.len() >= 2 * 3, "variants run {geom:?}");
         }
     }
     // The (2, 16, 6×8 → 1) case's weight gradient walks four pixels a texel on each adapter.
-    assert!(adapters_with_quads > 0, "no WG_QUADS case");
+    assert!(quad_cases > 0, "no WG_QUADS case");
 }
 
 #[test]
