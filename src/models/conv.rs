@@ -93,9 +93,20 @@ fn conv(
     padding: Padding,
     act: Act,
 ) -> NodeId {
-    let s = g.shape(x).to_vec();
-    let geom = ConvGeom::new(s[0], s[1], (s[2], s[3]), c_out, (3, 3), 1, padding);
+    let geom = conv3x3(g, x, c_out, padding, 1);
     Conv2d::new(g, name, geom, act, cfg.init).forward(g, x)
+}
+
+/// The 3×3, stride-1 convolution to `c_out` channels of x ([batch, c, h, w]) seen `scale`
+/// times its size (2: upsampled on the fly).
+fn conv3x3(g: &Graph, x: NodeId, c_out: usize, padding: Padding, scale: usize) -> ConvGeom {
+    let s = g.shape(x);
+    let (hw, k) = ((scale * s[2], scale * s[3]), (3, 3));
+    let geom = ConvGeom::new(s[0], s[1], hw, c_out, k, 1, padding);
+    match scale {
+        2 => geom.reading_upsampled(),
+        _ => geom,
+    }
 }
 
 /// The decoder's doubling `up_name` of x, then its 3×3 convolution `name`. With
@@ -116,9 +127,7 @@ fn up_conv(
 ) -> NodeId {
     match cfg.decoder {
         super::Decoder::Upsample => {
-            let s = g.shape(x).to_vec();
-            let geom = ConvGeom::new(s[0], s[1], (2 * s[2], 2 * s[3]), c_out, (3, 3), 1, padding)
-                .reading_upsampled();
+            let geom = conv3x3(g, x, c_out, padding, 2);
             Conv2d::new(g, name, geom, act, cfg.init).forward(g, x)
         }
         super::Decoder::Transpose => {
