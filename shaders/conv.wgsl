@@ -25,9 +25,11 @@
 // the conv decoder's `upsample+conv2d`): x is [N, Cin, H/2, W/2], the geometry is the
 // upsampled one, and every tap reads x[n, ci, ⌊iy/2⌋, ⌊ix/2⌋] where the formulas above read
 // x[n, ci, iy, ix] (forward and weight gradient; same products, same order, as upsampling
-// first). Its input gradient is convᵀ at the upsampled size, then 2×2 block sums
-// (pool.wgsl's upsample_backward):
-//     dx[n,ci,sy,sx] = Σ_{a,b ∈ {0,1}} convᵀ(dP)[n, ci, 2sy + a, 2sx + b]
+// first). Its input gradient is convᵀ at the upsampled size, then 2×2 block sums,
+//     dx[n,ci,sy,sx] = Σ_{a,b ∈ {0,1}} convᵀ(dP)[n, ci, 2sy + a, 2sx + b],
+// which the engine computes in one step as conv2d_forward of dP with stride 2 and the
+// weights folded by conv_fold.wgsl (the math is there):
+//     dx[n,ci,sy,sx] = Σ_{co,u,v} dP[n, co, 2sy − (KH−1−ph) + u, 2sx − (KW−1−pw) + v] · w'[u,v,co,ci]
 // dx is the adjoint (transpose) of the forward map x ↦ P, so the same kernel with a bias and
 // activation is the *transposed convolution* y = act(convᵀ(x) + b) a decoder upsamples with;
 // its gradients are, in turn, conv2d_forward (for its input) and conv2d_weight_grad with the

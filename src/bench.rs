@@ -558,7 +558,7 @@ pub fn conv_shapes(quick: bool) -> Vec<(String, crate::ops::conv::ConvGeom)> {
         )
     };
     // The decoder's last three read their input upsampled on the fly, as the model runs
-    // them (their input-gradient rows are the transposed convolution at the upsampled size).
+    // them (their input-gradient rows are the stride-2 convolution with folded weights).
     let upsampled = |(label, g): (String, ConvGeom)| (label, g.reading_upsampled());
     vec![
         layer("encoder.0", 1, 28, 16, Padding::Same),
@@ -606,7 +606,18 @@ pub fn prepare_conv(
         plans,
         reps,
         kernel: format!("conv2d_{which}"),
-        shape: format!("{label}{}", crate::tune::conv_shape(&geom)),
+        shape: match kernel_of(which) {
+            // The stride-2 convolution with folded weights the model runs.
+            crate::ops::conv::Kernel::BackwardInput if geom.up == 2 => {
+                let f = geom.folded_input_gradient();
+                format!(
+                    "{label}{}, as {}",
+                    crate::tune::conv_shape(&geom),
+                    crate::tune::conv_shape(&f)
+                )
+            }
+            _ => format!("{label}{}", crate::tune::conv_shape(&geom)),
+        },
         variant: variant.name().to_string(),
         flops,
         bytes,

@@ -311,18 +311,24 @@ pub fn conv_class(g: &ConvGeom, kernel: conv::Kernel) -> String {
 
 /// A graph of the one node that runs `kernel` at `geom` (its inputs: x, w, bias, dy).
 pub fn conv_graph(geom: ConvGeom, kernel: conv::Kernel) -> (Graph, Vec<NodeId>, NodeId) {
+    // Where the forward reads its input upsampled on the fly, the input gradient is a
+    // stride-2 convolution with the weights folded (as the model runs it).
+    let folded = (kernel == conv::Kernel::BackwardInput && geom.up == 2)
+        .then(|| geom.folded_input_gradient());
     let mut g = Graph::new();
     let x = g.input("x", &geom.in_shape());
-    let w = g.input("w", &geom.weight_shape());
+    let w = g.input("w", &folded.unwrap_or(geom).weight_shape());
     let b = g.input("b", &[geom.c_out]);
     let dy = g.input("dy", &geom.out_shape());
-    let out = match kernel {
-        conv::Kernel::Forward => g.conv2d("y", x, w, Some(b), geom, Act::Relu),
-        // (At the upsampled size where the forward reads its input upsampled on the fly.)
-        conv::Kernel::BackwardInput => {
-            g.conv_transpose2d("dx", dy, w, None, geom.plain(), Act::Identity)
+    let out = match (kernel, folded) {
+        (conv::Kernel::Forward, _) => g.conv2d("y", x, w, Some(b), geom, Act::Relu),
+        (conv::Kernel::BackwardInput, Some(fold)) => {
+            g.conv2d("dx", dy, w, None, fold, Act::Identity)
         }
-        conv::Kernel::WeightGrad => g.push(
+        (conv::Kernel::BackwardInput, None) => {
+            g.conv_transpose2d("dx", dy, w, None, geom, Act::Identity)
+        }
+        (conv::Kernel::WeightGrad, _) => g.push(
             "dw",
             Op::ConvWeightGrad { geom },
             vec![x, dy],

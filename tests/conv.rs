@@ -430,6 +430,19 @@ fn convolutions_of_an_upsampled_input_match_their_twins_and_finite_differences()
             &conv::backward_input_ref(&r, &w, &geom),
             &numeric_grad(&x, &r, &|v| fwd(v, &w)),
         );
+        // The same input gradient as one stride-2 convolution with the folded weights.
+        let folded = conv::fold_upsampled_weights_ref(&w, &geom);
+        assert_close(
+            &format!("folded input gradient {geom:?}"),
+            &conv::forward_ref(
+                &r,
+                &folded,
+                None,
+                &geom.folded_input_gradient(),
+                Act::Identity,
+            ),
+            &conv::backward_input_ref(&r, &w, &geom),
+        );
         let nw = geom.weight_len();
         let part = conv::weight_grad_ref(&x, &r, &geom);
         let dw: Vec<f64> = (0..nw)
@@ -468,9 +481,21 @@ fn convolutions_of_an_upsampled_input_match_their_twins_and_finite_differences()
                 vec![geom.n, geom.weight_len()],
                 DType::F32,
             );
+            // The input gradient: the folded weights, then the stride-2 convolution.
+            let fold = geom.folded_input_gradient();
+            let wf = g.push(
+                "wf",
+                Op::FoldUpsampledWeights { geom },
+                vec![wn],
+                fold.weight_shape(),
+                DType::F32,
+            );
+            let dx = g.conv2d("dx", dyn_, wf, None, fold, Act::Identity);
             let want = [
                 conv::forward_ref(&x, &w, Some(&b), &geom, act),
                 conv::weight_grad_ref(&x, &dy, &geom),
+                conv::fold_upsampled_weights_ref(&w, &geom),
+                conv::backward_input_ref(&dy, &w, &geom),
             ];
             let wgrad = conv::weight_grad_call(&geom, conv::Variant::Texture);
             if wgrad.constants.contains(&("WG_QUADS", 1.0)) {
@@ -488,19 +513,19 @@ fn convolutions_of_an_upsampled_input_match_their_twins_and_finite_differences()
                 conv::Variant::Texture,
                 conv::Variant::Subgroup,
             ];
-            let names = ["forward", "weight_grad"];
+            let names = ["forward", "weight_grad", "folded weights", "input gradient"];
             let worst = check_variants(
                 &gpu,
                 &g,
                 &feeds,
-                &[y, dw],
+                &[y, dw, wf, dx],
                 &want,
                 &names,
                 &geom,
                 1.0,
                 &variants,
             );
-            assert!(worst.len() >= 2 * 3, "variants run {geom:?}");
+            assert!(worst.len() >= 4 * 3, "variants run {geom:?}");
         }
     }
     // The (2, 16, 6×8 → 1) case's weight gradient walks four pixels a texel on each adapter.

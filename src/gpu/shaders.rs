@@ -29,6 +29,7 @@ pub enum Shader {
     ConvTexSg,
     ConvTexSgV2,
     ConvTexSgV4,
+    ConvFold,
     Pool,
     PoolTex,
     Sparsity,
@@ -97,7 +98,7 @@ pub fn kernels_fingerprint() -> u64 {
 
 impl Shader {
     /// Every shader, for tests that compile them all.
-    pub const ALL: [Shader; 27] = [
+    pub const ALL: [Shader; 28] = [
         Shader::Matmul,
         Shader::MatmulTex,
         Shader::MatmulSg,
@@ -120,6 +121,7 @@ impl Shader {
         Shader::ConvTexSg,
         Shader::ConvTexSgV2,
         Shader::ConvTexSgV4,
+        Shader::ConvFold,
         Shader::Pool,
         Shader::PoolTex,
         Shader::Sparsity,
@@ -154,6 +156,7 @@ impl Shader {
             Shader::ConvTexSg => "conv_tex.wgsl+conv_tex_sg.wgsl",
             Shader::ConvTexSgV2 => "conv_tex.wgsl+conv_tex_sg.wgsl+conv_store2.wgsl",
             Shader::ConvTexSgV4 => "conv_tex.wgsl+conv_tex_sg.wgsl+conv_store4.wgsl",
+            Shader::ConvFold => "conv_fold.wgsl",
             Shader::Pool => "pool.wgsl",
             Shader::PoolTex => "pool_tex.wgsl",
             Shader::Sparsity => "sparsity.wgsl",
@@ -186,6 +189,7 @@ impl Shader {
             | Shader::ConvTexSg
             | Shader::ConvTexSgV2
             | Shader::ConvTexSgV4 => include_str!("../../shaders/conv_tex.wgsl"),
+            Shader::ConvFold => include_str!("../../shaders/conv_fold.wgsl"),
             Shader::Pool => include_str!("../../shaders/pool.wgsl"),
             Shader::PoolTex => include_str!("../../shaders/pool_tex.wgsl"),
             Shader::Sparsity => include_str!("../../shaders/sparsity.wgsl"),

@@ -490,29 +490,32 @@ fn conv_backward(
     let (x, w) = (node.inputs[0], node.inputs[1]);
     let d_pre = epilogue_backward(g, id, d_out, act);
     if rg[x] && geom.up == 2 {
-        // The input was read upsampled on the fly: the transposed convolution gives the
-        // gradient of the upsampled tensor, and the upsampling's backward (2×2 block sums)
-        // that of the tensor read.
-        let xn = g.nodes[x].name.clone();
-        let plain = geom.plain();
-        let d_up = g.conv_transpose2d(&format!("d_{xn}.up"), d_pre, w, None, plain, Act::Identity);
-        g.annotate(
-            d_up,
-            format!(
-                "input gradient of {name} at its upsampled input: the transposed convolution \
-                 of the output gradient"
-            ),
-        );
-        let dx = g.push(
-            format!("d_{xn}"),
-            Op::UpsampleBackward(Act::Identity),
-            vec![d_up],
-            g.nodes[x].shape.clone(),
+        // The input was read upsampled on the fly: its gradient is the transposed convolution
+        // to the upsampled size, then the upsampling's backward (2×2 block sums), which fold
+        // into one stride-2 convolution of the output gradient at the small size.
+        let (xn, wn) = (g.nodes[x].name.clone(), g.nodes[w].name.clone());
+        let fold = geom.folded_input_gradient();
+        let wf = g.push(
+            format!("{wn}.folded"),
+            Op::FoldUpsampledWeights { geom },
+            vec![w],
+            fold.weight_shape(),
             DType::F32,
         );
         g.annotate(
+            wf,
+            format!(
+                "{name}'s weights with the upsampling's backward folded in: \
+                 w'[u,v,co,ci] = Σ_{{a,b∈{{0,1}}}} w[kh−1−u+a, kw−1−v+b, ci, co]"
+            ),
+        );
+        let dx = g.conv2d(&format!("d_{xn}"), d_pre, wf, None, fold, Act::Identity);
+        g.annotate(
             dx,
-            format!("upsample backward of {name}'s on-the-fly 2× upsampling: 2×2 block sums"),
+            format!(
+                "input gradient of {name} at its input before the on-the-fly upsampling: a \
+                 stride-2 convolution of the output gradient with the folded weights"
+            ),
         );
         contribute(g, grads, x, dx);
     } else if rg[x] {
@@ -645,17 +648,12 @@ fn fuse_into_resampling_backward(
         return None;
     }
     let name = g.nodes[id].name.clone();
-    // The resampling node, or a convolution that upsamples `id` on the fly.
-    let reads_upsampled = |op: &Op| matches!(op, Op::Conv2d { geom, .. } if geom.up == 2);
-    let forward_name = g.nodes.iter().find_map(|n| {
-        if n.op == forward && n.inputs == [id] {
-            Some(n.name.clone())
-        } else if forward == Op::Upsample && reads_upsampled(&n.op) && n.inputs[0] == id {
-            Some(format!("{}'s on-the-fly upsampling", n.name))
-        } else {
-            None
-        }
-    })?;
+    let forward_name = g
+        .nodes
+        .iter()
+        .find(|n| n.op == forward && n.inputs == [id])?
+        .name
+        .clone();
     let node = &mut g.nodes[d_out];
     if forward == Op::MaxPool {
         node.op = Op::MaxPoolBackward(act);

@@ -129,6 +129,9 @@ pub fn evaluate(g: &Graph, feeds: &HashMap<usize, Vec<f64>>, step: StepUniform) 
                 ops::conv::transpose_ref(inp(0), inp(1), b, &geom, act)
             }
             Op::ConvWeightGrad { geom } => ops::conv::weight_grad_ref(inp(0), inp(1), &geom),
+            Op::FoldUpsampledWeights { geom } => {
+                ops::conv::fold_upsampled_weights_ref(inp(0), &geom)
+            }
             Op::RowSum => {
                 let rows = n.len();
                 ops::reduce::row_sum_ref(inp(0), rows, inp(0).len() / rows)

@@ -117,6 +117,10 @@ pub enum Op {
     ConvTranspose2d { geom: ConvGeom, act: Act },
     /// Per-sample weight gradient of the convolution `geom`: inputs [x, dP] → [n, weights].
     ConvWeightGrad { geom: ConvGeom },
+    /// The weights of the input gradient of `geom` (a convolution reading its input
+    /// upsampled on the fly) as a convolution: inputs \[w\] → the weights of
+    /// [`ConvGeom::folded_input_gradient`].
+    FoldUpsampledWeights { geom: ConvGeom },
     /// out\[r\] = Σ_j x\[r, j\] over the trailing elements of each of the output's rows: inputs \[x\].
     RowSum,
     /// Max of each 2×2 window: inputs \[x\] ([N, C, H, W]).
@@ -207,6 +211,7 @@ impl Op {
             Op::ConvTranspose2d { act, .. } => with_act("conv_transpose2d", *act),
             Op::ConvWeightGrad { geom } if geom.up == 2 => "conv2d_weight_grad(upsampled x)".into(),
             Op::ConvWeightGrad { .. } => "conv2d_weight_grad".into(),
+            Op::FoldUpsampledWeights { .. } => "fold_upsampled_weights".into(),
             Op::RowSum => "row_sum".into(),
             Op::MaxPool => "max_pool".into(),
             Op::MaxPoolBackward(act) => with_act("max_pool_backward", *act),

@@ -536,6 +536,7 @@ pub fn kernel_call(g: &Graph, id: NodeId, opts: CompileOptions) -> KernelCall {
             conv::backward_input_call(&geom, n.inputs.len() == 3, act, opts.conv)
         }
         Op::ConvWeightGrad { geom } => conv::weight_grad_call(&geom, opts.conv),
+        Op::FoldUpsampledWeights { geom } => conv::fold_call(&geom),
         Op::RowSum => {
             reduce::row_sum_call(n.len(), g.nodes[n.inputs[0]].len() / n.len(), opts.reads)
         }

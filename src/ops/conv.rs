@@ -117,16 +117,55 @@ impl ConvGeom {
     /// input's size, without the upsampled tensor: what a decoder's `upsample` then `conv`
     /// computes, in one kernel (the forward and the weight gradient read source pixel
     /// (y/2, x/2) for tap position (y, x)). Stride 1, even input sizes.
+    /// Kernels up to 7×7 and padding smaller than the kernel, so that its input gradient is
+    /// a convolution of its own ([`ConvGeom::folded_input_gradient`]).
     pub fn reading_upsampled(self) -> ConvGeom {
         assert!(
             self.stride == 1 && self.h.is_multiple_of(2) && self.w.is_multiple_of(2),
             "conv: an upsampled input needs stride 1 and even sizes ({self:?})"
         );
+        assert!(
+            self.kh < MAX_KW && self.kw < MAX_KW && self.pad_h < self.kh && self.pad_w < self.kw,
+            "conv: an upsampled input needs a kernel up to {0}×{0} and less padding than \
+             the kernel ({self:?})",
+            MAX_KW - 1
+        );
         ConvGeom { up: 2, ..self }
     }
 
-    /// The same convolution over an input that is really there (`up` = 1): the geometry of
-    /// its input gradient, a transposed convolution to the upsampled size.
+    /// The input gradient of this convolution of an input upsampled on the fly (`up` = 2),
+    /// as a convolution of the output gradient in its own right: stride 2, a kernel one
+    /// larger each way, padding kh − 1 − ph (kw − 1 − pw), channels exchanged, and the
+    /// small tensor's size out. Its weights are [`fold_upsampled_weights_ref`]'s.
+    ///
+    /// Source row y was copied to upsampled rows 2y and 2y + 1, which tap ky of output rows
+    /// Y = 2y + a + ph − ky (a = 0, 1) read. So dx\[y\] = Σ_{a,ky} w\[ky\]·dP\[2y + a + ph − ky\]:
+    /// with u = a + kh − 1 − ky (0..kh), that is Σ_u w'\[u\]·dP\[2y − (kh − 1 − ph) + u\], a
+    /// stride-2 convolution whose tap u carries w'\[u\] = w\[kh − 1 − u\] + w\[kh − u\] (the
+    /// terms inside 0..kh); the same along x. It does 16/36 of the multiply-adds of the
+    /// transposed convolution to the upsampled size (3×3 kernels), and neither it nor the 2×2
+    /// block sums after it write the 4×-size gradient.
+    pub fn folded_input_gradient(&self) -> ConvGeom {
+        assert_eq!(self.up, 2, "only an upsampled input's gradient folds");
+        ConvGeom {
+            n: self.n,
+            c_in: self.c_out,
+            h: self.h_out,
+            w: self.w_out,
+            c_out: self.c_in,
+            h_out: self.h / 2,
+            w_out: self.w / 2,
+            kh: self.kh + 1,
+            kw: self.kw + 1,
+            stride: 2,
+            pad_h: self.kh - 1 - self.pad_h,
+            pad_w: self.kw - 1 - self.pad_w,
+            up: 1,
+        }
+    }
+
+    /// The same convolution over an input that is really there (`up` = 1): upsampling then
+    /// this is the two steps an `up` = 2 convolution fuses.
     pub fn plain(self) -> ConvGeom {
         ConvGeom { up: 1, ..self }
     }
@@ -266,12 +305,63 @@ pub fn forward_ref(x: &[f64], w: &[f64], b: Option<&[f64]>, g: &ConvGeom, act: A
 
 /// CPU twin of `conv2d_backward_input` without bias/activation: dx = convᵀ(dP). For an
 /// input upsampled on the fly (`up` = 2) this is the gradient of the tensor read, each
-/// source pixel's the sum over the 2×2 block it was copied to (the engine computes the
-/// same as a transposed convolution to the upsampled size, then the upsampling's backward).
+/// source pixel's the sum over the 2×2 block it was copied to (the engine computes it as a
+/// stride-2 convolution with folded weights: [`ConvGeom::folded_input_gradient`]).
 pub fn backward_input_ref(d_p: &[f64], w: &[f64], g: &ConvGeom) -> Vec<f64> {
     let mut dx = vec![0.0; g.in_len()];
     g.for_each_tap(|xi, yi, wi| dx[xi] += d_p[yi] * w[wi]);
     dx
+}
+
+/// CPU twin of `fold_upsampled_weights` (shaders/conv_fold.wgsl): the weights of `g`'s input
+/// gradient as a convolution ([`ConvGeom::folded_input_gradient`]), HWIO
+/// \[kh + 1, kw + 1, c_out, c_in\]: w'\[u, v, co, ci\] = Σ_{a, b ∈ {0, 1}} w\[kh − 1 − u + a,
+/// kw − 1 − v + b, ci, co\] over the taps inside the kernel.
+pub fn fold_upsampled_weights_ref(w: &[f64], g: &ConvGeom) -> Vec<f64> {
+    let f = g.folded_input_gradient();
+    let mut out = vec![0.0; f.weight_len()];
+    for u in 0..f.kh {
+        for v in 0..f.kw {
+            for co in 0..g.c_out {
+                for ci in 0..g.c_in {
+                    let mut s = 0.0;
+                    for a in 0..2 {
+                        for b in 0..2 {
+                            let (ky, kx) =
+                                ((g.kh + a).checked_sub(u + 1), (g.kw + b).checked_sub(v + 1));
+                            if let (Some(ky), Some(kx)) = (ky, kx) {
+                                if ky < g.kh && kx < g.kw {
+                                    s += w[g.w_at(ky, kx, ci, co)];
+                                }
+                            }
+                        }
+                    }
+                    out[f.w_at(u, v, co, ci)] = s;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `fold_upsampled_weights` (shaders/conv_fold.wgsl): bindings (w', w) for the convolution
+/// `g` that reads its input upsampled on the fly; one invocation per folded weight.
+pub fn fold_call(g: &ConvGeom) -> KernelCall {
+    let n = g.folded_input_gradient().weight_len();
+    KernelCall {
+        shader: Shader::ConvFold,
+        entry: "fold_upsampled_weights",
+        constants: vec![],
+        bindings: vec![Bind::Output, Bind::Input(0)],
+        params: [g.kh, g.kw, g.c_in, g.c_out].map(|v| v as u32).to_vec(),
+        uses_step: false,
+        workgroups: Workgroups::Items {
+            n: n as u64,
+            wg: 64,
+        },
+        flops: 3 * n as u64,
+        bytes: 4 * (g.weight_len() + n) as u64,
+    }
 }
 
 /// CPU twin of the transposed convolution: act(convᵀ(x) + b), x: the convolution's output side.
@@ -365,10 +455,13 @@ fn grid_constants(
     ]
 }
 
+/// The widest kernel the direct kernels take (`MAX_KW` in conv_direct.wgsl).
+const MAX_KW: usize = 8;
+
 fn call(entry: &'static str, g: &ConvGeom, items: usize, px: usize, loads: usize) -> KernelCall {
     assert!(
-        g.kw <= 8,
-        "conv kernels take kernels up to 8 wide (got {}×{})",
+        g.kw <= MAX_KW,
+        "conv kernels take kernels up to {MAX_KW} wide (got {}×{})",
         g.kh,
         g.kw
     );
@@ -434,8 +527,13 @@ impl Variant {
 
     /// Whether this variant has its own kernel for `kernel` at `g` on `gpu`: `Subgroup` needs
     /// subgroup operations with subgroups of at least 8 (lanes 0..7 fetch the taps), a
-    /// kernel of at most 3×3, and is not a weight gradient. The others always do.
+    /// kernel of at most 3×3 (one larger each way for the folded input gradient of an input
+    /// upsampled on the fly), and is not a weight gradient. The others always do.
     pub fn runs_on(self, gpu: &crate::gpu::Gpu, g: &ConvGeom, kernel: Kernel) -> bool {
+        let g = match kernel {
+            Kernel::BackwardInput if g.up == 2 => g.folded_input_gradient(),
+            _ => *g,
+        };
         self != Variant::Subgroup
             || (gpu.features.contains(wgpu::Features::SUBGROUP)
                 && gpu.info.subgroup_min_size >= 8
@@ -622,7 +720,7 @@ pub fn forward_call(g: &ConvGeom, has_bias: bool, act: Act, variant: Variant) ->
 pub fn backward_input_call(g: &ConvGeom, has_bias: bool, act: Act, variant: Variant) -> KernelCall {
     assert_eq!(
         g.up, 1,
-        "the input gradient writes the upsampled size: use plain()"
+        "an upsampled input's gradient is a folded convolution (folded_input_gradient)"
     );
     if variant == Variant::Naive {
         let outputs = g.n * g.c_in * g.h * g.w;
