@@ -228,18 +228,28 @@ fn backward_input_body(gid: vec3<u32>, nwg: vec3<u32>, wid: vec3<u32>) {
 }
 
 // The weight gradient four output pixels at a time (WG_QUADS), for 3×3 kernels of stride 1
-// padded by 1 (so H_out = H, W_out = W) on rows a multiple of 4 long: every row of x and of
-// dP is then whole texels, and each step along a row reads one texel of x per input
-// channel and one of dP per output channel (the front's `xin_quad`, `dp_quad`) for 4·4·3·4 =
-// 192 multiply-adds, where weight_grad_body reads one float of each per pixel (48). Same
-// invocations, blocks and output, up to rounding: four pixels' products are added together
-// (`dot`) before they join the running sum, which weight_grad_body adds one pixel at a time.
+// padded by 1 or 0 (H_out = H + 2·pad − 2) on rows a multiple of 4 long, or 2 (mod 4) long in
+// planes a multiple of 4 floats (the conv AE's 14×14 layers: QUAD_PAIRS_X / QUAD_PAIRS_DP).
+// Each step along a row takes four consecutive floats of x per input channel and of dP per
+// output channel, one texel each where rows are whole texels (the front's `xin_quad`,
+// `dp_quad`), for 4·4·3·4 = 192 multiply-adds, where weight_grad_body reads one float of each
+// per pixel (48). A row 2 (mod 4) long that starts two floats into a texel takes its four
+// floats from two texels. Same invocations, blocks and output, up to rounding: four pixels'
+// products are added together (`dot`) before they join the running sum, which
+// weight_grad_body adds one pixel at a time.
 //
-// For pixels ox = 4q .. 4q + 3 the three taps read input columns 4q − 1 .. 4q + 4: the last
-// float of the previous texel (`p`), the texel itself (`c`) and the first float of the next
-// (`nx`); columns −1 and W are the zero padding. Tap kx's contribution to the (ci, co) sum
-// is the dot product of input columns 4q − 1 + kx .. 4q + 2 + kx with the dP texel.
+// For pixels ox = 4q .. 4q + 3 the three taps read input columns 4q − pad .. 4q − pad + 5:
+// with padding 1 the last float of the previous four (`p`), the four themselves (`c`) and
+// the first of the next four (`n`); with padding 0, `c` and the first two of `n`. Columns
+// outside 0 .. W − 1 are the zero padding, and dP columns past W_out are zero, so the
+// window's products past the row vanish. Tap kx's contribution to the (ci, co) sum is the
+// dot product of its four input columns with the dP floats.
 override WG_QUADS: bool = false;
+// The quad walk's padding (0 or 1), and whether x's and dP's rows are 2 (mod 4) long
+// (else a multiple of 4; x read upsampled on the fly is always whole half-texels).
+override QUAD_PAD: u32 = 1u;
+override QUAD_PAIRS_X: bool = false;
+override QUAD_PAIRS_DP: bool = false;
 
 struct TapSums {
     k0: vec4<f32>,
@@ -247,14 +257,20 @@ struct TapSums {
     k2: vec4<f32>,
 }
 
-// One input channel's three taps against the four output channels' dP texels d0..d3:
-// component k of tap kx's sum is Σ_j x[4q − 1 + kx + j]·dP_k[4q + j].
-fn quad_taps(p: f32, c: vec4<f32>, nx: f32, d0: vec4<f32>, d1: vec4<f32>, d2: vec4<f32>, d3: vec4<f32>) -> TapSums {
-    let w0 = vec4<f32>(p, c.x, c.y, c.z);
-    let w2 = vec4<f32>(c.y, c.z, c.w, nx);
+// One input channel's three taps against the four output channels' dP floats d0..d3:
+// component k of tap kx's sum is Σ_j x[4q − pad + kx + j]·dP_k[4q + j].
+fn quad_taps(p: f32, c: vec4<f32>, n: vec4<f32>, d0: vec4<f32>, d1: vec4<f32>, d2: vec4<f32>, d3: vec4<f32>) -> TapSums {
+    var w0 = c;
+    var w1 = vec4<f32>(c.y, c.z, c.w, n.x);
+    var w2 = vec4<f32>(c.z, c.w, n.x, n.y);
+    if QUAD_PAD == 1u {
+        w0 = vec4<f32>(p, c.x, c.y, c.z);
+        w1 = c;
+        w2 = vec4<f32>(c.y, c.z, c.w, n.x);
+    }
     return TapSums(
         vec4<f32>(dot(w0, d0), dot(w0, d1), dot(w0, d2), dot(w0, d3)),
-        vec4<f32>(dot(c, d0), dot(c, d1), dot(c, d2), dot(c, d3)),
+        vec4<f32>(dot(w1, d0), dot(w1, d1), dot(w1, d2), dot(w1, d3)),
         vec4<f32>(dot(w2, d0), dot(w2, d1), dot(w2, d2), dot(w2, d3)),
     );
 }
@@ -273,21 +289,44 @@ fn put_taps(n: u32, ky: u32, kx: u32, ci: u32, co0: u32, v: vec4<f32>) {
     }
 }
 
-// Texel q (columns 4q..4q + 3) of the row of input channel ci0 + a that starts at float
-// base[a] (zero for channels this block does not have; past the row's end the caller
-// selects zero). Where x is upsampled on the fly, base[a] is where the source row starts, and
-// the four columns are source columns 2q, 2q, 2q + 1, 2q + 1: one half of a source texel,
-// since rows of even length start on even floats.
+// Columns 4q .. 4q + 3 of a row `width` long, the four floats from float f (even): one texel
+// `t` where f is a multiple of 4, else the upper half of t and the lower half of the next,
+// `u` (rows 2 (mod 4) long). Columns past the row's end are zero.
+fn row_quad(t: vec4<f32>, u: vec4<f32>, f: u32, q: u32, width: u32) -> vec4<f32> {
+    let v = select(t, vec4<f32>(t.z, t.w, u.x, u.y), (f & 2u) != 0u);
+    let col = vec4<u32>(4u * q) + vec4<u32>(0u, 1u, 2u, 3u);
+    return select(vec4<f32>(0.0), v, col < vec4<u32>(width));
+}
+
+// Columns 4q .. 4q + 3 of the row of input channel ci0 + a that starts at float base[a] (zero
+// for channels this block does not have, and past the row's end). Where x is upsampled on the
+// fly, base[a] is where the source row starts, and the four columns are source columns 2q,
+// 2q, 2q + 1, 2q + 1: one half of a source texel, since rows of even length start on even
+// floats.
 fn x_texel(base: array<u32, 4>, a: u32, q: u32) -> vec4<f32> {
     var v: vec4<f32>;
     if UP == 2u {
         let f = base[a] + 2u * q;
         let t = xin_quad(f / 4u);
         v = select(t.xxyy, t.zzww, (f & 2u) != 0u);
+        v = select(vec4<f32>(0.0), v, 4u * q < pc.w);
+    } else if QUAD_PAIRS_X {
+        let f = base[a] + 4u * q;
+        v = row_quad(xin_quad(f / 4u), xin_quad(f / 4u + 1u), f, q, pc.w);
     } else {
-        v = xin_quad(base[a] / 4u + q);
+        v = select(vec4<f32>(0.0), xin_quad(base[a] / 4u + q), 4u * q < pc.w);
     }
     return select(vec4<f32>(0.0), v, a < CI_LOADS);
+}
+
+// dP floats of output pixels 4q .. 4q + 3 of the row that starts at float f (zero past the
+// row's end).
+fn dp_texel(f: u32, q: u32) -> vec4<f32> {
+    if QUAD_PAIRS_DP {
+        let g = f + 4u * q;
+        return row_quad(dp_quad(g / 4u), dp_quad(g / 4u + 1u), g, q, pc.w_out);
+    }
+    return dp_quad(f / 4u + q);
 }
 
 fn weight_grad_quads(gid: vec3<u32>, nwg: vec3<u32>) {
@@ -302,10 +341,9 @@ fn weight_grad_quads(gid: vec3<u32>, nwg: vec3<u32>) {
     if n >= pc.n {
         return;
     }
-    // Texels a row and a plane (rows and planes of dP, and of x unless it is upsampled on
-    // the fly, are whole texels); x's planes and rows are counted in floats.
-    let qw = pc.w / 4u;
-    let plane = pc.h * qw;
+    // Steps of four output pixels a row; x's rows and planes are counted in floats (the
+    // source's where it is upsampled on the fly), and so are dP's.
+    let qw = (pc.w_out + 3u) / 4u;
     let x_w = pc.w / UP;
     var xb: array<u32, 4>;
     for (var a = 0u; a < 4u; a++) {
@@ -313,7 +351,7 @@ fn weight_grad_quads(gid: vec3<u32>, nwg: vec3<u32>) {
     }
     var db: array<u32, 4>;
     for (var k = 0u; k < 4u; k++) {
-        db[k] = (n * pc.c_out + min(co0 + k, pc.c_out - 1u)) * plane;
+        db[k] = (n * pc.c_out + min(co0 + k, pc.c_out - 1u)) * pc.h_out * pc.w_out;
     }
     // s{kx}{a}: tap kx, input channel ci0 + a, over the four output channels. Named
     // variables, and the four channels' updates below written out, not an array indexed in a
@@ -331,8 +369,8 @@ fn weight_grad_quads(gid: vec3<u32>, nwg: vec3<u32>) {
     var s21 = vec4<f32>(0.0);
     var s22 = vec4<f32>(0.0);
     var s23 = vec4<f32>(0.0);
-    for (var oy = 0u; oy < pc.h; oy++) {
-        let iy = i32(oy + ky) - 1;
+    for (var oy = 0u; oy < pc.h_out; oy++) {
+        let iy = i32(oy + ky) - i32(QUAD_PAD);
         if iy < 0 || iy >= i32(pc.h) {
             continue;
         }
@@ -340,8 +378,8 @@ fn weight_grad_quads(gid: vec3<u32>, nwg: vec3<u32>) {
         for (var a = 0u; a < 4u; a++) {
             xr[a] = xb[a] + u32(iy) / UP * x_w;
         }
-        let dr = oy * qw;
-        // Column −1 (padding) and the row's first texel, per input channel.
+        let dr = oy * pc.w_out;
+        // Column −1 (padding) and the row's first four columns, per input channel.
         var p0 = 0.0;
         var p1 = 0.0;
         var p2 = 0.0;
@@ -351,35 +389,33 @@ fn weight_grad_quads(gid: vec3<u32>, nwg: vec3<u32>) {
         var c2 = x_texel(xr, 2u, 0u);
         var c3 = x_texel(xr, 3u, 0u);
         for (var q = 0u; q < qw; q++) {
-            // Past the last texel the next column is the padding.
-            let more = q + 1u < qw;
-            let qn = min(q + 1u, qw - 1u);
-            let n0 = select(vec4<f32>(0.0), x_texel(xr, 0u, qn), more);
-            let n1 = select(vec4<f32>(0.0), x_texel(xr, 1u, qn), more);
-            let n2 = select(vec4<f32>(0.0), x_texel(xr, 2u, qn), more);
-            let n3 = select(vec4<f32>(0.0), x_texel(xr, 3u, qn), more);
-            let d0 = dp_quad(db[0] + dr + q);
-            let d1 = select(vec4<f32>(0.0), dp_quad(db[1] + dr + q), CH_LOADS > 1u);
-            let d2 = select(vec4<f32>(0.0), dp_quad(db[2] + dr + q), CH_LOADS > 2u);
-            let d3 = select(vec4<f32>(0.0), dp_quad(db[3] + dr + q), CH_LOADS > 3u);
-            let t0 = quad_taps(p0, c0, n0.x, d0, d1, d2, d3);
+            // The next four columns (zero past the row: the padding).
+            let n0 = x_texel(xr, 0u, q + 1u);
+            let n1 = x_texel(xr, 1u, q + 1u);
+            let n2 = x_texel(xr, 2u, q + 1u);
+            let n3 = x_texel(xr, 3u, q + 1u);
+            let d0 = dp_texel(db[0] + dr, q);
+            let d1 = select(vec4<f32>(0.0), dp_texel(db[1] + dr, q), CH_LOADS > 1u);
+            let d2 = select(vec4<f32>(0.0), dp_texel(db[2] + dr, q), CH_LOADS > 2u);
+            let d3 = select(vec4<f32>(0.0), dp_texel(db[3] + dr, q), CH_LOADS > 3u);
+            let t0 = quad_taps(p0, c0, n0, d0, d1, d2, d3);
             s00 += t0.k0;
             s10 += t0.k1;
             s20 += t0.k2;
             if CI_LOADS > 1u {
-                let t1 = quad_taps(p1, c1, n1.x, d0, d1, d2, d3);
+                let t1 = quad_taps(p1, c1, n1, d0, d1, d2, d3);
                 s01 += t1.k0;
                 s11 += t1.k1;
                 s21 += t1.k2;
             }
             if CI_LOADS > 2u {
-                let t2 = quad_taps(p2, c2, n2.x, d0, d1, d2, d3);
+                let t2 = quad_taps(p2, c2, n2, d0, d1, d2, d3);
                 s02 += t2.k0;
                 s12 += t2.k1;
                 s22 += t2.k2;
             }
             if CI_LOADS > 3u {
-                let t3 = quad_taps(p3, c3, n3.x, d0, d1, d2, d3);
+                let t3 = quad_taps(p3, c3, n3, d0, d1, d2, d3);
                 s03 += t3.k0;
                 s13 += t3.k1;
                 s23 += t3.k2;

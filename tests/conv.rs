@@ -65,7 +65,8 @@ fn geometries() -> Vec<ConvGeom> {
         // a weight gradient accumulating 7 taps × 4 channels.
         (1, 2, (4, 16), 3, (3, 7), 1, Padding::Same),
         // Rows a multiple of 4 under a padded 3×3 kernel: the texture weight gradient walks
-        // them a texel at a time (WG_QUADS), here with 16 input channels and one output
+        // them four pixels at a time (WG_QUADS; also rows 2 (mod 4) long in planes a
+        // multiple of 4 floats, as above, and unpadded), here with 16 input channels and one output
         // (batch of one, three rows), one input and 16 outputs, and part-full channel blocks
         // on rows of one texel.
         (1, 16, (3, 8), 1, (3, 3), 1, Padding::Same),
@@ -150,6 +151,8 @@ fn check_variants(
 fn conv_kernels_match_their_twins_on_fresh_inputs() {
     let mut rng = fresh();
     let (mut quad_cases, mut px16_cases, mut pair_kernels, mut adapters) = (0, 0, 0, 0);
+    // Four-pixel weight-gradient walks on x rows 2 (mod 4) long, on dP rows so, unpadded.
+    let mut quad_kinds = [("x pairs", 0), ("dP pairs", 0), ("unpadded", 0)];
     let (mut sg_cases, mut sg_adapters) = (0, 0);
     for gpu in gpus() {
         adapters += 1;
@@ -217,6 +220,14 @@ fn conv_kernels_match_their_twins_on_fresh_inputs() {
             let wgrad = conv::weight_grad_call(&geom, conv::Variant::Texture);
             if wgrad.constants.contains(&("WG_QUADS", 1.0)) {
                 quad_cases += 1;
+                let kinds = [
+                    ("QUAD_PAIRS_X", 1.0),
+                    ("QUAD_PAIRS_DP", 1.0),
+                    ("QUAD_PAD", 0.0),
+                ];
+                for (count, constant) in quad_kinds.iter_mut().zip(kinds) {
+                    count.1 += wgrad.constants.contains(&constant) as usize;
+                }
             }
             let fwd = conv::forward_call(&geom, true, act, conv::Variant::Texture);
             let bwd = conv::backward_input_call(&geom, false, act, conv::Variant::Texture);
@@ -277,9 +288,13 @@ fn conv_kernels_match_their_twins_on_fresh_inputs() {
             }
         }
     }
-    // The texture variant's weight gradient takes the four-pixel walk on the six cases
-    // whose rows allow it (so the twin comparisons above ran it on every adapter).
-    assert_eq!(quad_cases, 6 * adapters, "WG_QUADS cases");
+    // The texture variant's weight gradient takes the four-pixel walk on the nine cases
+    // whose rows allow it (so the twin comparisons above ran it on every adapter): x's rows
+    // 2 (mod 4) long in the (4, 14) and (6, 14) cases, dP's in the (4, 14) and (6, 16) ones,
+    // and unpadded in the last two.
+    assert_eq!(quad_cases, 9 * adapters, "WG_QUADS cases");
+    let kinds: Vec<usize> = quad_kinds.iter().map(|&(_, c)| c).collect();
+    assert_eq!(kinds, [2, 2, 2].map(|c| c * adapters), "{quad_kinds:?}");
     // Forwards on 16-pixel blocks: rows of 17, 12 (three times), 28, 14 (twice) and 16.
     assert_eq!(px16_cases, 8 * adapters, "PX = 16 cases");
     // Segments at one of two offsets: the (4, 14) case's forward and input gradient, the

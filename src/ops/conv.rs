@@ -773,18 +773,46 @@ pub fn weight_grad_call(g: &ConvGeom, variant: Variant) -> KernelCall {
     c.bytes = 4 * (g.in_len() + g.n * (g.c_out * g.h_out * g.w_out + g.weight_len())) as u64;
     if matches!(variant, Variant::Texture | Variant::Subgroup) {
         c = textured(c, [g.in_len(), g.n * g.c_out * g.h_out * g.w_out]);
-        if c.shader == Shader::ConvTex && quad_rows(g) {
-            c.constants.push(("WG_QUADS", 1.0));
+        if let (Shader::ConvTex, Some(rows)) = (c.shader, quad_rows(g)) {
+            c.constants.extend([
+                ("WG_QUADS", 1.0),
+                ("QUAD_PAD", g.pad_w as f64),
+                ("QUAD_PAIRS_X", (rows.x == SegStarts::Two) as u8 as f64),
+                ("QUAD_PAIRS_DP", (rows.dp == SegStarts::Two) as u8 as f64),
+            ]);
         }
     }
     c
 }
 
-/// Whether the texture weight gradient can walk `g`'s rows four pixels a texel
-/// (`WG_QUADS` in conv_direct.wgsl): a 3×3 kernel of stride 1 padded by 1 (output rows as
-/// long as the input's) on rows a multiple of 4 long.
-fn quad_rows(g: &ConvGeom) -> bool {
-    (g.kh, g.kw, g.stride, g.pad_h, g.pad_w) == (3, 3, 1, 1, 1)
-        && (g.h_out, g.w_out) == (g.h, g.w)
-        && g.w.is_multiple_of(4)
+/// How x's and dP's rows start within their texels, where the texture weight gradient can
+/// walk `g`'s rows four pixels at a time (`WG_QUADS` in conv_direct.wgsl).
+struct QuadRows {
+    x: SegStarts,
+    dp: SegStarts,
+}
+
+/// The rows of `g` where the texture weight gradient can walk them four pixels at a time:
+/// a 3×3 kernel of stride 1 padded by 1 or 0 on both axes, rows a multiple of 4 long or 2
+/// (mod 4) long in planes a multiple of 4 floats ([`SegStarts`] One or Two), and where x is
+/// upsampled on the fly, source rows of even length (each four columns are half a texel).
+fn quad_rows(g: &ConvGeom) -> Option<QuadRows> {
+    let p = g.pad_w;
+    let shape = (g.kh, g.kw, g.stride) == (3, 3, 1)
+        && g.pad_h == p
+        && p <= 1
+        && (g.h_out, g.w_out) == (g.h + 2 * p - 2, g.w + 2 * p - 2);
+    let x = if g.up == 2 {
+        // The source rows' half-texels: whole when the source row length is even.
+        let src = g.w / 2;
+        if src.is_multiple_of(2) {
+            SegStarts::One
+        } else {
+            SegStarts::Any
+        }
+    } else {
+        SegStarts::of(g.w, g.h, 4)
+    };
+    let dp = SegStarts::of(g.w_out, g.h_out, 4);
+    (shape && x != SegStarts::Any && dp != SegStarts::Any).then_some(QuadRows { x, dp })
 }
