@@ -126,11 +126,125 @@ fn store_block(n: u32, c0: u32, c_total: u32, row: u32, x0: u32, hh: u32, ww: u3
     }
 }
 
+// A 3×3 convolution of its input upsampled 2× on the fly, computed at the source's
+// resolution (PARITY; the geometry in the uniform is the upsampled one, UP is 1 and the
+// row segments are plain source rows). Output pixel (2sy + a, 2sx + b) reads upsampled rows
+// 2sy + a + ky − ph, which are source rows sy + ⌊(a + ky − ph) / 2⌋: for each output parity
+// (a, b) only two source rows and two source columns, so the nine taps fold into four
+// (each the sum of the taps that land on the same source pixel) and a parity class is a
+// 2×2 convolution of the source: 4 multiply-adds a pixel and channel pair instead of 9.
+// PH, PW: the padding (≤ 2), constants so that the tap-to-row maps fold once unrolled.
+override PARITY: bool = false;
+override PH: u32 = 1u;
+override PW: u32 = 1u;
+
+// Source row (column) offset + 1 (0..2) that upsampled tap k of output parity a reads.
+fn parity_off(a: u32, k: u32, pad: u32) -> u32 {
+    return (a + k + 2u - pad) / 2u;
+}
+
+// Three taps along one axis folded into the two source pixels they land on for parity a:
+// taps 0 and 1 together where they land on the same one, else taps 1 and 2.
+struct Fold2 {
+    lo: vec4<f32>,
+    hi: vec4<f32>,
+}
+
+fn fold_taps(t0: vec4<f32>, t1: vec4<f32>, t2: vec4<f32>, a: u32, pad: u32) -> Fold2 {
+    if parity_off(a, 0u, pad) == parity_off(a, 1u, pad) {
+        return Fold2(t0 + t1, t2);
+    }
+    return Fold2(t0, t1 + t2);
+}
+
+// One output parity (a, b) of one input channel: the nine taps `wt` folded into four, each
+// applied to source rows r0, r0 + 1 and columns p + c0, p + c0 + 1 of `rs` (r0, c0: the
+// parity's first offsets), into acc[p] (output column 2(sx0 + p) + b of row 2sy + a).
+fn parity_class(a: u32, b: u32, wt: ptr<function, array<vec4<f32>, 9>>, rs: ptr<function, array<array<f32, 10>, 3>>, acc: ptr<function, array<vec4<f32>, 8>>) {
+    let lo = fold_taps((*wt)[0], (*wt)[3], (*wt)[6], a, PH);
+    let mid = fold_taps((*wt)[1], (*wt)[4], (*wt)[7], a, PH);
+    let hi = fold_taps((*wt)[2], (*wt)[5], (*wt)[8], a, PH);
+    // Rows lo (r0) and hi (r0 + 1) of the folded kernel, each folded along x.
+    let r_lo = fold_taps(lo.lo, mid.lo, hi.lo, b, PW);
+    let r_hi = fold_taps(lo.hi, mid.hi, hi.hi, b, PW);
+    let r0 = parity_off(a, 0u, PH);
+    let c0 = parity_off(b, 0u, PW);
+    for (var p = 0u; p < PX / 2u; p++) {
+        (*acc)[p] += (*rs)[r0][p + c0] * r_lo.lo + (*rs)[r0][p + c0 + 1u] * r_lo.hi
+            + (*rs)[r0 + 1u][p + c0] * r_hi.lo + (*rs)[r0 + 1u][p + c0 + 1u] * r_hi.hi;
+    }
+}
+
+// One invocation: output rows 2sy and 2sy + 1, columns 2sx0 .. 2sx0 + PX − 1 (source columns
+// sx0 .. sx0 + PX/2 − 1) of sample n, channels co0..co0+3 (the workgroup's z index).
+fn forward_parity_body(gid: vec3<u32>, nwg: vec3<u32>, wid: vec3<u32>) {
+    pc = cv;
+    let sh = pc.h / 2u;
+    let sw = pc.w / 2u;
+    var t = item(gid, nwg);
+    let sx0 = (t % X_BLOCKS) * (PX / 2u);
+    t /= X_BLOCKS;
+    let sy = t % ROWS;
+    let live = t / ROWS < pc.n;
+    if !live && !ALL_LANES {
+        return;
+    }
+    let n = min(t / ROWS, pc.n - 1u);
+    let co0 = wid.z * CB;
+    // acc_ab[p]: output row 2sy + a, column 2(sx0 + p) + b.
+    var acc00: array<vec4<f32>, 8>;
+    var acc01: array<vec4<f32>, 8>;
+    var acc10: array<vec4<f32>, 8>;
+    var acc11: array<vec4<f32>, 8>;
+    for (var ci = 0u; ci < pc.c_in; ci++) {
+        stage_fwd(ci, co0);
+        var wt: array<vec4<f32>, 9>;
+        for (var k = 0u; k < 9u; k++) {
+            wt[k] = tap_fwd(k / 3u, k % 3u, ci, co0);
+        }
+        // Source rows sy − 1 .. sy + 1, columns sx0 − 1 .. sx0 + PX/2 (zero outside).
+        let plane = (n * pc.c_in + ci) * sh;
+        var rs: array<array<f32, 10>, 3>;
+        for (var r = 0u; r < 3u; r++) {
+            let iy = i32(sy + r) - 1;
+            if iy >= 0 && iy < i32(sh) {
+                load_seg((plane + u32(iy)) * sw, i32(sx0) - 1, PX / 2u + 2u, sw);
+                for (var j = 0u; j < PX / 2u + 2u; j++) {
+                    rs[r][j] = seg[j];
+                }
+            }
+        }
+        parity_class(0u, 0u, &wt, &rs, &acc00);
+        parity_class(0u, 1u, &wt, &rs, &acc01);
+        parity_class(1u, 0u, &wt, &rs, &acc10);
+        parity_class(1u, 1u, &wt, &rs, &acc11);
+    }
+    if live {
+        var row: array<vec4<f32>, MAX_PX>;
+        for (var p = 0u; p < PX / 2u; p++) {
+            row[2u * p] = acc00[p];
+            row[2u * p + 1u] = acc01[p];
+        }
+        store_block(n, co0, pc.c_out, 2u * sy, 2u * sx0, pc.h_out, pc.w_out, row);
+        if 2u * sy + 1u < pc.h_out {
+            for (var p = 0u; p < PX / 2u; p++) {
+                row[2u * p] = acc10[p];
+                row[2u * p + 1u] = acc11[p];
+            }
+            store_block(n, co0, pc.c_out, 2u * sy + 1u, 2u * sx0, pc.h_out, pc.w_out, row);
+        }
+    }
+}
+
 // One invocation: output pixels (oy, ox0..ox0+PX) of sample n, channels co0..co0+3. The
 // channel block is the workgroup's z index, the same for all its invocations, so every
 // weight load has a workgroup-uniform address (one load can serve the workgroup; on lavapipe
 // this measured no faster: there the per-invocation input loads are the cost).
 fn forward_body(gid: vec3<u32>, nwg: vec3<u32>, wid: vec3<u32>) {
+    if PARITY {
+        forward_parity_body(gid, nwg, wid);
+        return;
+    }
     pc = cv;
     var t = item(gid, nwg);
     let ox0 = (t % X_BLOCKS) * PX;

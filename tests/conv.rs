@@ -399,6 +399,8 @@ fn conv_backward_twins_match_finite_differences() {
 /// the conv decoder's `upsample+conv2d`): virtual (upsampled) sizes; source rows of 14 (two
 /// segment offsets), 7, 4 (the weight gradient's four-pixel walk, one output channel) and 6;
 /// padding 1, 0 and 2 (segments starting at odd and even columns); a 5×3 kernel; batch 1.
+/// The forwards of the 3×3 ones run at the source's resolution (`PARITY`), at 16, 8 and 4
+/// output pixels a row (rows of 28; 14, 8 and 12; 4, padded 2 above and none on the left).
 fn upsampled_geometries() -> Vec<ConvGeom> {
     [
         (1, 2, (28, 28), 3, (3, 3), Padding::Same),
@@ -407,6 +409,7 @@ fn upsampled_geometries() -> Vec<ConvGeom> {
         (2, 3, (16, 16), 5, (3, 3), Padding::Valid),
         (1, 5, (4, 12), 4, (3, 3), Padding::Explicit(1, 1)),
         (1, 2, (6, 10), 2, (5, 3), Padding::Explicit(2, 1)),
+        (2, 3, (6, 6), 2, (3, 3), Padding::Explicit(2, 0)),
     ]
     .into_iter()
     .map(|(n, ci, hw, co, k, p)| ConvGeom::new(n, ci, hw, co, k, 1, p).reading_upsampled())
@@ -471,9 +474,15 @@ fn convolutions_of_an_upsampled_input_match_their_twins_and_finite_differences()
     }
     // The kernels, every variant, against the twins.
     let mut quad_cases = 0;
+    let mut parity_px = Vec::new();
     for gpu in gpus() {
         for (case, geom) in upsampled_geometries().into_iter().enumerate() {
             let act = [Act::Relu, Act::Identity, Act::Tanh][case % 3];
+            let fwd = conv::forward_call(&geom, true, act, conv::Variant::Texture);
+            if fwd.constants.contains(&("PARITY", 1.0)) {
+                let px = fwd.constants.iter().find(|(k, _)| *k == "PX").map(|c| c.1);
+                parity_px.push(px.expect("PX") as usize);
+            }
             let x = randv(&mut rng, geom.in_len(), -1.0, 1.0);
             let w = randv(&mut rng, geom.weight_len(), -1.0, 1.0);
             let b = randv(&mut rng, geom.c_out, -1.0, 1.0);
@@ -545,6 +554,10 @@ fn convolutions_of_an_upsampled_input_match_their_twins_and_finite_differences()
     }
     // The (2, 16, 6×8 → 1) case's weight gradient walks four pixels a texel on each adapter.
     assert!(quad_cases > 0, "no WG_QUADS case");
+    // Every 3×3 case's forward ran at the source's resolution, at each block width.
+    let per_adapter = parity_px.len() / gpus().len();
+    assert_eq!(per_adapter, 6, "parity forwards {parity_px:?}");
+    assert_eq!(&parity_px[..6], [16, 8, 8, 8, 8, 4], "parity blocks");
 }
 
 #[test]
