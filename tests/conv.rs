@@ -152,7 +152,12 @@ fn conv_kernels_match_their_twins_on_fresh_inputs() {
     let mut rng = fresh();
     let (mut quad_cases, mut px16_cases, mut pair_kernels, mut adapters) = (0, 0, 0, 0);
     // Four-pixel weight-gradient walks on x rows 2 (mod 4) long, on dP rows so, unpadded.
-    let mut quad_kinds = [("x pairs", 0), ("dP pairs", 0), ("unpadded", 0)];
+    let mut quad_kinds = [
+        ("x pairs", 0),
+        ("dP pairs", 0),
+        ("unpadded", 0),
+        ("kernel-row slots", 0),
+    ];
     let (mut sg_cases, mut sg_adapters) = (0, 0);
     for gpu in gpus() {
         adapters += 1;
@@ -224,6 +229,7 @@ fn conv_kernels_match_their_twins_on_fresh_inputs() {
                     ("QUAD_PAIRS_X", 1.0),
                     ("QUAD_PAIRS_DP", 1.0),
                     ("QUAD_PAD", 0.0),
+                    ("KY_SLOTS", 1.0),
                 ];
                 for (count, constant) in quad_kinds.iter_mut().zip(kinds) {
                     count.1 += wgrad.constants.contains(&constant) as usize;
@@ -291,10 +297,11 @@ fn conv_kernels_match_their_twins_on_fresh_inputs() {
     // The texture variant's weight gradient takes the four-pixel walk on the nine cases
     // whose rows allow it (so the twin comparisons above ran it on every adapter): x's rows
     // 2 (mod 4) long in the (4, 14) and (6, 14) cases, dP's in the (4, 14) and (6, 16) ones,
-    // and unpadded in the last two.
+    // and unpadded in the last two; the (5, 12) case's one input channel puts its three
+    // kernel rows in the channel slots.
     assert_eq!(quad_cases, 9 * adapters, "WG_QUADS cases");
     let kinds: Vec<usize> = quad_kinds.iter().map(|&(_, c)| c).collect();
-    assert_eq!(kinds, [2, 2, 2].map(|c| c * adapters), "{quad_kinds:?}");
+    assert_eq!(kinds, [2, 2, 2, 1].map(|c| c * adapters), "{quad_kinds:?}");
     // Forwards on 16-pixel blocks: rows of 17, 12 (three times), 28, 14 (twice) and 16.
     assert_eq!(px16_cases, 8 * adapters, "PX = 16 cases");
     // Segments at one of two offsets: the (4, 14) case's forward and input gradient, the

@@ -834,6 +834,16 @@ pub fn weight_grad_call(g: &ConvGeom, variant: Variant) -> KernelCall {
                 ("QUAD_PAIRS_X", (rows.x == SegStarts::Two) as u8 as f64),
                 ("QUAD_PAIRS_DP", (rows.dp == SegStarts::Two) as u8 as f64),
             ]);
+            // One input channel: the channel slots hold its three kernel rows, and one
+            // invocation a sample and block of output channels covers them all.
+            if g.c_in == 1 {
+                c.constants.retain(|(k, _)| *k != "CI_LOADS");
+                c.constants.extend([("CI_LOADS", 3.0), ("KY_SLOTS", 1.0)]);
+                c.workgroups = Workgroups::Items {
+                    n: (g.n * g.c_out.div_ceil(BLOCK)) as u64,
+                    wg: 64,
+                };
+            }
         }
     }
     c
