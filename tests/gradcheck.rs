@@ -17,9 +17,7 @@ use shaderprop::rng::Rng;
 use std::collections::HashMap;
 
 fn fresh() -> Rng {
-    let (rng, seed) = Rng::fresh();
-    eprintln!("random seed {seed}");
-    rng
+    fresh_rng()
 }
 
 fn randv(rng: &mut Rng, n: usize, lo: f64, hi: f64) -> Vec<f64> {

@@ -18,9 +18,7 @@ const ACTS: [Act; 5] = [
 ];
 
 fn fresh() -> Rng {
-    let (rng, seed) = Rng::fresh();
-    eprintln!("random seed {seed}");
-    rng
+    fresh_rng()
 }
 
 #[test]
@@ -552,11 +550,27 @@ fn one_adam_step_and_one_sgd_step_equal_their_twins() {
                     );
                 }
             }
-            let e = compare(&out[0], &pp, 1e-6, 1e-5)
-                .unwrap_or_else(|e| panic!("{opt:?} n={n} {reads:?} param: {e}"));
+            // The parameters within 1e-4 of their own update besides the usual bounds: the
+            // kernel's bias corrections 1 − β^t take β^t from `pow`, which lavapipe computes
+            // to ~1e-6 (exp2 of log2), and 1 − β2^t cancels (0.017 at t = 17), so an update
+            // of 0.067 (m large, v small) came out 2e-6 off. A wrong formula is off by the
+            // update's own size.
+            let e = (0..n)
+                .map(|i| {
+                    let (got, want) = (out[0][i] as f64, pp[i]);
+                    let err = (got - want).abs();
+                    let bound = 1e-6 + 1e-5 * want.abs() + 1e-4 * (want - p0[i] as f64).abs();
+                    assert!(
+                        err <= bound,
+                        "{opt:?} n={n} {reads:?} param {i}: got {got}, want {want} (|err| \
+                         {err:.2e} > {bound:.2e})"
+                    );
+                    err / bound
+                })
+                .fold(0.0, f64::max);
             compare(&out[1], &mm, 1e-7, 1e-5).unwrap();
             eprintln!(
-                "{} {opt:?} t={t} n={n} {reads:?}: param {e:.2e}",
+                "{} {opt:?} t={t} n={n} {reads:?}: param error {e:.2} of its bound",
                 gpu.info.backend
             );
         }
