@@ -708,12 +708,27 @@ pub fn forward_call(g: &ConvGeom, has_bias: bool, act: Act, variant: Variant) ->
         seg_off,
     ));
     c.workgroups = layers(items, g.c_out);
+    c = texture_form(c, g, variant, [g.in_len(), g.weight_len()], px, g.w_out);
+    c
+}
+
+/// The forward or input-gradient kernel `c` of `g` as the texture and subgroup variants run
+/// it (inputs of `lens` floats, output rows `width` long in blocks of `px`); `c` itself for
+/// the others.
+fn texture_form(
+    mut c: KernelCall,
+    g: &ConvGeom,
+    variant: Variant,
+    lens: [usize; 2],
+    px: usize,
+    width: usize,
+) -> KernelCall {
     if matches!(variant, Variant::Texture | Variant::Subgroup) {
-        c = textured(c, [g.in_len(), g.weight_len()]);
+        c = textured(c, lens);
         if variant == Variant::Subgroup {
             c = shared_taps(c, g);
         }
-        c = vec4_rows(c, px, g.w_out);
+        c = vec4_rows(c, px, width);
     }
     c
 }
@@ -759,13 +774,7 @@ fn parity_forward_call(
     c.constants
         .extend(grid_constants(x_blocks, rows, starts, 3));
     c.workgroups = layers(items, g.c_out);
-    if matches!(variant, Variant::Texture | Variant::Subgroup) {
-        c = textured(c, [g.in_len(), g.weight_len()]);
-        if variant == Variant::Subgroup {
-            c = shared_taps(c, g);
-        }
-        c = vec4_rows(c, px, g.w_out);
-    }
+    c = texture_form(c, g, variant, [g.in_len(), g.weight_len()], px, g.w_out);
     Some(c)
 }
 
@@ -798,14 +807,8 @@ pub fn backward_input_call(g: &ConvGeom, has_bias: bool, act: Act, variant: Vari
     c.constants
         .extend(grid_constants(g.w.div_ceil(px), g.h, starts, seg_off));
     c.workgroups = layers(items, g.c_in);
-    if matches!(variant, Variant::Texture | Variant::Subgroup) {
-        let lens = [g.n * g.c_out * g.h_out * g.w_out, g.weight_len()];
-        c = textured(c, lens);
-        if variant == Variant::Subgroup {
-            c = shared_taps(c, g);
-        }
-        c = vec4_rows(c, px, g.w);
-    }
+    let lens = [g.n * g.c_out * g.h_out * g.w_out, g.weight_len()];
+    c = texture_form(c, g, variant, lens, px, g.w);
     c
 }
 
