@@ -25,7 +25,9 @@
 // the conv decoder's `upsample+conv2d`): x is [N, Cin, H/2, W/2], the geometry is the
 // upsampled one, and every tap reads x[n, ci, ⌊iy/2⌋, ⌊ix/2⌋] where the formulas above read
 // x[n, ci, iy, ix] (forward and weight gradient; same products, same order, as upsampling
-// first). Its input gradient is convᵀ at the upsampled size, then 2×2 block sums,
+// first; the direct and texture forwards of 3×3 kernels instead run each output parity as a
+// 2×2 convolution of the source with folded taps, conv_direct.wgsl's forward_parity_body).
+// Its input gradient is convᵀ at the upsampled size, then 2×2 block sums,
 //     dx[n,ci,sy,sx] = Σ_{a,b ∈ {0,1}} convᵀ(dP)[n, ci, 2sy + a, 2sx + b],
 // which the engine computes in one step as conv2d_forward of dP with stride 2 and the
 // weights folded by conv_fold.wgsl (the math is there):
