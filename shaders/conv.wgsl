@@ -27,6 +27,11 @@
 // x[n, ci, iy, ix] (forward and weight gradient; same products, same order, as upsampling
 // first; the direct and texture forwards of 3×3 kernels instead run each output parity as a
 // 2×2 convolution of the source with folded taps, conv_direct.wgsl's forward_parity_body).
+// Each source row is read, under kernel row ky, by two output rows, so the texture weight
+// gradient's four-pixel walk sums their dP rows first and walks each source row once:
+//     dw[ky,kx,ci,co] = Σ_{n,sy,ox} (dP[n,co,2sy+ph−ky,ox] + dP[n,co,2sy+1+ph−ky,ox])
+//                                   · x[n, ci, sy, ⌊(ox − pw + kx)/2⌋]
+// (rows of dP outside it are zero; half the multiply-adds of the formula above).
 // Its input gradient is convᵀ at the upsampled size, then 2×2 block sums,
 //     dx[n,ci,sy,sx] = Σ_{a,b ∈ {0,1}} convᵀ(dP)[n, ci, 2sy + a, 2sx + b],
 // which the engine computes in one step as conv2d_forward of dP with stride 2 and the

@@ -465,6 +465,16 @@ fn dp_texel(f: u32, q: u32) -> vec4<f32> {
     return dp_quad(f / 4u + q);
 }
 
+// dP floats of output pixels 4q .. 4q + 3 of the plane from float b: row dr's where it
+// exists (`has`), plus, where x is upsampled on the fly, row dr2's (`has2`).
+fn dp_rows(b: u32, dr: u32, dr2: u32, has: bool, has2: bool, q: u32) -> vec4<f32> {
+    let lo = select(vec4<f32>(0.0), dp_texel(b + dr, q), has);
+    if UP != 2u {
+        return lo;
+    }
+    return lo + select(vec4<f32>(0.0), dp_texel(b + dr2, q), has2);
+}
+
 fn weight_grad_quads(gid: vec3<u32>, nwg: vec3<u32>) {
     pc = cg;
     var t = gid.x + gid.y * nwg.x * WG;
@@ -505,20 +515,45 @@ fn weight_grad_quads(gid: vec3<u32>, nwg: vec3<u32>) {
     var s21 = vec4<f32>(0.0);
     var s22 = vec4<f32>(0.0);
     var s23 = vec4<f32>(0.0);
-    for (var oy = 0u; oy < pc.h_out; oy++) {
+    // The rows walked: dP's, each against the x row kernel row ky reads. Where x is
+    // upsampled on the fly, the source's instead: under kernel row ky, source row i is read
+    // by the two output rows 2i + pad − ky and 2i + 1 + pad − ky (its two copies), so their
+    // dP rows are summed first and one walk of the row serves both (half the multiply-adds
+    // and x fetches).
+    let rows = select(pc.h_out, pc.h / 2u, UP == 2u);
+    for (var oy = 0u; oy < rows; oy++) {
         // The x row each slot reads (kernel row ky, or the slot's own where slots are
         // kernel rows), and whether it lies inside x (else the slot reads the padding).
         var xr: array<u32, 4>;
         var inside: array<bool, 4>;
-        for (var a = 0u; a < 4u; a++) {
-            let iy = i32(oy + select(ky, a, KY_SLOTS)) - i32(QUAD_PAD);
-            inside[a] = iy >= 0 && iy < i32(pc.h);
-            xr[a] = xb[a] + u32(clamp(iy, 0, i32(pc.h) - 1)) / UP * x_w;
+        // The dP rows summed (the second only where x is upsampled), and which exist.
+        var dr = oy * pc.w_out;
+        var dr2 = dr;
+        var has = true;
+        var has2 = false;
+        if UP == 2u {
+            let r0 = i32(2u * oy + QUAD_PAD) - i32(ky);
+            has = r0 >= 0 && r0 < i32(pc.h_out);
+            has2 = r0 + 1 >= 0 && r0 + 1 < i32(pc.h_out);
+            dr = u32(clamp(r0, 0, i32(pc.h_out) - 1)) * pc.w_out;
+            dr2 = u32(clamp(r0 + 1, 0, i32(pc.h_out) - 1)) * pc.w_out;
+            for (var a = 0u; a < 4u; a++) {
+                inside[a] = true;
+                xr[a] = xb[a] + oy * x_w;
+            }
+            if !has && !has2 {
+                continue;
+            }
+        } else {
+            for (var a = 0u; a < 4u; a++) {
+                let iy = i32(oy + select(ky, a, KY_SLOTS)) - i32(QUAD_PAD);
+                inside[a] = iy >= 0 && iy < i32(pc.h);
+                xr[a] = xb[a] + u32(clamp(iy, 0, i32(pc.h) - 1)) * x_w;
+            }
+            if !KY_SLOTS && !inside[0] {
+                continue;
+            }
         }
-        if !KY_SLOTS && !inside[0] {
-            continue;
-        }
-        let dr = oy * pc.w_out;
         // Column −1 (padding) and the row's first four columns, per input channel.
         var p0 = 0.0;
         var p1 = 0.0;
@@ -534,10 +569,10 @@ fn weight_grad_quads(gid: vec3<u32>, nwg: vec3<u32>) {
             let n1 = slot_texel(xr, 1u, q + 1u, inside);
             let n2 = slot_texel(xr, 2u, q + 1u, inside);
             let n3 = slot_texel(xr, 3u, q + 1u, inside);
-            let d0 = dp_texel(db[0] + dr, q);
-            let d1 = select(vec4<f32>(0.0), dp_texel(db[1] + dr, q), CH_LOADS > 1u);
-            let d2 = select(vec4<f32>(0.0), dp_texel(db[2] + dr, q), CH_LOADS > 2u);
-            let d3 = select(vec4<f32>(0.0), dp_texel(db[3] + dr, q), CH_LOADS > 3u);
+            let d0 = dp_rows(db[0], dr, dr2, has, has2, q);
+            let d1 = select(vec4<f32>(0.0), dp_rows(db[1], dr, dr2, has, has2, q), CH_LOADS > 1u);
+            let d2 = select(vec4<f32>(0.0), dp_rows(db[2], dr, dr2, has, has2, q), CH_LOADS > 2u);
+            let d3 = select(vec4<f32>(0.0), dp_rows(db[3], dr, dr2, has, has2, q), CH_LOADS > 3u);
             let t0 = quad_taps(p0, c0, n0, d0, d1, d2, d3);
             s00 += t0.k0;
             s10 += t0.k1;

@@ -404,8 +404,9 @@ fn conv_backward_twins_match_finite_differences() {
 
 /// Convolutions that read their input upsampled 2× on the fly (`ConvGeom::reading_upsampled`,
 /// the conv decoder's `upsample+conv2d`): virtual (upsampled) sizes; source rows of 14 (two
-/// segment offsets), 7, 4 (the weight gradient's four-pixel walk, one output channel) and 6;
-/// padding 1, 0 and 2 (segments starting at odd and even columns); a 5×3 kernel; batch 1.
+/// segment offsets), 7, 4 (the weight gradient's four-pixel walk, one output channel; and one
+/// input channel) and 6; padding 1, 0 and 2 (segments starting at odd and even columns); a 5×3
+/// kernel; batch 1.
 /// The forwards of the 3×3 ones run at the source's resolution (`PARITY`), at 16, 8 and 4
 /// output pixels a row (rows of 28; 14, 8 and 12; 4, padded 2 above and none on the left).
 fn upsampled_geometries() -> Vec<ConvGeom> {
@@ -417,6 +418,7 @@ fn upsampled_geometries() -> Vec<ConvGeom> {
         (1, 5, (4, 12), 4, (3, 3), Padding::Explicit(1, 1)),
         (1, 2, (6, 10), 2, (5, 3), Padding::Explicit(2, 1)),
         (2, 3, (6, 6), 2, (3, 3), Padding::Explicit(2, 0)),
+        (1, 1, (8, 8), 2, (3, 3), Padding::Same),
     ]
     .into_iter()
     .map(|(n, ci, hw, co, k, p)| ConvGeom::new(n, ci, hw, co, k, 1, p).reading_upsampled())
@@ -530,6 +532,7 @@ fn convolutions_of_an_upsampled_input_match_their_twins_and_finite_differences()
             ];
             let wgrad = conv::weight_grad_call(&geom, conv::Variant::Texture);
             if wgrad.constants.contains(&("WG_QUADS", 1.0)) {
+                assert!(!wgrad.constants.contains(&("KY_SLOTS", 1.0)), "{geom:?}");
                 quad_cases += 1;
             }
             let feeds = [
@@ -559,12 +562,15 @@ fn convolutions_of_an_upsampled_input_match_their_twins_and_finite_differences()
             assert!(worst.len() >= 4 * 3, "variants run {geom:?}");
         }
     }
-    // The (2, 16, 6×8 → 1) case's weight gradient walks four pixels a texel on each adapter.
-    assert!(quad_cases > 0, "no WG_QUADS case");
+    // The weight gradients of the cases with even source rows and equal padding ≤ 1 (28×28,
+    // 6×8, 16×16 valid, 4×12, and 8×8 with one input channel, which keeps its channel slot
+    // rather than KY_SLOTS) walk four pixels a texel and each source row once for the two
+    // output rows that read it, on each adapter.
+    assert_eq!(quad_cases, 5 * gpus().len(), "WG_QUADS cases");
     // Every 3×3 case's forward ran at the source's resolution, at each block width.
     let per_adapter = parity_px.len() / gpus().len();
-    assert_eq!(per_adapter, 6, "parity forwards {parity_px:?}");
-    assert_eq!(&parity_px[..6], [16, 8, 8, 8, 8, 4], "parity blocks");
+    assert_eq!(per_adapter, 7, "parity forwards {parity_px:?}");
+    assert_eq!(&parity_px[..7], [16, 8, 8, 8, 8, 4, 8], "parity blocks");
 }
 
 #[test]

@@ -839,7 +839,9 @@ pub fn weight_grad_call(g: &ConvGeom, variant: Variant) -> KernelCall {
             ]);
             // One input channel: the channel slots hold its three kernel rows, and one
             // invocation a sample and block of output channels covers them all.
-            if g.c_in == 1 {
+            // (Not where x is upsampled: there each kernel row pairs other dP rows with a
+            // source row.)
+            if g.c_in == 1 && g.up == 1 {
                 c.constants.retain(|(k, _)| *k != "CI_LOADS");
                 c.constants.extend([("CI_LOADS", 3.0), ("KY_SLOTS", 1.0)]);
                 c.workgroups = Workgroups::Items {
