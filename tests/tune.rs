@@ -1,9 +1,11 @@
 //! Autotuning: the cache is written on first use, reused by the next context, ignored for
-//! another adapter, survives a corrupt file, and `--variant` (force_variants) beats it.
+//! another adapter, survives a corrupt file, and `--variant` (force_variants) beats it. And a
+//! CPU device's compute workers pinned one to a core (src/gpu/workers.rs).
 
 mod common;
 
-use common::{f64s, gpu};
+use common::{f64s, gpu, gpus};
+use shaderprop::gpu::workers;
 use shaderprop::graph::plan::{Plan, Resources};
 use shaderprop::graph::{Graph, NodeId};
 use shaderprop::ops::matmul::{self, MatmulShape, Variant};
@@ -293,4 +295,44 @@ fn bench_samples_compared_workloads_in_turns() {
         .collect();
     // Warm-up round + 4 timed rounds, each in the workloads' order.
     assert_eq!(*log.borrow(), one_round.repeat(5));
+}
+
+/// On a CPU device, where this process may use two or more CPUs, the driver's compute worker
+/// threads are pinned one to a core: at least two, on distinct CPUs (round-robin past as many
+/// as there are CPUs), each a thread of this process allowed exactly its CPU, and each running
+/// the next kernels (its CPU clock moves across a dispatch). With SHADERPROP_PIN_WORKERS=0, on
+/// one CPU or on a GPU, none.
+#[test]
+fn a_cpu_devices_compute_workers_are_pinned_one_to_a_core() {
+    let cpus = workers::allowed_cpus(0);
+    let off = std::env::var("SHADERPROP_PIN_WORKERS").is_ok_and(|v| v == "0");
+    for gpu in gpus() {
+        let pinned = gpu.pinned_workers().to_vec();
+        let backend = gpu.info.backend;
+        if !gpu.is_cpu() || cpus.len() < 2 || off {
+            assert!(pinned.is_empty(), "{backend}: {pinned:?}");
+            continue;
+        }
+        assert!(pinned.len() >= 2, "{backend}: {pinned:?} on CPUs {cpus:?}");
+        for (i, &(tid, cpu)) in pinned.iter().enumerate() {
+            assert_eq!(cpu, cpus[i % cpus.len()], "{backend}: {pinned:?}");
+            assert!(
+                workers::threads().contains(&tid),
+                "{backend}: thread {tid} gone"
+            );
+            assert_eq!(workers::allowed_cpus(tid), [cpu], "{backend}: thread {tid}");
+        }
+        let before: Vec<_> = pinned.iter().map(|w| workers::cpu_time_ns(w.0)).collect();
+        shaderprop::bench::ceilings(&gpu, true).expect("ceilings");
+        for (&(tid, _), t0) in pinned.iter().zip(before) {
+            let (t0, t1) = (
+                t0.expect("clock"),
+                workers::cpu_time_ns(tid).expect("clock"),
+            );
+            assert!(
+                t1 > t0,
+                "{backend}: thread {tid} ran no dispatch ({t0} → {t1} ns)"
+            );
+        }
+    }
 }

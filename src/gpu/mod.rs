@@ -5,6 +5,7 @@
 //! ([`Gpu::counters`]), so a test can prove that a training step creates nothing.
 
 pub mod shaders;
+pub mod workers;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -234,6 +235,8 @@ pub struct Gpu {
     forced_reads: Cell<crate::ops::Reads>,
     /// How texture fronts fetch (read-only storage textures where the adapter has them).
     tex_fetch: Cell<TexFetch>,
+    /// A CPU device's worker threads pinned one to a core: (thread id, CPU).
+    workers: Vec<(i32, usize)>,
 }
 
 impl Gpu {
@@ -250,6 +253,11 @@ impl Gpu {
         index: Option<usize>,
         adjust: impl FnOnce(wgpu::Limits) -> wgpu::Limits,
     ) -> Result<Gpu, GpuError> {
+        // The threads before the driver starts any (see workers.rs); contexts are created one
+        // at a time, so that those started meanwhile are this one's.
+        static CREATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one_at_a_time = CREATING.lock().unwrap_or_else(|e| e.into_inner());
+        let before = workers::threads();
         let adapters = list_adapters(choice);
         let names: Vec<String> = adapters
             .iter()
@@ -290,20 +298,14 @@ impl Gpu {
             trace: wgpu::Trace::Off,
         }))
         .map_err(|e| GpuError::RequestDevice(e.to_string()))?;
-        if is_cpu_adapter(&info) {
-            eprintln!(
-                "note: '{}' is a CPU device (software Vulkan/GL): it runs every kernel, slowly. \
-                 Install a GPU driver for GPU speed.",
-                info.name
-            );
-        }
         let dummy = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("dummy (unused binding)"),
             size: 16,
             usage: wgpu::BufferUsages::STORAGE,
             mapped_at_creation: false,
         });
-        Ok(Gpu {
+        let cpu = is_cpu_adapter(&info);
+        let mut gpu = Gpu {
             device,
             queue,
             info,
@@ -320,7 +322,30 @@ impl Gpu {
             forced_conv: Cell::new(Default::default()),
             forced_reads: Cell::new(Default::default()),
             tex_fetch: Cell::new(tex_fetch),
-        })
+            workers: Vec::new(),
+        };
+        if cpu {
+            gpu.workers = workers::spread(&gpu, &before);
+            let pinned = match gpu.workers.len() {
+                0 => String::new(),
+                n => format!(
+                    " Its {n} compute worker threads are pinned one to a core \
+                     (SHADERPROP_PIN_WORKERS=0 leaves them to the scheduler)."
+                ),
+            };
+            eprintln!(
+                "note: '{}' is a CPU device (software Vulkan/GL): it runs every kernel, slowly. \
+                 Install a GPU driver for GPU speed.{pinned}",
+                gpu.info.name
+            );
+        }
+        Ok(gpu)
+    }
+
+    /// A CPU device's compute worker threads this context pinned one to a core, as (thread
+    /// id, CPU); empty on a GPU (see [`workers`]).
+    pub fn pinned_workers(&self) -> &[(i32, usize)] {
+        &self.workers
     }
 
     /// How many buffers, bind groups and pipelines this context has created so far.

@@ -1,0 +1,156 @@
+//! A CPU device's compute worker threads, one to a core.
+//!
+//! Mesa's lavapipe (and llvmpipe under GL) runs each compute dispatch on a pool of worker
+//! threads, one per core, which it wakes for the dispatch and joins at its end: a conv AE
+//! training step wakes them about 80 times. Linux's scheduler tends to place a woken thread
+//! on or beside the core of the thread that woke it, and on a 2-core machine the two workers
+//! then share one core for stretches of tens of steps while the other core idles. Measured on
+//! the project's 2-core VM (BENCHMARKS.md, session 16): conv AE steps took 90–120 ms in those
+//! stretches and 60–70 ms outside them, and `perf` saw each worker busy 75 % of the time;
+//! with the workers pinned one to a core, every step took 60–72 ms.
+//!
+//! Which threads are the workers is found by what they do, not by their names (Mesa leaves
+//! them unnamed, and its thread layout changes between versions): of the threads the driver
+//! started while the device was created, those that run a short probe dispatch, timed by their
+//! own CPU clocks, are pinned round-robin to the CPUs this process may use. Linux only;
+//! elsewhere, on one CPU, or with `SHADERPROP_PIN_WORKERS=0`, nothing is pinned.
+
+use super::{Gpu, Shader};
+
+/// The threads of this process (Linux thread ids).
+pub fn threads() -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    let mut t: Vec<i32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    t.sort_unstable();
+    t
+}
+
+/// The CPUs thread `tid` may run on (0: the calling thread).
+#[cfg(target_os = "linux")]
+pub fn allowed_cpus(tid: i32) -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain bits; sched_getaffinity writes at most its size.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    if unsafe { libc::sched_getaffinity(tid, size, &mut set) } != 0 {
+        return Vec::new();
+    }
+    (0..libc::CPU_SETSIZE as usize)
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .collect()
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn allowed_cpus(_tid: i32) -> Vec<usize> {
+    Vec::new()
+}
+
+/// Nanoseconds thread `tid` of this process has run. Its clock id is the kernel's per-thread
+/// CPU clock, MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED) in linux/posix-timers.h: the one
+/// glibc's pthread_getcpuclockid builds.
+#[cfg(target_os = "linux")]
+pub fn cpu_time_ns(tid: i32) -> Option<u64> {
+    let clock: libc::clockid_t = ((!tid) << 3) | 6;
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid timespec for the call to fill.
+    (unsafe { libc::clock_gettime(clock, &mut ts) } == 0)
+        .then(|| ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
+}
+
+/// Restricts thread `tid` to `cpu`.
+#[cfg(target_os = "linux")]
+fn pin(tid: i32, cpu: usize) -> bool {
+    // SAFETY: as in allowed_cpus; sched_setaffinity reads the set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    unsafe { libc::sched_setaffinity(tid, size, &set) == 0 }
+}
+
+/// Finds the driver's compute workers among the threads started since `before` (by a probe
+/// dispatch) and pins them round-robin to this process's CPUs: (thread id, CPU) of each one
+/// pinned. Empty where there is nothing to do (see the module's notes).
+#[cfg(target_os = "linux")]
+pub fn spread(gpu: &Gpu, before: &[i32]) -> Vec<(i32, usize)> {
+    if std::env::var("SHADERPROP_PIN_WORKERS").is_ok_and(|v| v == "0") {
+        return Vec::new();
+    }
+    let cpus = allowed_cpus(0);
+    if cpus.len() < 2 {
+        return Vec::new();
+    }
+    // SAFETY: gettid has no preconditions.
+    let me = unsafe { libc::gettid() };
+    let started: Vec<i32> = threads()
+        .into_iter()
+        .filter(|t| *t != me && before.binary_search(t).is_err())
+        .collect();
+    let t0: Vec<Option<u64>> = started.iter().map(|&t| cpu_time_ns(t)).collect();
+    if probe(gpu, cpus.len()).is_err() {
+        return Vec::new();
+    }
+    let ran: Vec<(i32, u64)> = started
+        .iter()
+        .zip(t0)
+        .filter_map(|(&t, t0)| Some((t, cpu_time_ns(t)?.saturating_sub(t0?))))
+        .collect();
+    let most = ran.iter().map(|r| r.1).max().unwrap_or(0);
+    // The probe keeps every worker busy for milliseconds, in equal shares; a thread that ran
+    // under half the busiest one's time (the queue thread handing the dispatch over, ~15 %
+    // of it on lavapipe) is not one.
+    if most < 1_000_000 {
+        return Vec::new();
+    }
+    ran.iter()
+        .filter(|r| r.1 >= most / 2)
+        .enumerate()
+        .filter_map(|(i, &(t, _))| {
+            let cpu = cpus[i % cpus.len()];
+            pin(t, cpu).then_some((t, cpu))
+        })
+        .collect()
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn cpu_time_ns(_tid: i32) -> Option<u64> {
+    None
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn spread(_gpu: &Gpu, _before: &[i32]) -> Vec<(i32, usize)> {
+    Vec::new()
+}
+
+/// A dispatch that keeps each of `cpus` workers busy for a few milliseconds: 32 workgroups
+/// of `fma_rate` (shaders/bench.wgsl) a CPU, 512 steps each, twice.
+#[cfg(target_os = "linux")]
+fn probe(gpu: &Gpu, cpus: usize) -> Result<(), super::GpuError> {
+    let threads = (32 * 256 * cpus).min(1 << 20) as u32;
+    let sink = gpu.storage("worker probe sink", threads as u64 * 16);
+    let params = gpu.uniform("worker probe params", &[threads]);
+    let pipeline = gpu.pipeline(Shader::Bench, "fma_rate", &[("FMA_ITERS", 512.0)]);
+    let bind_group = gpu.bind_group("worker probe", &pipeline, &[&sink, &params]);
+    let [x, y, z] = gpu.grid_1d(threads as u64, 256)?;
+    let mut enc = gpu
+        .device
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("worker probe"),
+        });
+    for _ in 0..2 {
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("worker probe"),
+            timestamp_writes: None,
+        });
+        pass.set_pipeline(&pipeline);
+        pass.set_bind_group(0, &bind_group, &[]);
+        pass.dispatch_workgroups(x, y, z);
+    }
+    gpu.queue.submit([enc.finish()]);
+    gpu.wait()
+}
