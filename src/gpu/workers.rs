@@ -92,7 +92,11 @@ pub fn spread(gpu: &Gpu, before: &[i32]) -> Vec<(i32, usize)> {
         .filter(|t| *t != me && before.binary_search(t).is_err())
         .collect();
     let t0: Vec<Option<u64>> = started.iter().map(|&t| cpu_time_ns(t)).collect();
-    if probe(gpu, cpus.len()).is_err() {
+    // A probe the device refuses (an error, or a validation error caught here rather than
+    // left to wgpu's handler, which panics) pins nothing.
+    let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let ran = probe(gpu, cpus.len());
+    if ran.is_err() || pollster::block_on(scope.pop()).is_some() {
         return Vec::new();
     }
     let ran: Vec<(i32, u64)> = started
@@ -132,8 +136,11 @@ pub fn spread(_gpu: &Gpu, _before: &[i32]) -> Vec<(i32, usize)> {
 #[cfg(target_os = "linux")]
 fn probe(gpu: &Gpu, cpus: usize) -> Result<(), super::GpuError> {
     let threads = (32 * 256 * cpus).min(1 << 20) as u32;
-    let sink = gpu.storage("worker probe sink", threads as u64 * 16);
-    let params = gpu.uniform("worker probe params", &[threads]);
+    // Invocations past the sink (under a small binding limit) compute but store nothing.
+    let max_binding = gpu.limits.max_storage_buffer_binding_size;
+    let stored = (threads as u64).min(max_binding / 16).max(1);
+    let sink = gpu.storage("worker probe sink", stored * 16);
+    let params = gpu.uniform("worker probe params", &[stored as u32]);
     let pipeline = gpu.pipeline(Shader::Bench, "fma_rate", &[("FMA_ITERS", 512.0)]);
     let bind_group = gpu.bind_group("worker probe", &pipeline, &[&sink, &params]);
     let [x, y, z] = gpu.grid_1d(threads as u64, 256)?;
