@@ -31,8 +31,8 @@ fn adam_update_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     let v_new = apt.beta2 * texel(v_tex, i) + (1.0 - apt.beta2) * g * g;
     m4[i] = m_new;
     v4[i] = v_new;
-    let m_hat = m_new / (1.0 - pow(apt.beta1, t));
-    let v_hat = v_new / (1.0 - pow(apt.beta2, t));
+    let m_hat = m_new / one_minus_pow(apt.beta1, t);
+    let v_hat = v_new / one_minus_pow(apt.beta2, t);
     param4[i] = texel(param_tex, i) - apt.lr * m_hat / (sqrt(v_hat) + apt.eps);
 }
 
