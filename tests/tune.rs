@@ -300,12 +300,14 @@ fn bench_samples_compared_workloads_in_turns() {
 /// On a CPU device, where this process may use two or more CPUs, the driver's compute worker
 /// threads are pinned one to a core: at least two, on distinct CPUs (round-robin past as many
 /// as there are CPUs), each a thread of this process allowed exactly its CPU, and each running
-/// the next kernels (its CPU clock moves across a dispatch). With SHADERPROP_PIN_WORKERS=0, on
-/// one CPU or on a GPU, none.
+/// the next kernels (its CPU clock moves across a dispatch). With SHADERPROP_PIN_WORKERS=0,
+/// one worker (LP_NUM_THREADS=1), on one CPU or on a GPU, none.
 #[test]
 fn a_cpu_devices_compute_workers_are_pinned_one_to_a_core() {
     let cpus = workers::allowed_cpus(0);
-    let off = std::env::var("SHADERPROP_PIN_WORKERS").is_ok_and(|v| v == "0");
+    let env = |k: &str| std::env::var(k).ok();
+    let off = env("SHADERPROP_PIN_WORKERS").as_deref() == Some("0")
+        || env("LP_NUM_THREADS").is_some_and(|n| n.trim().parse::<u32>().is_ok_and(|n| n < 2));
     for gpu in gpus() {
         let pinned = gpu.pinned_workers().to_vec();
         let backend = gpu.info.backend;

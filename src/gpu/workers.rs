@@ -13,7 +13,8 @@
 //! them unnamed, and its thread layout changes between versions): of the threads the driver
 //! started while the device was created, those that run a short probe dispatch, timed by their
 //! own CPU clocks, are pinned round-robin to the CPUs this process may use. Linux only;
-//! elsewhere, on one CPU, or with `SHADERPROP_PIN_WORKERS=0`, nothing is pinned.
+//! elsewhere, on one CPU, with one worker (`LP_NUM_THREADS=1`), or with
+//! `SHADERPROP_PIN_WORKERS=0`, nothing is pinned.
 
 use super::{Gpu, Shader};
 
@@ -92,27 +93,36 @@ pub fn spread(gpu: &Gpu, before: &[i32]) -> Vec<(i32, usize)> {
         .filter(|t| *t != me && before.binary_search(t).is_err())
         .collect();
     let t0: Vec<Option<u64>> = started.iter().map(|&t| cpu_time_ns(t)).collect();
-    // A probe the device refuses (an error, or a validation error caught here rather than
-    // left to wgpu's handler, which panics) pins nothing.
-    let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
-    let ran = probe(gpu, cpus.len());
-    if ran.is_err() || pollster::block_on(scope.pop()).is_some() {
-        return Vec::new();
+    // The probe keeps every worker busy for milliseconds, in about equal shares; a thread
+    // that ran under half the busiest one's time (the queue thread handing the dispatch
+    // over, ~10 % of it on lavapipe) is not one. A worker woken late can miss its share of
+    // one probe, so where fewer workers than CPUs show, the probe runs again (three times at
+    // most) and the times add up.
+    let mut ran: Vec<(i32, u64)> = Vec::new();
+    for _ in 0..3 {
+        // A probe the device refuses (an error, or a validation error caught here rather
+        // than left to wgpu's handler, which panics) pins nothing.
+        let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let done = probe(gpu, cpus.len());
+        if done.is_err() || pollster::block_on(scope.pop()).is_some() {
+            return Vec::new();
+        }
+        ran = started
+            .iter()
+            .zip(&t0)
+            .filter_map(|(&t, &t0)| Some((t, cpu_time_ns(t)?.saturating_sub(t0?))))
+            .collect();
+        let most = ran.iter().map(|r| r.1).max().unwrap_or(0);
+        ran.retain(|r| r.1 >= most / 2 && most >= 200_000);
+        if ran.len() >= cpus.len() {
+            break;
+        }
     }
-    let ran: Vec<(i32, u64)> = started
-        .iter()
-        .zip(t0)
-        .filter_map(|(&t, t0)| Some((t, cpu_time_ns(t)?.saturating_sub(t0?))))
-        .collect();
-    let most = ran.iter().map(|r| r.1).max().unwrap_or(0);
-    // The probe keeps every worker busy for milliseconds, in equal shares; a thread that ran
-    // under half the busiest one's time (the queue thread handing the dispatch over, ~15 %
-    // of it on lavapipe) is not one.
-    if most < 1_000_000 {
+    // One worker (LP_NUM_THREADS=1) has no other to share a core with: left free.
+    if ran.len() < 2 {
         return Vec::new();
     }
     ran.iter()
-        .filter(|r| r.1 >= most / 2)
         .enumerate()
         .filter_map(|(i, &(t, _))| {
             let cpu = cpus[i % cpus.len()];
@@ -132,7 +142,8 @@ pub fn spread(_gpu: &Gpu, _before: &[i32]) -> Vec<(i32, usize)> {
 }
 
 /// A dispatch that keeps each of `cpus` workers busy for a few milliseconds: 32 workgroups
-/// of `fma_rate` (shaders/bench.wgsl) a CPU, 512 steps each, twice.
+/// of `fma_rate` (shaders/bench.wgsl) a CPU, 2048 steps each, twice (~7 ms a worker on
+/// the project's 2-core VM).
 #[cfg(target_os = "linux")]
 fn probe(gpu: &Gpu, cpus: usize) -> Result<(), super::GpuError> {
     let threads = (32 * 256 * cpus).min(1 << 20) as u32;
@@ -141,7 +152,7 @@ fn probe(gpu: &Gpu, cpus: usize) -> Result<(), super::GpuError> {
     let stored = (threads as u64).min(max_binding / 16).max(1);
     let sink = gpu.storage("worker probe sink", stored * 16);
     let params = gpu.uniform("worker probe params", &[stored as u32]);
-    let pipeline = gpu.pipeline(Shader::Bench, "fma_rate", &[("FMA_ITERS", 512.0)]);
+    let pipeline = gpu.pipeline(Shader::Bench, "fma_rate", &[("FMA_ITERS", 2048.0)]);
     let bind_group = gpu.bind_group("worker probe", &pipeline, &[&sink, &params]);
     let [x, y, z] = gpu.grid_1d(threads as u64, 256)?;
     let mut enc = gpu
