@@ -11,8 +11,9 @@
 //!
 //! Which threads are the workers is found by what they do, not by their names (Mesa leaves
 //! them unnamed, and its thread layout changes between versions): of the threads the driver
-//! started while the device was created, those that run a short probe dispatch, timed by their
-//! own CPU clocks, are pinned round-robin to the CPUs this process may use. Linux only;
+//! started while the context was created (adapters listed, device requested), those that run
+//! a short probe dispatch, timed by their own CPU clocks, are pinned round-robin to the CPUs
+//! this process may use. Linux only;
 //! elsewhere, on one CPU, with one worker (`LP_NUM_THREADS=1`), or with
 //! `SHADERPROP_PIN_WORKERS=0`, nothing is pinned.
 
