@@ -12,7 +12,7 @@
 //! buffer, a sampled texture and a read-only storage texture.
 
 use crate::cli::BenchArgs;
-use crate::gpu::{Gpu, Shader, TexFetch};
+use crate::gpu::{dispatch, Gpu, GpuError, Shader, TexFetch};
 use crate::graph::plan::{CompileOptions, Plan, Resources};
 use crate::graph::Graph;
 use crate::ops::conv::Variant as ConvVariant;
@@ -194,12 +194,8 @@ pub fn ceilings(gpu: &Gpu, quick: bool) -> Result<Ceilings> {
     } else {
         1 << 22
     };
-    let sink = gpu.storage("bench sink", threads as u64 * 16);
-    let fp = gpu.uniform("bench fma params", &[threads]);
-    let fma = gpu.pipeline(Shader::Bench, "fma_rate", &[("FMA_ITERS", iters as f64)]);
-    let bg2 = gpu.bind_group("bench fma", &fma, &[&sink, &fp]);
-    let grid2 = gpu.grid_1d(threads as u64, 256)?;
-    let t2 = time_pass(gpu, 1, 3, &|enc, _| dispatch(enc, &fma, &bg2, grid2))?;
+    let fma = FmaWorkload::new(gpu, "bench fma", threads, iters)?;
+    let t2 = time_pass(gpu, 1, 3, &|enc, _| fma.record(enc))?;
     // 2 chains of vec4 FMAs: 2 · 4 lanes · 2 FLOPs per iteration.
     let fma_gflops = threads as f64 * iters as f64 * 16.0 / t2 / 1e9;
     Ok(Ceilings {
@@ -208,20 +204,41 @@ pub fn ceilings(gpu: &Gpu, quick: bool) -> Result<Ceilings> {
     })
 }
 
-/// Records one dispatch in a pass of its own.
-fn dispatch(
-    enc: &mut wgpu::CommandEncoder,
-    pipeline: &wgpu::ComputePipeline,
-    bind_group: &wgpu::BindGroup,
-    grid: [u32; 3],
-) {
-    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-        label: Some("bench"),
-        timestamp_writes: None,
-    });
-    pass.set_pipeline(pipeline);
-    pass.set_bind_group(0, bind_group, &[]);
-    pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
+/// `threads` invocations of `fma_rate` (shaders/bench.wgsl), FMA_ITERS = `iters` steps of two
+/// vec4 chains each (16·iters FLOPs an invocation): the FMA ceiling's workload, and the
+/// probe that finds a CPU device's workers (`gpu::workers`). Its sink fits the storage
+/// binding limit; invocations past it compute but store nothing.
+pub struct FmaWorkload {
+    pub pipeline: wgpu::ComputePipeline,
+    pub bind_group: wgpu::BindGroup,
+    pub grid: [u32; 3],
+    /// The stored sums, one vec4 an invocation for the first `stored`.
+    pub sink: wgpu::Buffer,
+    pub stored: u32,
+}
+
+impl FmaWorkload {
+    pub fn new(gpu: &Gpu, label: &str, threads: u32, iters: u32) -> Result<Self, GpuError> {
+        let max_binding = gpu.limits.max_storage_buffer_binding_size;
+        let stored = (threads as u64).min(max_binding / 16).max(1) as u32;
+        let sink = gpu.storage(label, stored as u64 * 16);
+        let params = gpu.uniform(label, &[stored]);
+        let pipeline = gpu.pipeline(Shader::Bench, "fma_rate", &[("FMA_ITERS", iters as f64)]);
+        let bind_group = gpu.bind_group(label, &pipeline, &[&sink, &params]);
+        let grid = gpu.grid_1d(threads as u64, 256)?;
+        Ok(FmaWorkload {
+            pipeline,
+            bind_group,
+            grid,
+            sink,
+            stored,
+        })
+    }
+
+    /// Records the workload's dispatch.
+    pub fn record(&self, enc: &mut wgpu::CommandEncoder) {
+        dispatch(enc, &self.pipeline, &self.bind_group, self.grid);
+    }
 }
 
 /// Scattered loads of `shaders/bench.wgsl` per invocation, and the table they read.

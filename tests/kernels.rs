@@ -663,24 +663,16 @@ fn gather_builds_the_batch_from_bytes_and_shuffled_indices() {
 /// under 1e-8 over 1024 steps.
 #[test]
 fn the_fma_ceiling_kernel_takes_the_steps_it_is_credited_with() {
-    use shaderprop::gpu::Shader;
+    use shaderprop::bench::FmaWorkload;
     for gpu in gpus() {
         for iters in [32u32, 256, 1024] {
             let n = 1000u32;
-            let sink = gpu.storage("fma sink", n as u64 * 16);
-            let params = gpu.uniform("fma params", &[n]);
-            let pipeline = gpu.pipeline(Shader::Bench, "fma_rate", &[("FMA_ITERS", iters as f64)]);
-            let bind_group = gpu.bind_group("fma", &pipeline, &[&sink, &params]);
-            let [x, y, z] = gpu.grid_1d(n as u64, 256).unwrap();
+            let fma = FmaWorkload::new(&gpu, "fma", n, iters).unwrap();
+            assert_eq!(fma.stored, n);
             let mut enc = gpu.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = enc.begin_compute_pass(&Default::default());
-                pass.set_pipeline(&pipeline);
-                pass.set_bind_group(0, &bind_group, &[]);
-                pass.dispatch_workgroups(x, y, z);
-            }
+            fma.record(&mut enc);
             gpu.queue.submit([enc.finish()]);
-            let got = gpu.read_f32(&sink, 0, n as usize * 4).unwrap();
+            let got = gpu.read_f32(&fma.sink, 0, n as usize * 4).unwrap();
             let (a, b) = (0.999999f32 as f64, 1e-7f32 as f64);
             let chain = |x0: f64| (0..iters).fold(x0, |x, _| x * a + b);
             for i in 0..n as usize {

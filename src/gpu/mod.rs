@@ -13,6 +13,23 @@ use std::fmt;
 
 pub use shaders::{kernels_fingerprint, Shader, TexFetch};
 
+/// Records one dispatch in a compute pass of its own (benchmarks and probes; a training step
+/// records its dispatches through the plan, several to a pass).
+pub fn dispatch(
+    enc: &mut wgpu::CommandEncoder,
+    pipeline: &wgpu::ComputePipeline,
+    bind_group: &wgpu::BindGroup,
+    grid: [u32; 3],
+) {
+    let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+        label: Some("dispatch"),
+        timestamp_writes: None,
+    });
+    pass.set_pipeline(pipeline);
+    pass.set_bind_group(0, bind_group, &[]);
+    pass.dispatch_workgroups(grid[0], grid[1], grid[2]);
+}
+
 /// Which wgpu backend to use (`--backend`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum BackendChoice {

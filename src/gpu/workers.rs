@@ -13,11 +13,10 @@
 //! them unnamed, and its thread layout changes between versions): of the threads the driver
 //! started while the context was created (adapters listed, device requested), those that run
 //! a short probe dispatch, timed by their own CPU clocks, are pinned round-robin to the CPUs
-//! this process may use. Linux only;
-//! elsewhere, on one CPU, with one worker (`LP_NUM_THREADS=1`), or with
-//! `SHADERPROP_PIN_WORKERS=0`, nothing is pinned.
+//! this process may use. Linux only; elsewhere, on one CPU, with one worker
+//! (`LP_NUM_THREADS=1`), or with `SHADERPROP_PIN_WORKERS=0`, nothing is pinned.
 
-use super::{Gpu, Shader};
+use super::Gpu;
 
 /// The threads of this process (Linux thread ids).
 pub fn threads() -> Vec<i32> {
@@ -148,28 +147,14 @@ pub fn spread(_gpu: &Gpu, _before: &[i32]) -> Vec<(i32, usize)> {
 #[cfg(target_os = "linux")]
 fn probe(gpu: &Gpu, cpus: usize) -> Result<(), super::GpuError> {
     let threads = (32 * 256 * cpus).min(1 << 20) as u32;
-    // Invocations past the sink (under a small binding limit) compute but store nothing.
-    let max_binding = gpu.limits.max_storage_buffer_binding_size;
-    let stored = (threads as u64).min(max_binding / 16).max(1);
-    let sink = gpu.storage("worker probe sink", stored * 16);
-    let params = gpu.uniform("worker probe params", &[stored as u32]);
-    let pipeline = gpu.pipeline(Shader::Bench, "fma_rate", &[("FMA_ITERS", 2048.0)]);
-    let bind_group = gpu.bind_group("worker probe", &pipeline, &[&sink, &params]);
-    let [x, y, z] = gpu.grid_1d(threads as u64, 256)?;
+    let fma = crate::bench::FmaWorkload::new(gpu, "worker probe", threads, 2048)?;
     let mut enc = gpu
         .device
         .create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("worker probe"),
         });
-    for _ in 0..2 {
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("worker probe"),
-            timestamp_writes: None,
-        });
-        pass.set_pipeline(&pipeline);
-        pass.set_bind_group(0, &bind_group, &[]);
-        pass.dispatch_workgroups(x, y, z);
-    }
+    fma.record(&mut enc);
+    fma.record(&mut enc);
     gpu.queue.submit([enc.finish()]);
     gpu.wait()
 }
