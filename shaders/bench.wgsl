@@ -1,6 +1,17 @@
 // Kernels that measure the device's own ceilings for `shaderprop bench`.
 //
 //   copy_bandwidth:  dst[i] = src[i]  over vec4s; bytes moved = 2 · 16 · n (read + write)
+//   copy_texture, copy_storage_texture:
+//                    dst[i] = texel (i mod W, i div W) of a W-wide rgba32float texture,
+//                    sampled or read as a storage texture; the same bytes moved.
+//
+// A device's fastest read path need not be a storage buffer: on lavapipe a storage load is a
+// bounds-checked load per lane and a texel fetch a gather, and the texture-reading kernels
+// beat the buffer copy, so the bandwidth ceiling is the faster of the two copies. Each
+// invocation copies 4 vec4s, WG apart (a workgroup covers 4·WG consecutive ones), its four
+// loads issued before its stores: on lavapipe that ran 15-40 % faster than one vec4 an
+// invocation, and a loop over the four (stores between loads) no faster than one
+// (BENCHMARKS.md, session 17).
 //   fma_rate:        each invocation runs FMA_ITERS steps of 8 independent FMA chains
 //                    (x = x·a + b); FLOPs = 2 · 8 · FMA_ITERS per invocation. The result is
 //                    stored so the compiler cannot drop the chain.
@@ -17,7 +28,8 @@ override FMA_ITERS: u32 = 1024u;
 
 struct Params {
     n: u32,
-    _p0: u32,
+    // The texture copies' source width W.
+    width: u32,
     _p1: u32,
     _p2: u32,
 }
@@ -28,13 +40,72 @@ const WG: u32 = 256u;
 @group(0) @binding(1) var<storage, read> src: array<vec4<f32>>;
 @group(0) @binding(2) var<uniform> p: Params;
 
-@compute @workgroup_size(256)
-fn copy_bandwidth(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * WG;
-    if i >= p.n {
-        return;
+// The first of the 4·WG vec4s workgroup `wid` copies.
+fn copy_base(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return (wid.x + wid.y * nwg.x) * 4u * WG;
+}
+
+// Stores the four vec4s of invocation `i` (its first index) that lie before n.
+fn copy_store(i: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>) {
+    if i < p.n {
+        dst[i] = a0;
     }
-    dst[i] = src[i];
+    if i + WG < p.n {
+        dst[i + WG] = a1;
+    }
+    if i + 2u * WG < p.n {
+        dst[i + 2u * WG] = a2;
+    }
+    if i + 3u * WG < p.n {
+        dst[i + 3u * WG] = a3;
+    }
+}
+
+@compute @workgroup_size(256)
+fn copy_bandwidth(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let i = copy_base(wid, nwg) + lid;
+    // A load past the end reads some element or zero (WGSL's bounds rule); its store is
+    // skipped.
+    copy_store(i, src[i], src[i + WG], src[i + 2u * WG], src[i + 3u * WG]);
+}
+
+@group(0) @binding(3) var copy_t: texture_2d<f32>;
+@group(0) @binding(4) var copy_i: texture_storage_2d<rgba32float, read>;
+
+fn copy_texel(i: u32) -> vec2<u32> {
+    return vec2<u32>(i % p.width, i / p.width);
+}
+
+@compute @workgroup_size(256)
+fn copy_texture(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let i = copy_base(wid, nwg) + lid;
+    let a0 = textureLoad(copy_t, copy_texel(i), 0);
+    let a1 = textureLoad(copy_t, copy_texel(i + WG), 0);
+    let a2 = textureLoad(copy_t, copy_texel(i + 2u * WG), 0);
+    let a3 = textureLoad(copy_t, copy_texel(i + 3u * WG), 0);
+    copy_store(i, a0, a1, a2, a3);
+}
+
+@compute @workgroup_size(256)
+fn copy_storage_texture(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+) {
+    let i = copy_base(wid, nwg) + lid;
+    let a0 = textureLoad(copy_i, copy_texel(i));
+    let a1 = textureLoad(copy_i, copy_texel(i + WG));
+    let a2 = textureLoad(copy_i, copy_texel(i + 2u * WG));
+    let a3 = textureLoad(copy_i, copy_texel(i + 3u * WG));
+    copy_store(i, a0, a1, a2, a3);
 }
 
 @group(0) @binding(0) var<storage, read_write> sink: array<vec4<f32>>;

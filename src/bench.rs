@@ -1,7 +1,8 @@
 //! `shaderprop bench`: the device's own ceilings, then kernels measured against them.
 //!
 //! Ceilings come from our own kernels (`shaders/bench.wgsl`): memory bandwidth from a large
-//! vec4 copy (bytes read + written), arithmetic rate from long chains of independent FMAs.
+//! vec4 copy (bytes read + written; the faster of reading a storage buffer and reading a
+//! texture), arithmetic rate from long chains of independent FMAs.
 //! Kernels are timed with GPU timestamp queries when the adapter has them (lavapipe does),
 //! otherwise with a synchronised wall clock; one warm-up, then the median of several samples,
 //! each sample being `reps` back-to-back runs of the kernel (with any texture or uniform
@@ -38,7 +39,13 @@ pub struct BenchRow {
 /// The device's measured ceilings.
 #[derive(Clone, Copy, Debug, serde::Serialize)]
 pub struct Ceilings {
+    /// The faster of the two copies: what a kernel's GB/s is read against.
     pub bandwidth_gbps: f64,
+    /// The copy that reads a storage buffer.
+    pub copy_buffer_gbps: f64,
+    /// The copy that reads a texture (sampled or as a storage texture, as the device's
+    /// texture fronts fetch).
+    pub copy_texture_gbps: f64,
     pub fma_gflops: f64,
 }
 
@@ -177,16 +184,15 @@ pub fn ceilings(gpu: &Gpu, quick: bool) -> Result<Ceilings> {
     } else {
         (256u64 << 20).min(max_bytes / 2)
     };
-    let n = (bytes / 16) as u32;
-    let src = gpu.storage("bench src", bytes);
-    let dst = gpu.storage("bench dst", bytes);
-    let p = gpu.uniform("bench params", &[n]);
-    let copy = gpu.pipeline(Shader::Bench, "copy_bandwidth", &[]);
-    let bg = gpu.bind_group("bench copy", &copy, &[&dst, &src, &p]);
-    let grid = gpu.grid_1d(n as u64, 256)?;
     let reps = if quick { 2 } else { 5 };
-    let t = time_pass(gpu, reps, 3, &|enc, _| dispatch(enc, &copy, &bg, grid))?;
-    let bandwidth_gbps = 2.0 * bytes as f64 / t / 1e9;
+    // One copy at a time, so the two never hold memory together.
+    let copy_gbps = |source| -> Result<f64> {
+        let copy = CopyWorkload::new(gpu, source, bytes / 16)?;
+        let t = time_pass(gpu, reps, 3, &|enc, _| copy.record(enc))?;
+        Ok(2.0 * copy.bytes() as f64 / t / 1e9)
+    };
+    let copy_buffer_gbps = copy_gbps(CopySource::Buffer)?;
+    let copy_texture_gbps = copy_gbps(CopySource::Texture)?;
 
     let iters = if quick { 256u32 } else { 4096 };
     let threads: u32 = if gpu.is_cpu() || quick {
@@ -199,9 +205,154 @@ pub fn ceilings(gpu: &Gpu, quick: bool) -> Result<Ceilings> {
     // 2 chains of vec4 FMAs: 2 · 4 lanes · 2 FLOPs per iteration.
     let fma_gflops = threads as f64 * iters as f64 * 16.0 / t2 / 1e9;
     Ok(Ceilings {
-        bandwidth_gbps,
+        bandwidth_gbps: copy_buffer_gbps.max(copy_texture_gbps),
+        copy_buffer_gbps,
+        copy_texture_gbps,
         fma_gflops,
     })
+}
+
+/// What the bandwidth ceiling's copy reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopySource {
+    /// A storage buffer (`copy_bandwidth`).
+    Buffer,
+    /// An rgba32float texture, fetched the way the device's texture fronts fetch
+    /// (`copy_texture` or `copy_storage_texture`).
+    Texture,
+}
+
+/// A copy of `width × height` vec4s into a storage buffer, read from a storage buffer or a
+/// texture (shaders/bench.wgsl): the bandwidth ceiling's workload. Vec4 `i` comes from the
+/// buffer's element `i`, or from texel (i mod width, i div width).
+pub struct CopyWorkload {
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    grid: [u32; 3],
+    /// The copy's destination, one vec4 per source element.
+    pub dst: wgpu::Buffer,
+    src_buffer: Option<wgpu::Buffer>,
+    src_texture: Option<wgpu::Texture>,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl CopyWorkload {
+    /// A copy of about `vec4s` elements: a texture source takes rows of up to 4096 texels
+    /// (fewer where the device's texture limit is smaller) and as many whole rows as fit.
+    pub fn new(gpu: &Gpu, source: CopySource, vec4s: u64) -> Result<Self, GpuError> {
+        let max_dim = gpu.limits.max_texture_dimension_2d as u64;
+        let (width, height) = match source {
+            CopySource::Buffer => (vec4s.max(1), 1),
+            CopySource::Texture => {
+                let width = vec4s.clamp(1, max_dim.min(4096));
+                (width, (vec4s / width).clamp(1, max_dim))
+            }
+        };
+        Self::with_shape(gpu, source, width as u32, height as u32)
+    }
+
+    /// A copy of a `width × height` source (a buffer source holds width · height vec4s).
+    pub fn with_shape(
+        gpu: &Gpu,
+        source: CopySource,
+        width: u32,
+        height: u32,
+    ) -> Result<Self, GpuError> {
+        let n = width as u64 * height as u64;
+        let dst = gpu.storage("bench copy dst", n * 16);
+        let params = gpu.uniform("bench copy params", &[n as u32, width]);
+        // Each invocation copies 4 vec4s.
+        let grid = gpu.grid_1d(n.div_ceil(4), 256)?;
+        let (mut src_buffer, mut src_texture) = (None, None);
+        let (pipeline, bind_group) = match source {
+            CopySource::Buffer => {
+                let src = gpu.storage("bench copy src", n * 16);
+                let pipeline = gpu.pipeline(Shader::Bench, "copy_bandwidth", &[]);
+                let bg = gpu.bind_group("bench copy", &pipeline, &[&dst, &src, &params]);
+                src_buffer = Some(src);
+                (pipeline, bg)
+            }
+            CopySource::Texture => {
+                let size = wgpu::Extent3d {
+                    width,
+                    height,
+                    depth_or_array_layers: 1,
+                };
+                let texture = gpu.copy_texture("bench copy src", size);
+                let view = texture.create_view(&Default::default());
+                let (entry, binding) = match gpu.tex_fetch() {
+                    TexFetch::Sampled => ("copy_texture", 3),
+                    TexFetch::Storage => ("copy_storage_texture", 4),
+                };
+                let pipeline = gpu.pipeline(Shader::Bench, entry, &[]);
+                let bg = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some(entry),
+                    layout: &pipeline.get_bind_group_layout(0),
+                    entries: &[
+                        wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: dst.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 2,
+                            resource: params.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding,
+                            resource: wgpu::BindingResource::TextureView(&view),
+                        },
+                    ],
+                });
+                src_texture = Some(texture);
+                (pipeline, bg)
+            }
+        };
+        Ok(CopyWorkload {
+            pipeline,
+            bind_group,
+            grid,
+            dst,
+            src_buffer,
+            src_texture,
+            width,
+            height,
+        })
+    }
+
+    /// Bytes the copy reads (as many again are written).
+    pub fn bytes(&self) -> u64 {
+        self.width as u64 * self.height as u64 * 16
+    }
+
+    /// Writes `data` (width · height · 4 floats) into the source.
+    pub fn fill(&self, gpu: &Gpu, data: &[f32]) {
+        assert_eq!(
+            data.len() as u64 * 4,
+            self.bytes(),
+            "one vec4 per source element"
+        );
+        if let Some(b) = &self.src_buffer {
+            gpu.queue.write_buffer(b, 0, bytemuck::cast_slice(data));
+        }
+        if let Some(t) = &self.src_texture {
+            gpu.queue.write_texture(
+                t.as_image_copy(),
+                bytemuck::cast_slice(data),
+                wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(self.width * 16),
+                    rows_per_image: None,
+                },
+                t.size(),
+            );
+        }
+    }
+
+    /// Records the copy's dispatch.
+    pub fn record(&self, enc: &mut wgpu::CommandEncoder) {
+        dispatch(enc, &self.pipeline, &self.bind_group, self.grid);
+    }
 }
 
 /// `threads` invocations of `fma_rate` (shaders/bench.wgsl), FMA_ITERS = `iters` steps of two
@@ -713,19 +864,25 @@ pub fn stream_nodes(quick: bool) -> Vec<(String, Graph, crate::graph::NodeId)> {
     out
 }
 
+/// A bandwidth ceiling's row: the copy reading `variant`, against the faster copy.
+fn copy_row(kernel: &str, variant: &str, gbps: f64, ceil: &Ceilings) -> BenchRow {
+    BenchRow {
+        kernel: kernel.into(),
+        shape: "ceiling".into(),
+        variant: variant.into(),
+        median_ms: f64::NAN,
+        gflops: 0.0,
+        gbps,
+        pct_of_ceiling: 100.0 * gbps / ceil.bandwidth_gbps,
+    }
+}
+
 /// The full table: ceilings, then every matmul shape and every convolution in each variant.
 pub fn table(gpu: &Gpu, quick: bool, filter: Option<&str>) -> Result<(Ceilings, Vec<BenchRow>)> {
     let ceil = ceilings(gpu, quick)?;
     let mut rows = vec![
-        BenchRow {
-            kernel: "copy_bandwidth".into(),
-            shape: "ceiling".into(),
-            variant: "-".into(),
-            median_ms: f64::NAN,
-            gflops: 0.0,
-            gbps: ceil.bandwidth_gbps,
-            pct_of_ceiling: 100.0,
-        },
+        copy_row("copy_bandwidth", "storage", ceil.copy_buffer_gbps, &ceil),
+        copy_row("copy_texture", "texture", ceil.copy_texture_gbps, &ceil),
         BenchRow {
             kernel: "fma_rate".into(),
             shape: "ceiling".into(),
@@ -1085,6 +1242,8 @@ mod tests {
     fn a_drift_of_more_than_15_percent_in_either_ceiling_is_flagged() {
         let c = |bandwidth_gbps, fma_gflops| Ceilings {
             bandwidth_gbps,
+            copy_buffer_gbps: bandwidth_gbps,
+            copy_texture_gbps: bandwidth_gbps,
             fma_gflops,
         };
         assert!(drift_note(&c(4.0, 30.0), &c(4.4, 26.5)).is_none());

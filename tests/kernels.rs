@@ -691,3 +691,63 @@ fn the_fma_ceiling_kernel_takes_the_steps_it_is_credited_with() {
         }
     }
 }
+
+/// The bandwidth ceiling's copies (`copy_bandwidth`, `copy_texture`, `copy_storage_texture`
+/// in shaders/bench.wgsl) against their float64 twin, dst[i] = source element i (texel
+/// (i mod W, i div W)), on fresh random values with extremes: from a storage buffer and from
+/// a texture in each way this adapter fetches textures. Shapes: one texel; a width that is
+/// not a multiple of a workgroup's 256 and a total that ends partway through a workgroup's
+/// 4·256; a column (W = 1); a total past one workgroup's 1024 by one; three rows of 1100.
+/// A copy that drops an invocation's 2nd–4th element (or its last store), swaps the texel's
+/// row and column, or lets workgroups overlap fails it.
+#[test]
+fn the_bandwidth_ceilings_copies_move_every_element_to_its_place() {
+    use shaderprop::bench::{CopySource, CopyWorkload};
+    use shaderprop::gpu::TexFetch;
+    let mut rng = fresh();
+    for gpu in gpus() {
+        let fetches = match gpu.tex_fetch() {
+            TexFetch::Storage => vec![TexFetch::Storage, TexFetch::Sampled],
+            TexFetch::Sampled => vec![TexFetch::Sampled],
+        };
+        for (width, height) in [(1u32, 1u32), (300, 5), (1, 37), (1025, 1), (1100, 3)] {
+            let n = (width * height) as usize;
+            let mut data = f32s(&randv(&mut rng, 4 * n, -1e3, 1e3));
+            let extremes = [f32::MAX, -f32::MAX, f32::MIN_POSITIVE, -0.0, 0.0, 1.0];
+            for (k, &e) in extremes.iter().enumerate() {
+                let at = k * 4 * n / extremes.len();
+                data[at] = e;
+            }
+            let twin: Vec<f64> = (0..n)
+                .flat_map(|i| {
+                    let (x, y) = (i % width as usize, i / width as usize);
+                    (0..4).map(move |c| (y * width as usize + x) * 4 + c)
+                })
+                .map(|j| data[j] as f64)
+                .collect();
+            let mut runs = vec![(CopySource::Buffer, None)];
+            runs.extend(fetches.iter().map(|&f| (CopySource::Texture, Some(f))));
+            for (source, fetch) in runs {
+                if let Some(f) = fetch {
+                    gpu.force_tex_fetch(f);
+                }
+                let copy = CopyWorkload::with_shape(&gpu, source, width, height).unwrap();
+                copy.fill(&gpu, &data);
+                let mut enc = gpu.device.create_command_encoder(&Default::default());
+                copy.record(&mut enc);
+                gpu.queue.submit([enc.finish()]);
+                let got = gpu.read_f32(&copy.dst, 0, 4 * n).unwrap();
+                for (i, (&g, &w)) in got.iter().zip(&twin).enumerate() {
+                    assert!(
+                        g as f64 == w && g.is_sign_negative() == (w as f32).is_sign_negative(),
+                        "{} {source:?} {fetch:?} {width}×{height}: float {i} (vec4 {}) is {g}, \
+                         want {w}",
+                        gpu.info.backend,
+                        i / 4
+                    );
+                }
+            }
+            gpu.force_tex_fetch(fetches[0]);
+        }
+    }
+}
