@@ -11,6 +11,10 @@
 //
 //   adam_update:          param, m, v: [n] updated in place; grad: [n] read
 //   sgd_momentum_update:  param, velocity: [n] updated in place; grad: [n] read
+//   adam_update_vec4, sgd_momentum_update_vec4: the same, four values an invocation (n a
+//                         multiple of 4). On lavapipe every storage access is a loop over the
+//                         SIMD lanes, one iteration a lane for a float or a vec4 alike, so a
+//                         vec4 moves four values for the loop a float takes.
 
 struct AdamParams {
     n: u32,
@@ -86,6 +90,28 @@ fn adam_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     param[i] = param[i] - ap.lr * m_hat / (sqrt(v_hat) + ap.eps);
 }
 
+@group(0) @binding(0) var<storage, read_write> param_v4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> m_v4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> v_v4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> grad_v4: array<vec4<f32>>;
+
+@compute @workgroup_size(256)
+fn adam_update_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    if i >= ap.n / 4u {
+        return;
+    }
+    let t = f32(step.step);
+    let g = grad_v4[i];
+    let m_new = ap.beta1 * m_v4[i] + (1.0 - ap.beta1) * g;
+    let v_new = ap.beta2 * v_v4[i] + (1.0 - ap.beta2) * g * g;
+    m_v4[i] = m_new;
+    v_v4[i] = v_new;
+    let m_hat = m_new / one_minus_pow(ap.beta1, t);
+    let v_hat = v_new / one_minus_pow(ap.beta2, t);
+    param_v4[i] = param_v4[i] - ap.lr * m_hat / (sqrt(v_hat) + ap.eps);
+}
+
 @group(0) @binding(0) var<storage, read_write> sgd_param: array<f32>;
 @group(0) @binding(1) var<storage, read_write> velocity: array<f32>;
 @group(0) @binding(2) var<storage, read> sgd_grad: array<f32>;
@@ -100,4 +126,19 @@ fn sgd_momentum_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
     let u = sp.momentum * velocity[i] + sgd_grad[i];
     velocity[i] = u;
     sgd_param[i] = sgd_param[i] - sp.lr * u;
+}
+
+@group(0) @binding(0) var<storage, read_write> sgd_param_v4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> velocity_v4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> sgd_grad_v4: array<vec4<f32>>;
+
+@compute @workgroup_size(256)
+fn sgd_momentum_update_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * WG;
+    if i >= sp.n / 4u {
+        return;
+    }
+    let u = sp.momentum * velocity_v4[i] + sgd_grad_v4[i];
+    velocity_v4[i] = u;
+    sgd_param_v4[i] = sgd_param_v4[i] - sp.lr * u;
 }

@@ -129,7 +129,13 @@ pub fn call(opt: Optimizer, n: usize, reads: Reads) -> KernelCall {
     }
 }
 
+/// The storage-buffer update, four values an invocation (`_vec4`) where n is a multiple of 4.
 fn storage_call(opt: Optimizer, n: usize) -> KernelCall {
+    let quads = n.is_multiple_of(4);
+    let workgroups = Workgroups::Items {
+        n: if quads { n / 4 } else { n } as u64,
+        wg: 256,
+    };
     match opt {
         Optimizer::Adam {
             lr,
@@ -138,7 +144,11 @@ fn storage_call(opt: Optimizer, n: usize) -> KernelCall {
             eps,
         } => KernelCall {
             shader: Shader::Optimizer,
-            entry: "adam_update",
+            entry: if quads {
+                "adam_update_vec4"
+            } else {
+                "adam_update"
+            },
             constants: vec![],
             bindings: vec![
                 Bind::Input(0),
@@ -148,24 +158,22 @@ fn storage_call(opt: Optimizer, n: usize) -> KernelCall {
             ],
             params: vec![n as u32, f(lr), f(beta1), f(beta2), f(eps)],
             uses_step: true,
-            workgroups: Workgroups::Items {
-                n: n as u64,
-                wg: 256,
-            },
+            workgroups,
             flops: 12 * n as u64,
             bytes: 28 * n as u64,
         },
         Optimizer::Sgd { lr, momentum } => KernelCall {
             shader: Shader::Optimizer,
-            entry: "sgd_momentum_update",
+            entry: if quads {
+                "sgd_momentum_update_vec4"
+            } else {
+                "sgd_momentum_update"
+            },
             constants: vec![],
             bindings: vec![Bind::Input(0), Bind::Input(2), Bind::Input(1)],
             params: vec![n as u32, f(lr), f(momentum)],
             uses_step: false,
-            workgroups: Workgroups::Items {
-                n: n as u64,
-                wg: 256,
-            },
+            workgroups,
             flops: 4 * n as u64,
             bytes: 20 * n as u64,
         },
