@@ -199,21 +199,35 @@ const ROUNDS: usize = 3;
 /// between tunings on this project's 2-core VM). A candidate whose warm-up took over 50 ms,
 /// or over 3× the best warm-up, leaves the race after it.
 fn time_interleaved(gpu: &Gpu, plans: &[(&'static str, Plan)]) -> Result<Vec<(&'static str, f64)>> {
-    let run = |plan: &Plan| {
+    let candidates: Vec<_> = plans.iter().map(|(name, p)| (*name, p, true)).collect();
+    time_candidates_interleaved(gpu, &candidates)
+}
+
+/// [`time_interleaved`] over (name, plan, copies) candidates: with `copies` false a plan's
+/// dispatches are timed without the texture copies staged before them (which must have been
+/// made once already).
+fn time_candidates_interleaved(
+    gpu: &Gpu,
+    candidates: &[(&'static str, &Plan, bool)],
+) -> Result<Vec<(&'static str, f64)>> {
+    let run = |&(_, plan, copies): &(&'static str, &Plan, bool)| {
         let n = plan.dispatches.len();
-        time_pass(gpu, 1, 1, &|enc, _| plan.record(enc, 0..n))
+        time_pass(gpu, 1, 1, &|enc, _| match copies {
+            true => plan.record(enc, 0..n),
+            false => plan.record_dispatches(enc, 0..n),
+        })
     };
-    let mut best = Vec::with_capacity(plans.len());
-    for (_, plan) in plans {
-        best.push(run(plan)?);
+    let mut best = Vec::with_capacity(candidates.len());
+    for c in candidates {
+        best.push(run(c)?);
     }
     let racing = still_racing(&best);
     for _ in 0..ROUNDS {
         for &i in &racing {
-            best[i] = best[i].min(run(&plans[i].1)?);
+            best[i] = best[i].min(run(&candidates[i])?);
         }
     }
-    Ok(plans.iter().map(|(name, _)| *name).zip(best).collect())
+    Ok(candidates.iter().map(|c| c.0).zip(best).collect())
 }
 
 /// The candidates (indices) that race on after their warm-up timings `warm` (seconds):
@@ -433,8 +447,14 @@ pub fn write_random_inputs(
     }
 }
 
+/// The key of [`Entry::ms`] for a streaming kernel's texture form timed without its texture
+/// copies: what it costs in a step where earlier dispatches have staged its inputs already.
+pub const TEXTURE_SHARED: &str = "texture_shared";
+
 /// Times the read paths of streaming node `id` of `g` in a graph of that node alone (random
-/// inputs of the same shapes) and names the fastest.
+/// inputs of the same shapes) and names the fastest. The texture form is timed twice: with
+/// its copies (the entry's choice) and without them ([`TEXTURE_SHARED`], see
+/// [`reads_choice`]).
 pub fn time_reads_candidates(gpu: &Gpu, g: &Graph, id: NodeId) -> Result<Entry> {
     let (one, inputs, out) = one_node_graph(g, id);
     let mut plans = Vec::new();
@@ -446,14 +466,84 @@ pub fn time_reads_candidates(gpu: &Gpu, g: &Graph, id: NodeId) -> Result<Entry> 
         let plan = Plan::compile_with(&one, gpu, &mut Resources::new(), &[out], opts)?;
         write_random_inputs(gpu, &plan, &one, &inputs, out, &mut Rng::new(7));
         plan.set_step(gpu, StepUniform::single(one.shape(inputs[0])[0], 0));
-        plans.push((r.name(), plan));
+        plans.push((r, plan));
     }
-    fastest(reads_class(g, id).1, time_interleaved(gpu, &plans)?)
+    let mut candidates: Vec<_> = plans.iter().map(|(r, p)| (r.name(), p, true)).collect();
+    if let Some((_, tex)) = plans
+        .iter()
+        .find(|(r, p)| *r == Reads::Texture && p.dispatches.iter().any(|d| !d.copies.is_empty()))
+    {
+        // Stage the copies once, then time the dispatch alone.
+        tex.run(gpu, StepUniform::single(one.shape(inputs[0])[0], 0));
+        candidates.push((TEXTURE_SHARED, tex, false));
+    }
+    let timed = time_candidates_interleaved(gpu, &candidates)?;
+    let (choices, shared): (Vec<_>, Vec<_>) = timed
+        .into_iter()
+        .partition(|(name, _)| *name != TEXTURE_SHARED);
+    let mut entry = fastest(reads_class(g, id).1, choices)?;
+    entry
+        .ms
+        .extend(shared.iter().map(|(n, t)| (n.to_string(), t * 1e3)));
+    Ok(entry)
+}
+
+/// How a streaming kernel with tuning `entry` reads in a plan: the entry's choice, unless
+/// every input its texture form reads is already staged by an earlier dispatch of the step
+/// (`inputs_staged`); then its copies cost the step nothing more, and the texture form
+/// timed without them ([`TEXTURE_SHARED`]) is set against the storage form. Timed alone,
+/// a texture form pays for copies another dispatch has made: the dense step's decoder-bias
+/// column sum took the storage form at 0.17 ms where the texture form, reading the copy the
+/// next matmul made, takes 0.06.
+pub fn reads_choice(entry: &Entry, inputs_staged: bool) -> Option<Reads> {
+    let timed = |name: &str| entry.ms.get(name).copied();
+    if let (true, Some(shared), Some(storage)) = (
+        inputs_staged,
+        timed(TEXTURE_SHARED),
+        timed(Reads::Storage.name()),
+    ) {
+        return Some(if shared < storage {
+            Reads::Texture
+        } else {
+            Reads::Storage
+        });
+    }
+    Reads::from_name(&entry.variant).filter(|r| *r != Reads::Auto)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::still_racing;
+    use super::{reads_choice, still_racing, Entry, TEXTURE_SHARED};
+    use crate::ops::Reads;
+
+    #[test]
+    fn a_texture_form_whose_inputs_are_staged_already_is_weighed_without_its_copies() {
+        let entry = |variant: &str, ms: &[(&str, f64)]| Entry {
+            variant: variant.into(),
+            shape: "256×784".into(),
+            ms: ms.iter().map(|&(n, t)| (n.to_string(), t)).collect(),
+        };
+        let e = entry(
+            "storage",
+            &[
+                ("storage", 0.198),
+                ("texture", 0.201),
+                (TEXTURE_SHARED, 0.06),
+            ],
+        );
+        assert_eq!(reads_choice(&e, false), Some(Reads::Storage));
+        assert_eq!(reads_choice(&e, true), Some(Reads::Texture));
+        // Slower even without its copies: storage either way.
+        let e = entry(
+            "storage",
+            &[("storage", 0.05), ("texture", 0.2), (TEXTURE_SHARED, 0.07)],
+        );
+        assert_eq!(reads_choice(&e, true), Some(Reads::Storage));
+        // The texture form staged nothing (no shared timing): the entry's choice.
+        let e = entry("texture", &[("storage", 0.3), ("texture", 0.2)]);
+        assert_eq!(reads_choice(&e, true), Some(Reads::Texture));
+        assert_eq!(reads_choice(&entry("auto", &[]), false), None);
+    }
 
     #[test]
     fn candidates_over_50_ms_or_3x_the_fastest_warm_up_leave_the_race() {

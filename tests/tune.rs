@@ -338,3 +338,90 @@ fn a_cpu_devices_compute_workers_are_pinned_one_to_a_core() {
         }
     }
 }
+
+/// A streaming kernel whose texture form would read only copies an earlier dispatch of the
+/// step has staged is weighed by its time without those copies (`tune::TEXTURE_SHARED`),
+/// not by its entry's choice, which was timed paying for them. z [64, 40] feeds a column sum
+/// then a row sum. The cache is tuned once and then edited: the column sum's class set to
+/// `texture` (so it stages z) or `storage` (so nothing is staged), the row sum's to
+/// `storage` with its shared texture timing faster or slower than storage. The row sum
+/// takes its texture form exactly when z is staged and the shared timing is faster; both
+/// sums match their float64 twins either way.
+#[test]
+fn a_streaming_kernel_reading_copies_staged_earlier_is_weighed_without_them() {
+    use shaderprop::graph::{DType, Op};
+    use shaderprop::ops::reduce;
+    let path = cache_path("shared");
+    let (rows, cols) = (64, 40);
+    let mut g = Graph::new();
+    let z = g.input("z", &[rows, cols]);
+    let c = g.push("c", Op::ColumnSum, vec![z], vec![cols], DType::F32);
+    let r = g.push("r", Op::RowSum, vec![z], vec![rows], DType::F32);
+    let zv = Rng::new(11).vec_f32(rows * cols, -1.0, 1.0);
+    let run = |gpu: &shaderprop::gpu::Gpu| {
+        let plan = Plan::compile(&g, gpu, &mut Resources::new(), &[c, r]).expect("compile");
+        plan.write_f32(gpu, z, &zv);
+        plan.run(gpu, StepUniform::single(rows, 0));
+        let got_c = plan.read(gpu, &g, c).unwrap();
+        let got_r = plan.read(gpu, &g, r).unwrap();
+        compare(
+            &got_c,
+            &reduce::column_sum_ref(&f64s(&zv), rows, cols),
+            1e-5,
+            1e-5,
+        )
+        .unwrap();
+        compare(
+            &got_r,
+            &reduce::row_sum_ref(&f64s(&zv), rows, cols),
+            1e-5,
+            1e-5,
+        )
+        .unwrap();
+        let entries: Vec<&str> = plan.dispatches.iter().map(|d| d.call.entry).collect();
+        entries
+    };
+    let first = gpu();
+    first.enable_tuning(Some(path.clone()));
+    run(&first);
+    let tuned = read(&path);
+    let key = tune::device_key(&first.info);
+    let (c_class, r_class) = (tune::reads_class(&g, c).0, tune::reads_class(&g, r).0);
+    let shared = tuned.devices[&key][&r_class]
+        .ms
+        .get(tune::TEXTURE_SHARED)
+        .copied();
+    assert!(
+        shared.is_some_and(|t| t.is_finite() && t > 0.0),
+        "the row sum's texture form is timed without its copies too: {:?}",
+        tuned.devices[&key][&r_class]
+    );
+    for (column_sum_reads, shared_ms, want) in [
+        ("texture", 0.5, "row_sum_tex"),
+        ("texture", 1.5, "row_sum"),
+        ("storage", 0.5, "row_sum"),
+    ] {
+        let mut edited = tuned.clone();
+        let mine = edited.devices.get_mut(&key).unwrap();
+        mine.get_mut(&c_class).unwrap().variant = column_sum_reads.into();
+        let e = mine.get_mut(&r_class).unwrap();
+        e.variant = "storage".into();
+        e.ms = [
+            ("storage".to_string(), 1.0),
+            ("texture".to_string(), 2.0),
+            (tune::TEXTURE_SHARED.to_string(), shared_ms),
+        ]
+        .into_iter()
+        .collect();
+        std::fs::write(&path, serde_json::to_string(&edited).unwrap()).unwrap();
+        let ctx = gpu();
+        ctx.enable_tuning(Some(path.clone()));
+        let entries = run(&ctx);
+        assert_eq!(ctx.tunings_run(), 0, "every choice came from the cache");
+        assert_eq!(
+            entries[1], want,
+            "column sum reads {column_sum_reads}, shared texture row sum {shared_ms} ms \
+             against storage 1 ms: {entries:?}"
+        );
+    }
+}

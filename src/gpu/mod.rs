@@ -461,7 +461,7 @@ impl Gpu {
             (v.runs_on(self, s) && v != Variant::Auto).then_some(v)
         };
         Ok(tuned
-            .and_then(|name| Variant::from_name(&name))
+            .and_then(|e| Variant::from_name(&e.variant))
             .and_then(runnable)
             .unwrap_or(Variant::Auto.resolve(s)))
     }
@@ -488,17 +488,21 @@ impl Gpu {
             crate::tune::time_conv_candidates(self, *g, kernel)
         })?;
         Ok(tuned
-            .and_then(|name| TUNED.into_iter().find(|v| v.name() == name))
+            .and_then(|e| TUNED.into_iter().find(|v| v.name() == e.variant))
             .filter(|v| v.runs_on(self, g, kernel))
             .unwrap_or(Variant::Direct))
     }
 
     /// How streaming node `id` of `g` (see [`crate::graph::plan::streams`]) reads: pinned,
     /// tuned, or storage.
+    ///
+    /// `inputs_staged`: every input the texture form reads through a texture has been staged
+    /// by an earlier dispatch of the plan ([`crate::tune::reads_choice`]).
     pub fn reads_variant(
         &self,
         g: &crate::graph::Graph,
         id: crate::graph::NodeId,
+        inputs_staged: bool,
     ) -> Result<crate::ops::Reads, GpuError> {
         use crate::ops::Reads;
         let forced = self.forced_reads.get();
@@ -510,8 +514,7 @@ impl Gpu {
             crate::tune::time_reads_candidates(self, g, id)
         })?;
         Ok(tuned
-            .and_then(|name| Reads::from_name(&name))
-            .filter(|r| *r != Reads::Auto)
+            .and_then(|e| crate::tune::reads_choice(&e, inputs_staged))
             .unwrap_or(Reads::Storage))
     }
 
@@ -521,23 +524,22 @@ impl Gpu {
         class: String,
         shape: &str,
         time: impl FnOnce() -> anyhow::Result<crate::tune::Entry>,
-    ) -> Result<Option<String>, GpuError> {
+    ) -> Result<Option<crate::tune::Entry>, GpuError> {
         match self.tuner.borrow().as_ref() {
             None => return Ok(None),
             Some(t) => {
                 if let Some(e) = t.get(&class) {
-                    return Ok(Some(e.variant.clone()));
+                    return Ok(Some(e.clone()));
                 }
             }
         }
         eprintln!("tuning {class} on this device ({shape}; once, then cached)");
         let entry = time().map_err(|e| GpuError::Device(format!("autotuning {class}: {e:#}")))?;
-        let name = entry.variant.clone();
         if let Some(t) = self.tuner.borrow_mut().as_mut() {
             t.tuned += 1;
-            t.put(class, entry);
+            t.put(class, entry.clone());
         }
-        Ok(Some(name))
+        Ok(Some(entry))
     }
 
     /// True when the adapter is a software (CPU) device.

@@ -428,6 +428,42 @@ pub fn row_workgroup(gpu: &Gpu) -> u32 {
     }
 }
 
+/// Whether every input the texture form of streaming node `id` reads through a texture is
+/// staged already (`staged` says so of a copy's key): then that form adds no copy to the step.
+/// False where the texture form reads nothing through a texture (it falls back to storage) or
+/// stages an input another way.
+fn texture_inputs_staged(
+    g: &Graph,
+    id: NodeId,
+    opts: CompileOptions,
+    staged: impl Fn(&StageKey) -> bool,
+) -> bool {
+    let tex = kernel_call(
+        g,
+        id,
+        CompileOptions {
+            reads: crate::ops::Reads::Texture,
+            ..opts
+        },
+    );
+    let inputs = &g.nodes[id].inputs;
+    let mut keys = tex.bindings.iter().filter_map(|b| match *b {
+        Bind::Texture { input, logw } => {
+            let x = inputs[input];
+            let texels = g.nodes[x].len().div_ceil(4) as u32;
+            Some(Some((x, StageAs::Texture(texels, logw))))
+        }
+        Bind::Strips { .. } | Bind::Uniform { .. } => Some(None),
+        _ => None,
+    });
+    let mut any = false;
+    let all = keys.all(|k| {
+        any = true;
+        k.is_some_and(|k| staged(&k))
+    });
+    any && all
+}
+
 /// Whether node `id` runs a streaming kernel with a texture form for its shape (see
 /// [`crate::ops::Reads`]).
 pub fn streams(g: &Graph, id: NodeId) -> bool {
@@ -699,7 +735,9 @@ impl Plan {
                 node_opts.conv = gpu.conv_variant(&geom, which)?;
             }
             if opts.reads == crate::ops::Reads::Auto && streams(graph, i) {
-                node_opts.reads = gpu.reads_variant(graph, i)?;
+                let staged_already =
+                    texture_inputs_staged(graph, i, node_opts, |k| staged.contains_key(k));
+                node_opts.reads = gpu.reads_variant(graph, i, staged_already)?;
             }
             let call = kernel_call(graph, i, node_opts);
             let pipeline = gpu.pipeline(call.shader, call.entry, &call.constants);
@@ -885,9 +923,25 @@ impl Plan {
     /// Records dispatches `range` (with their texture copies) into `enc`: the benchmark times
     /// the whole plan or one dispatch this way.
     pub fn record(&self, enc: &mut wgpu::CommandEncoder, range: std::ops::Range<usize>) {
+        self.record_with(enc, range, true);
+    }
+
+    /// Records dispatches `range` without their texture copies, reading what the last copies
+    /// staged: the tuner times a texture form this way as a step that had staged its inputs
+    /// already would run it.
+    pub fn record_dispatches(&self, enc: &mut wgpu::CommandEncoder, range: std::ops::Range<usize>) {
+        self.record_with(enc, range, false);
+    }
+
+    fn record_with(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        range: std::ops::Range<usize>,
+        copies: bool,
+    ) {
         let mut pass: Option<wgpu::ComputePass<'static>> = None;
         for d in &self.dispatches[range] {
-            if !d.copies.is_empty() {
+            if copies && !d.copies.is_empty() {
                 drop(pass.take());
                 for c in &d.copies {
                     c.record(enc);
