@@ -11,7 +11,9 @@
 //!    shape's class on this device, or, the first time, the fastest of [`matmul::TUNED`] /
 //!    [`conv::TUNED`] / [`Reads::TUNED`] timed at that exact shape (a warm-up timing each,
 //!    then three rounds taking turns; each candidate's fastest timing counts), written to the
-//!    cache at once;
+//!    cache at once. A streaming kernel's texture form is timed a second time without its
+//!    texture copies ([`TEXTURE_SHARED`]): where a plan's earlier dispatches have staged
+//!    every input it reads, that time is set against the storage form ([`reads_choice`]);
 //! 3. the fixed rule: matmul `vec4` when M, N, K are multiples of 4, else `blocked`; conv
 //!    `direct`; streaming kernels read storage buffers.
 //!

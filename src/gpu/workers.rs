@@ -92,6 +92,21 @@ pub fn spread(gpu: &Gpu, before: &[i32]) -> Vec<(i32, usize)> {
         .into_iter()
         .filter(|t| *t != me && before.binary_search(t).is_err())
         .collect();
+    // The probe's pipeline is built, and run once on one workgroup, before the clocks are
+    // read: with Mesa's shader cache cold, compiling it kept a third thread (the cache's
+    // writer or the driver's queue) busy enough to pass for a worker in 2 of 3 runs.
+    let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let workloads = ProbeWorkloads::new(gpu, cpus.len());
+    let warmed = match &workloads {
+        Ok(w) => w.run(gpu, &w.warm_up).is_ok(),
+        Err(_) => false,
+    };
+    if !warmed || pollster::block_on(scope.pop()).is_some() {
+        return Vec::new();
+    }
+    let Ok(workloads) = workloads else {
+        return Vec::new();
+    };
     let t0: Vec<Option<u64>> = started.iter().map(|&t| cpu_time_ns(t)).collect();
     // The probe keeps every worker busy for milliseconds, in about equal shares; a thread
     // that ran under half the busiest one's time (the queue thread handing the dispatch
@@ -103,7 +118,7 @@ pub fn spread(gpu: &Gpu, before: &[i32]) -> Vec<(i32, usize)> {
         // A probe the device refuses (an error, or a validation error caught here rather
         // than left to wgpu's handler, which panics) pins nothing.
         let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let done = probe(gpu, cpus.len());
+        let done = workloads.run(gpu, &workloads.probe);
         if done.is_err() || pollster::block_on(scope.pop()).is_some() {
             return Vec::new();
         }
@@ -141,20 +156,35 @@ pub fn spread(_gpu: &Gpu, _before: &[i32]) -> Vec<(i32, usize)> {
     Vec::new()
 }
 
-/// A dispatch that keeps each of `cpus` workers busy for a few milliseconds: 32 workgroups
-/// of `fma_rate` (shaders/bench.wgsl) a CPU, 2048 steps each, twice (~7 ms a worker on
-/// the project's 2-core VM).
+/// The probe: a dispatch that keeps each of `cpus` workers busy for a few milliseconds (32
+/// workgroups of `fma_rate`, shaders/bench.wgsl, a CPU, 2048 steps each, run twice: ~7 ms a
+/// worker on the project's 2-core VM), and a one-workgroup warm-up of the same pipeline.
 #[cfg(target_os = "linux")]
-fn probe(gpu: &Gpu, cpus: usize) -> Result<(), super::GpuError> {
-    let threads = (32 * 256 * cpus).min(1 << 20) as u32;
-    let fma = crate::bench::FmaWorkload::new(gpu, "worker probe", threads, 2048)?;
-    let mut enc = gpu
-        .device
-        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("worker probe"),
-        });
-    fma.record(&mut enc);
-    fma.record(&mut enc);
-    gpu.queue.submit([enc.finish()]);
-    gpu.wait()
+struct ProbeWorkloads {
+    probe: crate::bench::FmaWorkload,
+    warm_up: crate::bench::FmaWorkload,
+}
+
+#[cfg(target_os = "linux")]
+impl ProbeWorkloads {
+    fn new(gpu: &Gpu, cpus: usize) -> Result<Self, super::GpuError> {
+        let threads = (32 * 256 * cpus).min(1 << 20) as u32;
+        Ok(ProbeWorkloads {
+            probe: crate::bench::FmaWorkload::new(gpu, "worker probe", threads, 2048)?,
+            warm_up: crate::bench::FmaWorkload::new(gpu, "worker probe warm-up", 256, 2048)?,
+        })
+    }
+
+    /// Runs `fma` twice and waits for it.
+    fn run(&self, gpu: &Gpu, fma: &crate::bench::FmaWorkload) -> Result<(), super::GpuError> {
+        let mut enc = gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("worker probe"),
+            });
+        fma.record(&mut enc);
+        fma.record(&mut enc);
+        gpu.queue.submit([enc.finish()]);
+        gpu.wait()
+    }
 }
