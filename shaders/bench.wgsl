@@ -4,14 +4,6 @@
 //   copy_texture, copy_storage_texture:
 //                    dst[i] = texel (i mod W, i div W) of a W-wide rgba32float texture,
 //                    sampled or read as a storage texture; the same bytes moved.
-//
-// A device's fastest read path need not be a storage buffer: on lavapipe a storage load is a
-// bounds-checked load per lane and a texel fetch a gather, and the texture-reading kernels
-// beat the buffer copy, so the bandwidth ceiling is the faster of the two copies. Each
-// invocation copies 4 vec4s, WG apart (a workgroup covers 4·WG consecutive ones), its four
-// loads issued before its stores: on lavapipe that ran 15-40 % faster than one vec4 an
-// invocation, and a loop over the four (stores between loads) no faster than one
-// (BENCHMARKS.md, session 17).
 //   fma_rate:        each invocation runs FMA_ITERS steps of 8 independent FMA chains
 //                    (x = x·a + b); FLOPs = 2 · 8 · FMA_ITERS per invocation. The result is
 //                    stored so the compiler cannot drop the chain.
@@ -23,6 +15,14 @@
 // VM where 32 an iteration measure 70–77, and a C probe of the CPU's own 8-wide multiply-add
 // chains 75–87 (BENCHMARKS.md, session 16). A ceiling that low would flatter every
 // compute-bound row's % of it by 2.5×. On a GPU the loop costs next to nothing either way.
+//
+// A device's fastest read path need not be a storage buffer: on lavapipe a storage load is a
+// bounds-checked load per lane and a texel fetch a gather, and the texture-reading kernels
+// beat the buffer copy, so the bandwidth ceiling is the faster of the two copies. Each
+// invocation copies 4 vec4s, WG apart (a workgroup covers 4·WG consecutive ones), its four
+// loads issued before its stores: on lavapipe that ran 15-40 % faster than one vec4 an
+// invocation, and a loop over the four (stores between loads) no faster than one
+// (BENCHMARKS.md, session 17).
 
 override FMA_ITERS: u32 = 1024u;
 
