@@ -336,7 +336,7 @@ fn bench_quick_prints_a_full_table_with_finite_positive_rates() {
         ("bce_with_logits_forward_tex", "texture"),
         ("column_sum_tex", "texture"),
         ("row_sum_tex", "texture"),
-        ("adam_update", "storage"),
+        ("adam_update_vec4", "storage"),
         ("activation_backward_tex", "texture"),
     ] {
         let r = rows
@@ -1306,42 +1306,51 @@ fn ctrl_c_mid_run_writes_a_checkpoint_that_resumes_to_the_uninterrupted_losses()
         .chain([dir.to_str().unwrap().to_string()])
         .collect()
     };
-    let straight = out.join("straight");
-    let (ok, _, stderr) = run(&flags(&straight)
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>());
-    assert!(ok, "{stderr}");
-
-    let stopped = out.join("stopped");
-    let mut child = bin()
-        .args(flags(&stopped))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until training runs (the "plan:" line comes after the handler is installed and
-    // the plan compiled), then interrupt it a second into the first epoch.
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut all = String::new();
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if line.starts_with("plan:") {
-                let _ = tx.send(());
+    // A run whose stderr is watched: its "plan:" line comes after the Ctrl-C handler is
+    // installed and the plan compiled, when training starts.
+    let spawn = |dir: &std::path::Path| {
+        let mut child = bin()
+            .args(flags(dir))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut all = String::new();
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if line.starts_with("plan:") {
+                    let _ = tx.send(std::time::Instant::now());
+                }
+                all.push_str(&line);
+                all.push('\n');
             }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    rx.recv_timeout(std::time::Duration::from_secs(120))
-        .expect("training never started");
-    std::thread::sleep(std::time::Duration::from_millis(1000));
+            all
+        });
+        let started = rx
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect("training never started");
+        (child, started, reader)
+    };
+    // The uninterrupted run, and how long its training took.
+    let straight = out.join("straight");
+    let (mut child, started, reader) = spawn(&straight);
+    let status = child.wait().unwrap();
+    let training = started.elapsed();
+    let stderr = reader.join().unwrap();
+    assert!(status.success(), "{stderr}");
+
+    // The same run, interrupted a quarter of the way through its training: mid-run on a
+    // machine of any speed (a fixed second was past the end of all three epochs on a fast
+    // one).
+    let stopped = out.join("stopped");
+    let (mut child, started, reader) = spawn(&stopped);
+    std::thread::sleep((training / 4).saturating_sub(started.elapsed()));
     let killed = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
