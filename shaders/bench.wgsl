@@ -76,8 +76,13 @@ fn copy_bandwidth(
 @group(0) @binding(3) var copy_t: texture_2d<f32>;
 @group(0) @binding(4) var copy_i: texture_storage_2d<rgba32float, read>;
 
-fn copy_texel(i: u32) -> vec2<u32> {
-    return vec2<u32>(i % p.width, i / p.width);
+// Texel (i mod W, i div W), sampled or read as a storage texture.
+fn copy_sampled(i: u32) -> vec4<f32> {
+    return textureLoad(copy_t, vec2<u32>(i % p.width, i / p.width), 0);
+}
+
+fn copy_stored(i: u32) -> vec4<f32> {
+    return textureLoad(copy_i, vec2<u32>(i % p.width, i / p.width));
 }
 
 @compute @workgroup_size(256)
@@ -87,11 +92,7 @@ fn copy_texture(
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
     let i = copy_base(wid, nwg) + lid;
-    let a0 = textureLoad(copy_t, copy_texel(i), 0);
-    let a1 = textureLoad(copy_t, copy_texel(i + WG), 0);
-    let a2 = textureLoad(copy_t, copy_texel(i + 2u * WG), 0);
-    let a3 = textureLoad(copy_t, copy_texel(i + 3u * WG), 0);
-    copy_store(i, a0, a1, a2, a3);
+    copy_store(i, copy_sampled(i), copy_sampled(i + WG), copy_sampled(i + 2u * WG), copy_sampled(i + 3u * WG));
 }
 
 @compute @workgroup_size(256)
@@ -101,11 +102,7 @@ fn copy_storage_texture(
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
     let i = copy_base(wid, nwg) + lid;
-    let a0 = textureLoad(copy_i, copy_texel(i));
-    let a1 = textureLoad(copy_i, copy_texel(i + WG));
-    let a2 = textureLoad(copy_i, copy_texel(i + 2u * WG));
-    let a3 = textureLoad(copy_i, copy_texel(i + 3u * WG));
-    copy_store(i, a0, a1, a2, a3);
+    copy_store(i, copy_stored(i), copy_stored(i + WG), copy_stored(i + 2u * WG), copy_stored(i + 3u * WG));
 }
 
 @group(0) @binding(0) var<storage, read_write> sink: array<vec4<f32>>;

@@ -73,21 +73,34 @@ fn one_minus_pow(beta: f32, t: f32) -> f32 {
 @group(0) @binding(4) var<uniform> ap: AdamParams;
 @group(0) @binding(5) var<uniform> step: Step;
 
+// One Adam step on four values, the formulas above: the new moments, then θ from them.
+// Every Adam kernel takes its step through these (adam_update on one value in .x).
+fn adam_m4(a: AdamParams, m: vec4<f32>, g: vec4<f32>) -> vec4<f32> {
+    return a.beta1 * m + (1.0 - a.beta1) * g;
+}
+
+fn adam_v4(a: AdamParams, v: vec4<f32>, g: vec4<f32>) -> vec4<f32> {
+    return a.beta2 * v + (1.0 - a.beta2) * g * g;
+}
+
+fn adam_param4(a: AdamParams, t: u32, param: vec4<f32>, m_new: vec4<f32>, v_new: vec4<f32>) -> vec4<f32> {
+    let m_hat = m_new / one_minus_pow(a.beta1, f32(t));
+    let v_hat = v_new / one_minus_pow(a.beta2, f32(t));
+    return param - a.lr * m_hat / (sqrt(v_hat) + a.eps);
+}
+
 @compute @workgroup_size(256)
 fn adam_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * WG;
     if i >= ap.n {
         return;
     }
-    let t = f32(step.step);
-    let g = grad[i];
-    let m_new = ap.beta1 * m[i] + (1.0 - ap.beta1) * g;
-    let v_new = ap.beta2 * v[i] + (1.0 - ap.beta2) * g * g;
-    m[i] = m_new;
-    v[i] = v_new;
-    let m_hat = m_new / one_minus_pow(ap.beta1, t);
-    let v_hat = v_new / one_minus_pow(ap.beta2, t);
-    param[i] = param[i] - ap.lr * m_hat / (sqrt(v_hat) + ap.eps);
+    let g = vec4<f32>(grad[i]);
+    let m_new = adam_m4(ap, vec4<f32>(m[i]), g);
+    let v_new = adam_v4(ap, vec4<f32>(v[i]), g);
+    m[i] = m_new.x;
+    v[i] = v_new.x;
+    param[i] = adam_param4(ap, step.step, vec4<f32>(param[i]), m_new, v_new).x;
 }
 
 @group(0) @binding(0) var<storage, read_write> param_v4: array<vec4<f32>>;
@@ -101,15 +114,12 @@ fn adam_update_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     if i >= ap.n / 4u {
         return;
     }
-    let t = f32(step.step);
     let g = grad_v4[i];
-    let m_new = ap.beta1 * m_v4[i] + (1.0 - ap.beta1) * g;
-    let v_new = ap.beta2 * v_v4[i] + (1.0 - ap.beta2) * g * g;
+    let m_new = adam_m4(ap, m_v4[i], g);
+    let v_new = adam_v4(ap, v_v4[i], g);
     m_v4[i] = m_new;
     v_v4[i] = v_new;
-    let m_hat = m_new / one_minus_pow(ap.beta1, t);
-    let v_hat = v_new / one_minus_pow(ap.beta2, t);
-    param_v4[i] = param_v4[i] - ap.lr * m_hat / (sqrt(v_hat) + ap.eps);
+    param_v4[i] = adam_param4(ap, step.step, param_v4[i], m_new, v_new);
 }
 
 @group(0) @binding(0) var<storage, read_write> sgd_param: array<f32>;

@@ -25,15 +25,12 @@ fn adam_update_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     if i >= apt.n / 4u {
         return;
     }
-    let t = f32(step_t.step);
     let g = texel(grad_tex, i);
-    let m_new = apt.beta1 * texel(m_tex, i) + (1.0 - apt.beta1) * g;
-    let v_new = apt.beta2 * texel(v_tex, i) + (1.0 - apt.beta2) * g * g;
+    let m_new = adam_m4(apt, texel(m_tex, i), g);
+    let v_new = adam_v4(apt, texel(v_tex, i), g);
     m4[i] = m_new;
     v4[i] = v_new;
-    let m_hat = m_new / one_minus_pow(apt.beta1, t);
-    let v_hat = v_new / one_minus_pow(apt.beta2, t);
-    param4[i] = texel(param_tex, i) - apt.lr * m_hat / (sqrt(v_hat) + apt.eps);
+    param4[i] = adam_param4(apt, step_t.step, texel(param_tex, i), m_new, v_new);
 }
 
 @group(0) @binding(1) var<storage, read_write> velocity4: array<vec4<f32>>;

@@ -212,6 +212,28 @@ pub fn ceilings(gpu: &Gpu, quick: bool) -> Result<Ceilings> {
     })
 }
 
+/// A bind group for `pipeline`'s group 0 from (binding, resource) pairs: shaders/bench.wgsl's
+/// entry points share one list of binding numbers, and each binds only some of them.
+fn bind_numbered(
+    gpu: &Gpu,
+    label: &str,
+    pipeline: &wgpu::ComputePipeline,
+    entries: &[(u32, wgpu::BindingResource)],
+) -> wgpu::BindGroup {
+    let entries: Vec<wgpu::BindGroupEntry> = entries
+        .iter()
+        .map(|(binding, resource)| wgpu::BindGroupEntry {
+            binding: *binding,
+            resource: resource.clone(),
+        })
+        .collect();
+    gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(label),
+        layout: &pipeline.get_bind_group_layout(0),
+        entries: &entries,
+    })
+}
+
 /// What the bandwidth ceiling's copy reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CopySource {
@@ -286,24 +308,16 @@ impl CopyWorkload {
                     TexFetch::Storage => ("copy_storage_texture", 4),
                 };
                 let pipeline = gpu.pipeline(Shader::Bench, entry, &[]);
-                let bg = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some(entry),
-                    layout: &pipeline.get_bind_group_layout(0),
-                    entries: &[
-                        wgpu::BindGroupEntry {
-                            binding: 0,
-                            resource: dst.as_entire_binding(),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 2,
-                            resource: params.as_entire_binding(),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding,
-                            resource: wgpu::BindingResource::TextureView(&view),
-                        },
+                let bg = bind_numbered(
+                    gpu,
+                    entry,
+                    &pipeline,
+                    &[
+                        (0, dst.as_entire_binding()),
+                        (2, params.as_entire_binding()),
+                        (binding, wgpu::BindingResource::TextureView(&view)),
                     ],
-                });
+                );
                 src_texture = Some(texture);
                 (pipeline, bg)
             }
@@ -459,17 +473,12 @@ fn prepare_load(gpu: &Gpu, entry: &'static str, n: u32) -> LoadBench {
         (None, Some(v)) => wgpu::BindingResource::TextureView(v),
         (None, None) => unreachable!("every entry binds a table"),
     };
-    let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some(entry),
-        layout: &pipeline.get_bind_group_layout(0),
-        entries: &[
-            wgpu::BindGroupEntry {
-                binding: 0,
-                resource: out.as_entire_binding(),
-            },
-            wgpu::BindGroupEntry { binding, resource },
-        ],
-    });
+    let bind_group = bind_numbered(
+        gpu,
+        entry,
+        &pipeline,
+        &[(0, out.as_entire_binding()), (binding, resource)],
+    );
     LoadBench {
         entry,
         pipeline,
