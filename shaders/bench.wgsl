@@ -45,6 +45,13 @@ fn copy_base(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return (wid.x + wid.y * nwg.x) * 4u * WG;
 }
 
+// Where vec4 `i` is loaded from: i itself, or the last one where i lies past the end (the
+// last workgroup's tail; its store is skipped). The modules are built without naga's bounds
+// checks, so a load past the end would be the driver's to define.
+fn copy_at(i: u32) -> u32 {
+    return min(i, p.n - 1u);
+}
+
 // Stores the four vec4s of invocation `i` (its first index) that lie before n.
 fn copy_store(i: u32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>) {
     if i < p.n {
@@ -68,9 +75,7 @@ fn copy_bandwidth(
     @builtin(num_workgroups) nwg: vec3<u32>,
 ) {
     let i = copy_base(wid, nwg) + lid;
-    // A load past the end reads some element or zero (WGSL's bounds rule); its store is
-    // skipped.
-    copy_store(i, src[i], src[i + WG], src[i + 2u * WG], src[i + 3u * WG]);
+    copy_store(i, src[copy_at(i)], src[copy_at(i + WG)], src[copy_at(i + 2u * WG)], src[copy_at(i + 3u * WG)]);
 }
 
 @group(0) @binding(3) var copy_t: texture_2d<f32>;
@@ -78,11 +83,13 @@ fn copy_bandwidth(
 
 // Texel (i mod W, i div W), sampled or read as a storage texture.
 fn copy_sampled(i: u32) -> vec4<f32> {
-    return textureLoad(copy_t, vec2<u32>(i % p.width, i / p.width), 0);
+    let j = copy_at(i);
+    return textureLoad(copy_t, vec2<u32>(j % p.width, j / p.width), 0);
 }
 
 fn copy_stored(i: u32) -> vec4<f32> {
-    return textureLoad(copy_i, vec2<u32>(i % p.width, i / p.width));
+    let j = copy_at(i);
+    return textureLoad(copy_i, vec2<u32>(j % p.width, j / p.width));
 }
 
 @compute @workgroup_size(256)

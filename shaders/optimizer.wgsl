@@ -122,6 +122,15 @@ fn adam_update_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     param_v4[i] = adam_param4(ap, step.step, param_v4[i], m_new, v_new);
 }
 
+// One SGD step on four values: the new velocity u, then θ from it (every SGD kernel).
+fn sgd_velocity4(s: SgdParams, u: vec4<f32>, g: vec4<f32>) -> vec4<f32> {
+    return s.momentum * u + g;
+}
+
+fn sgd_param4(s: SgdParams, param: vec4<f32>, u: vec4<f32>) -> vec4<f32> {
+    return param - s.lr * u;
+}
+
 @group(0) @binding(0) var<storage, read_write> sgd_param: array<f32>;
 @group(0) @binding(1) var<storage, read_write> velocity: array<f32>;
 @group(0) @binding(2) var<storage, read> sgd_grad: array<f32>;
@@ -133,9 +142,9 @@ fn sgd_momentum_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
     if i >= sp.n {
         return;
     }
-    let u = sp.momentum * velocity[i] + sgd_grad[i];
-    velocity[i] = u;
-    sgd_param[i] = sgd_param[i] - sp.lr * u;
+    let u = sgd_velocity4(sp, vec4<f32>(velocity[i]), vec4<f32>(sgd_grad[i]));
+    velocity[i] = u.x;
+    sgd_param[i] = sgd_param4(sp, vec4<f32>(sgd_param[i]), u).x;
 }
 
 @group(0) @binding(0) var<storage, read_write> sgd_param_v4: array<vec4<f32>>;
@@ -148,7 +157,7 @@ fn sgd_momentum_update_vec4(@builtin(global_invocation_id) gid: vec3<u32>, @buil
     if i >= sp.n / 4u {
         return;
     }
-    let u = sp.momentum * velocity_v4[i] + sgd_grad_v4[i];
+    let u = sgd_velocity4(sp, velocity_v4[i], sgd_grad_v4[i]);
     velocity_v4[i] = u;
-    sgd_param_v4[i] = sgd_param_v4[i] - sp.lr * u;
+    sgd_param_v4[i] = sgd_param4(sp, sgd_param_v4[i], u);
 }

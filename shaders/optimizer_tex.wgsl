@@ -45,7 +45,7 @@ fn sgd_momentum_update_tex(@builtin(global_invocation_id) gid: vec3<u32>, @built
     if i >= spt.n / 4u {
         return;
     }
-    let u = spt.momentum * texel(velocity_tex, i) + texel(sgd_grad_tex, i);
+    let u = sgd_velocity4(spt, texel(velocity_tex, i), texel(sgd_grad_tex, i));
     velocity4[i] = u;
-    param4[i] = texel(sgd_param_tex, i) - spt.lr * u;
+    param4[i] = sgd_param4(spt, texel(sgd_param_tex, i), u);
 }

@@ -185,9 +185,14 @@ pub fn ceilings(gpu: &Gpu, quick: bool) -> Result<Ceilings> {
         (256u64 << 20).min(max_bytes / 2)
     };
     let reps = if quick { 2 } else { 5 };
-    // One copy at a time, so the two never hold memory together.
+    // One copy at a time, so the two never hold memory together. The sources hold values,
+    // not zeros: a GPU may compress cleared memory, which would flatter the read.
     let copy_gbps = |source| -> Result<f64> {
         let copy = CopyWorkload::new(gpu, source, bytes / 16)?;
+        let values: Vec<f32> = (0..copy.bytes() / 4)
+            .map(|k| (k % 251) as f32 + 0.5)
+            .collect();
+        copy.fill(gpu, &values);
         let t = time_pass(gpu, reps, 3, &|enc, _| copy.record(enc))?;
         Ok(2.0 * copy.bytes() as f64 / t / 1e9)
     };
@@ -244,6 +249,18 @@ pub enum CopySource {
     Texture,
 }
 
+impl CopySource {
+    /// The entry point of shaders/bench.wgsl that copies from this source on `gpu`, and the
+    /// binding its source takes.
+    pub fn entry(self, gpu: &Gpu) -> (&'static str, u32) {
+        match (self, gpu.tex_fetch()) {
+            (CopySource::Buffer, _) => ("copy_bandwidth", 1),
+            (CopySource::Texture, TexFetch::Sampled) => ("copy_texture", 3),
+            (CopySource::Texture, TexFetch::Storage) => ("copy_storage_texture", 4),
+        }
+    }
+}
+
 /// A copy of `width × height` vec4s into a storage buffer, read from a storage buffer or a
 /// texture (shaders/bench.wgsl): the bandwidth ceiling's workload. Vec4 `i` comes from the
 /// buffer's element `i`, or from texel (i mod width, i div width).
@@ -290,7 +307,7 @@ impl CopyWorkload {
         let (pipeline, bind_group) = match source {
             CopySource::Buffer => {
                 let src = gpu.storage("bench copy src", n * 16);
-                let pipeline = gpu.pipeline(Shader::Bench, "copy_bandwidth", &[]);
+                let pipeline = gpu.pipeline(Shader::Bench, source.entry(gpu).0, &[]);
                 let bg = gpu.bind_group("bench copy", &pipeline, &[&dst, &src, &params]);
                 src_buffer = Some(src);
                 (pipeline, bg)
@@ -303,10 +320,7 @@ impl CopyWorkload {
                 };
                 let texture = gpu.copy_texture("bench copy src", size);
                 let view = texture.create_view(&Default::default());
-                let (entry, binding) = match gpu.tex_fetch() {
-                    TexFetch::Sampled => ("copy_texture", 3),
-                    TexFetch::Storage => ("copy_storage_texture", 4),
-                };
+                let (entry, binding) = source.entry(gpu);
                 let pipeline = gpu.pipeline(Shader::Bench, entry, &[]);
                 let bg = bind_numbered(
                     gpu,
@@ -873,7 +887,7 @@ pub fn stream_nodes(quick: bool) -> Vec<(String, Graph, crate::graph::NodeId)> {
     out
 }
 
-/// A bandwidth ceiling's row: the copy reading `variant`, against the faster copy.
+/// A bandwidth ceiling's row: the copy `kernel` reading `variant`, against the faster copy.
 fn copy_row(kernel: &str, variant: &str, gbps: f64, ceil: &Ceilings) -> BenchRow {
     BenchRow {
         kernel: kernel.into(),
@@ -890,8 +904,18 @@ fn copy_row(kernel: &str, variant: &str, gbps: f64, ceil: &Ceilings) -> BenchRow
 pub fn table(gpu: &Gpu, quick: bool, filter: Option<&str>) -> Result<(Ceilings, Vec<BenchRow>)> {
     let ceil = ceilings(gpu, quick)?;
     let mut rows = vec![
-        copy_row("copy_bandwidth", "storage", ceil.copy_buffer_gbps, &ceil),
-        copy_row("copy_texture", "texture", ceil.copy_texture_gbps, &ceil),
+        copy_row(
+            CopySource::Buffer.entry(gpu).0,
+            "storage",
+            ceil.copy_buffer_gbps,
+            &ceil,
+        ),
+        copy_row(
+            CopySource::Texture.entry(gpu).0,
+            "texture",
+            ceil.copy_texture_gbps,
+            &ceil,
+        ),
         BenchRow {
             kernel: "fma_rate".into(),
             shape: "ceiling".into(),

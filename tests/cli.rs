@@ -295,6 +295,25 @@ fn bench_quick_prints_a_full_table_with_finite_positive_rates() {
     );
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    // The bandwidth ceiling is the faster of the storage copy and the texture copy (on
+    // lavapipe, which reads storage textures, `copy_storage_texture`), each with its row.
+    let ceil = |k: &str| doc["ceilings"][k].as_f64().unwrap();
+    assert_eq!(
+        ceil("bandwidth_gbps"),
+        ceil("copy_buffer_gbps").max(ceil("copy_texture_gbps"))
+    );
+    for (kernel, gbps) in [
+        ("copy_bandwidth", ceil("copy_buffer_gbps")),
+        ("copy_storage_texture", ceil("copy_texture_gbps")),
+    ] {
+        let row = doc["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["kernel"] == kernel)
+            .unwrap_or_else(|| panic!("no {kernel} row: {stdout}"));
+        assert!(gbps.is_finite() && gbps > 0.0 && row["gbps"].as_f64() == Some(gbps));
+    }
     // The ceilings are measured again at the end, so drift during the run shows.
     assert!(stdout.contains("ceilings at the end"), "{stdout}");
     let end = doc["ceilings_at_end"]["fma_gflops"].as_f64().unwrap();
@@ -1337,13 +1356,20 @@ fn ctrl_c_mid_run_writes_a_checkpoint_that_resumes_to_the_uninterrupted_losses()
             .expect("training never started");
         (child, started, reader)
     };
-    // The uninterrupted run, and how long its training took.
+    // The uninterrupted run, and how long its training took (its epochs' seconds in
+    // metrics.csv: validation, pictures and exit are not training).
     let straight = out.join("straight");
-    let (mut child, started, reader) = spawn(&straight);
+    let (mut child, _, reader) = spawn(&straight);
     let status = child.wait().unwrap();
-    let training = started.elapsed();
     let stderr = reader.join().unwrap();
     assert!(status.success(), "{stderr}");
+    let seconds: f64 = std::fs::read_to_string(straight.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(3).unwrap().parse::<f64>().unwrap())
+        .sum();
+    let training = std::time::Duration::from_secs_f64(seconds);
 
     // The same run, interrupted a quarter of the way through its training: mid-run on a
     // machine of any speed (a fixed second was past the end of all three epochs on a fast

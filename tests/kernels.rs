@@ -469,8 +469,8 @@ fn staged_copies_are_shared_until_an_in_place_update_writes_the_tensor() {
 #[test]
 fn one_adam_step_and_one_sgd_step_equal_their_twins() {
     let mut rng = fresh();
-    // 1,031 parameters stay on storage loads; 1,032 (whole texels) take the texture path
-    // when it is asked for.
+    // 1,031 parameters take the scalar storage kernels; 1,032 (whole texels) the vec4 ones,
+    // or the texture path when it is asked for (each asserted below).
     for (gpu, n, reads) in gpus().iter().flat_map(|g| {
         [1031, 1032]
             .into_iter()
@@ -527,6 +527,17 @@ fn one_adam_step_and_one_sgd_step_equal_their_twins() {
                 reads,
                 ..Default::default()
             };
+            let entry = shaderprop::graph::plan::kernel_call(&g, g.nodes.len() - 1, opts).entry;
+            let base = match opt {
+                ops::optimizer::Optimizer::Adam { .. } => "adam_update",
+                ops::optimizer::Optimizer::Sgd { .. } => "sgd_momentum_update",
+            };
+            let want = match (n % 4, reads) {
+                (0, ops::Reads::Texture) => format!("{base}_tex"),
+                (0, _) => format!("{base}_vec4"),
+                _ => base.to_string(),
+            };
+            assert_eq!(entry, want, "{n} parameters reading {reads:?}");
             let out = run_with(
                 gpu,
                 &g,

@@ -92,9 +92,9 @@ pub fn spread(gpu: &Gpu, before: &[i32]) -> Vec<(i32, usize)> {
         .into_iter()
         .filter(|t| *t != me && before.binary_search(t).is_err())
         .collect();
-    // The probe's pipeline is built, and run once on one workgroup, before the clocks are
-    // read: with Mesa's shader cache cold, compiling it kept a third thread (the cache's
-    // writer or the driver's queue) busy enough to pass for a worker in 2 of 3 runs.
+    // The probe's pipeline is built, and run on one workgroup, before the clocks are read:
+    // with Mesa's shader cache cold, compiling it kept a third thread (the cache's writer or
+    // the driver's queue) busy enough to pass for a worker in 2 of 3 runs.
     let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
     let workloads = ProbeWorkloads::new(gpu, cpus.len());
     let warmed = match &workloads {
