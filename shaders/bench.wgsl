@@ -81,15 +81,19 @@ fn copy_bandwidth(
 @group(0) @binding(3) var copy_t: texture_2d<f32>;
 @group(0) @binding(4) var copy_i: texture_storage_2d<rgba32float, read>;
 
-// Texel (i mod W, i div W), sampled or read as a storage texture.
-fn copy_sampled(i: u32) -> vec4<f32> {
+// The texel of vec4 i (clamped by copy_at): (i mod W, i div W); then its fetch, sampled or
+// as a storage texture.
+fn copy_texel(i: u32) -> vec2<u32> {
     let j = copy_at(i);
-    return textureLoad(copy_t, vec2<u32>(j % p.width, j / p.width), 0);
+    return vec2<u32>(j % p.width, j / p.width);
+}
+
+fn copy_sampled(i: u32) -> vec4<f32> {
+    return textureLoad(copy_t, copy_texel(i), 0);
 }
 
 fn copy_stored(i: u32) -> vec4<f32> {
-    let j = copy_at(i);
-    return textureLoad(copy_i, vec2<u32>(j % p.width, j / p.width));
+    return textureLoad(copy_i, copy_texel(i));
 }
 
 @compute @workgroup_size(256)

@@ -428,10 +428,29 @@ pub fn row_workgroup(gpu: &Gpu) -> u32 {
     }
 }
 
-/// Whether every input the texture form of streaming node `id` reads through a texture is
-/// staged already (`staged` says so of a copy's key): then that form adds no copy to the step.
-/// False where the texture form reads nothing through a texture (it falls back to storage) or
-/// stages an input another way.
+/// The staged copy binding `b` of node `id` reads (texture and uniform variants), or None
+/// for a binding that reads a buffer as it is.
+fn stage_key(g: &Graph, id: NodeId, b: &Bind) -> Option<StageKey> {
+    let inputs = &g.nodes[id].inputs;
+    Some(match *b {
+        Bind::Texture { input, logw } => {
+            let x = inputs[input];
+            let texels = g.nodes[x].len().div_ceil(4) as u32;
+            (x, StageAs::Texture(texels, logw))
+        }
+        Bind::Strips {
+            input,
+            row_texels,
+            strip,
+        } => (inputs[input], StageAs::Strips(row_texels, strip)),
+        Bind::Uniform { input } => (inputs[input], StageAs::Uniform),
+        _ => return None,
+    })
+}
+
+/// Whether every copy the texture form of streaming node `id` reads is staged already
+/// (`staged` says so of a copy's key): then that form adds no copy to the step. False where
+/// the texture form stages nothing (it falls back to storage).
 fn texture_inputs_staged(
     g: &Graph,
     id: NodeId,
@@ -446,22 +465,12 @@ fn texture_inputs_staged(
             ..opts
         },
     );
-    let inputs = &g.nodes[id].inputs;
-    let mut keys = tex.bindings.iter().filter_map(|b| match *b {
-        Bind::Texture { input, logw } => {
-            let x = inputs[input];
-            let texels = g.nodes[x].len().div_ceil(4) as u32;
-            Some(Some((x, StageAs::Texture(texels, logw))))
-        }
-        Bind::Strips { .. } | Bind::Uniform { .. } => Some(None),
-        _ => None,
-    });
-    let mut any = false;
-    let all = keys.all(|k| {
-        any = true;
-        k.is_some_and(|k| staged(&k))
-    });
-    any && all
+    let keys: Vec<StageKey> = tex
+        .bindings
+        .iter()
+        .filter_map(|b| stage_key(g, id, b))
+        .collect();
+    !keys.is_empty() && keys.iter().all(staged)
 }
 
 /// Whether node `id` runs a streaming kernel with a texture form for its shape (see
@@ -750,21 +759,10 @@ impl Plan {
             let mut shared = Vec::new();
             let mut staged_binds = Vec::new();
             for b in &call.bindings {
-                let (x, how) = match *b {
-                    Bind::Texture { input, logw } => {
-                        let x = n.inputs[input];
-                        let texels = nodes[x].len().div_ceil(4) as u32;
-                        (x, StageAs::Texture(texels, logw))
-                    }
-                    Bind::Strips {
-                        input,
-                        row_texels,
-                        strip,
-                    } => (n.inputs[input], StageAs::Strips(row_texels, strip)),
-                    Bind::Uniform { input } => (n.inputs[input], StageAs::Uniform),
-                    _ => continue,
+                let Some(key) = stage_key(graph, i, b) else {
+                    continue;
                 };
-                let key = (x, how);
+                let (x, how) = key;
                 if let Some((bound, by)) = staged.get(&key) {
                     staged_binds.push(bound.clone());
                     shared.push(format!("'{}' (copied for '{by}')", nodes[x].name));
